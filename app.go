@@ -1,0 +1,96 @@
+package slipway
+
+import (
+	"regexp"
+	"time"
+)
+
+// Organization owns apps. A fresh server has one named "default".
+type Organization struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Space groups apps; an app's key is "<name>-<space>". A fresh server has
+// one named "default".
+type Space struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Compliance  []string  `json:"compliance"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// App is a deployable application.
+type App struct {
+	ID           string
+	Name         string
+	Description  string
+	OrgID        string
+	OrgName      string
+	SpaceID      string
+	SpaceName    string
+	Compliance   []string
+	Maintenance  bool
+	GitURL       string
+	GitBranch    string
+	AutoRelease  bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	ReleasedAt   *time.Time // when the current release succeeded, nil if none
+	CurrentImage string     // image or slug id running now, "" if none
+}
+
+// Key is the app's name-space key, accepted wherever an app id is.
+func (a *App) Key() string { return a.Name + "-" + a.SpaceName }
+
+// Ref is the app's reference as carried in desired states and hooks.
+func (a *App) Ref() AppRef { return AppRef{ID: a.ID, Name: a.Name, Key: a.Key(), Space: a.SpaceName} }
+
+// AppRef identifies an app to a runtime.
+type AppRef struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Key   string `json:"key"`
+	Space string `json:"space"`
+}
+
+var (
+	appNameRE   = regexp.MustCompile(`^[a-z][a-z0-9]{0,23}$`)
+	plainNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+)
+
+// ValidateAppName returns EUnprocessable unless name is lowercase letters and
+// digits, starts with a letter and has at most 24 characters.
+func ValidateAppName(name string) error {
+	if !appNameRE.MatchString(name) {
+		return Errorf(EUnprocessable, "App name %q is invalid: use lowercase letters and digits, starting with a letter, at most 24 characters.", name)
+	}
+	return nil
+}
+
+// ValidateName checks the name of an organization, space or pipeline:
+// lowercase letters, digits and dashes, starting with a letter.
+func ValidateName(kind, name string) error {
+	if !plainNameRE.MatchString(name) {
+		return Errorf(EUnprocessable, "The %s name %q is invalid: use lowercase letters, digits and dashes, starting with a letter, at most 63 characters.", kind, name)
+	}
+	return nil
+}
+
+// Feature names an app can switch on.
+const (
+	// FeatureAutoRelease releases every build that succeeds.
+	FeatureAutoRelease = "auto-release"
+)
+
+// Feature is an app's switchable behaviour.
+type Feature struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Enabled     bool   `json:"enabled"`
+}

@@ -1,0 +1,60 @@
+package slipway
+
+import (
+	"context"
+	"time"
+)
+
+// Build statuses.
+const (
+	BuildQueued    = "queued"    // created, not started
+	BuildPending   = "pending"   // fetching and unpacking the source
+	BuildSucceeded = "succeeded" // the slug is ready to release
+	BuildFailed    = "failed"    // see the build's result lines for why
+)
+
+// Build turns a source (archive or image reference) into a slug.
+type Build struct {
+	ID        string
+	AppID     string
+	Status    string
+	SourceURL string // the URL as given; data: URIs are stored as "data:" only
+	Checksum  string
+	Repo      string
+	SHA       string
+	Branch    string
+	Version   string
+	Author    string
+	Message   string
+	UserID    string
+	UserEmail string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Slug is the output of a succeeded build; its id equals the build's id.
+type Slug struct {
+	ID           string            `json:"id"`
+	AppID        string            `json:"-"`
+	ProcessTypes map[string]string `json:"process_types"`
+	Size         int64             `json:"size"`
+	Checksum     string            `json:"checksum"`
+	Image        string            `json:"image"` // docker reference for image builds, "" for archives
+	Dir          string            `json:"-"`     // where the archive is unpacked, "" for images
+	CreatedAt    time.Time         `json:"created_at"`
+}
+
+// BuildSource is what a builder needs to make a slug.
+type BuildSource struct {
+	URL      string // docker://, data:, http:// or https://
+	Checksum string // "sha256:<hex>" or ""
+}
+
+// Builder makes slugs from sources.
+type Builder interface {
+	// Build fetches src, verifies it and unpacks it into dir, reporting what
+	// it does line by line. It returns the slug's process types, size,
+	// checksum and image. A bad source is an *Error with EUnprocessable or
+	// ETooLarge; ctx cancellation stops it.
+	Build(ctx context.Context, src BuildSource, dir string, logf func(format string, args ...any)) (*Slug, error)
+}

@@ -1,0 +1,148 @@
+package slipway
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Release statuses: was the release deployed?
+const (
+	ReleaseQueued    = "queued"    // created, waiting for the engine
+	ReleasePending   = "pending"   // being rolled out
+	ReleaseSucceeded = "succeeded" // every dyno of the app runs it
+	ReleaseFailed    = "failed"    // the rollout failed; the app kept its previous release
+	ReleaseUnknown   = "unknown"   // the runtime never answered within the release deadline
+)
+
+// ReleaseTransitionAllowed reports whether a release may move from one
+// status to another. Terminal statuses never change.
+func ReleaseTransitionAllowed(from, to string) bool {
+	switch from {
+	case ReleaseQueued:
+		return to == ReleasePending || to == ReleaseFailed
+	case ReleasePending:
+		return to == ReleaseSucceeded || to == ReleaseFailed || to == ReleaseUnknown
+	}
+	return false
+}
+
+// ReleaseTerminal reports whether status is an end state.
+func ReleaseTerminal(status string) bool {
+	return status == ReleaseSucceeded || status == ReleaseFailed || status == ReleaseUnknown
+}
+
+// Release triggers: why a release was made.
+const (
+	TriggerDeploy      = "deploy"
+	TriggerRollback    = "rollback"
+	TriggerPromotion   = "promotion"
+	TriggerAutoRelease = "auto-release"
+	TriggerConfig      = "config"
+)
+
+// Release is a slug plus config placed on an app.
+type Release struct {
+	ID          string
+	AppID       string
+	AppName     string
+	Version     int
+	SlugID      string
+	Config      map[string]string
+	Description string
+	Status      string
+	State       string // combined state of the release's status checks
+	Current     bool
+	Trigger     string
+	UserID      string
+	UserEmail   string
+	Error       string // why it failed, "" otherwise
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// ReleaseLogLine is one step of a rollout.
+type ReleaseLogLine struct {
+	Seq  int64     `json:"-"`
+	Time time.Time `json:"time"`
+	Line string    `json:"line"`
+}
+
+// Release status check states.
+const (
+	StateSuccess = "success"
+	StateFailure = "failure"
+	StateError   = "error"
+	StatePending = "pending"
+)
+
+// CombineStates folds check states into a release's state: error if any is
+// error, else failure if any is failure, else pending if any is pending,
+// else success (also for none).
+func CombineStates(states []string) string {
+	rank := map[string]int{StateError: 3, StateFailure: 2, StatePending: 1}
+	best := StateSuccess
+	for _, s := range states {
+		if rank[s] > rank[best] {
+			best = s
+		}
+	}
+	return best
+}
+
+// ReleaseStatus is an external check (CI, tests) reported on a release.
+type ReleaseStatus struct {
+	ID          string    `json:"id"`
+	ReleaseID   string    `json:"-"`
+	State       string    `json:"state"`
+	Name        string    `json:"name"`
+	Context     string    `json:"context"`
+	Description string    `json:"description"`
+	TargetURL   string    `json:"target_url"`
+	ImageURL    string    `json:"image_url"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+var contextRE = regexp.MustCompile(`^[./\\+\-A-Za-z0-9]+$`)
+
+// Validate returns EUnprocessable naming the first field that breaks the
+// API's rules for release statuses.
+func (s *ReleaseStatus) Validate() error {
+	switch s.State {
+	case StateError, StateFailure, StatePending, StateSuccess:
+	default:
+		return Errorf(EUnprocessable, "state must be one of error, failure, pending or success, not %q.", s.State)
+	}
+	if n := len(s.Context); n < 6 || n > 31 || !contextRE.MatchString(s.Context) {
+		return Errorf(EUnprocessable, "context must be 6 to 31 characters of letters, digits and . / \\ + -.")
+	}
+	if n := len(s.Name); n < 4 || n > 255 {
+		return Errorf(EUnprocessable, "name must be 4 to 255 characters.")
+	}
+	if len(s.Description) >= 1024 {
+		return Errorf(EUnprocessable, "description must be under 1024 characters.")
+	}
+	for field, u := range map[string]string{"target_url": s.TargetURL, "image_url": s.ImageURL} {
+		if u == "" {
+			continue
+		}
+		if !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) || len(u) >= 256 {
+			return Errorf(EUnprocessable, "%s must start with http:// or https:// and be under 256 characters.", field)
+		}
+	}
+	return nil
+}
+
+var configKeyRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// ValidateConfigKey returns EUnprocessable for malformed or reserved keys.
+func ValidateConfigKey(k string) error {
+	if !configKeyRE.MatchString(k) {
+		return Errorf(EUnprocessable, "Config var key %q is invalid: use A-Z, 0-9 and _, not starting with a digit.", k)
+	}
+	if k == "PORT" || k == "DYNO" || strings.HasPrefix(k, "SLIPWAY_") {
+		return Errorf(EUnprocessable, "Config var key %q is reserved by Slipway; choose another name.", k)
+	}
+	return nil
+}

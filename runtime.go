@@ -1,0 +1,151 @@
+package slipway
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Formation is how many dynos of one process type an app runs, and how.
+type Formation struct {
+	AppID       string    `json:"-"`
+	Type        string    `json:"type"`
+	Quantity    int       `json:"quantity"`
+	Size        string    `json:"size"`
+	Port        int       `json:"port"`        // the port the dyno listens on; 0 picks a free one
+	Command     string    `json:"command"`     // "" runs the Procfile's command for Type
+	Healthcheck string    `json:"healthcheck"` // HTTP path such as /health; "" checks the port
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Dyno states.
+const (
+	DynoStarting = "starting" // process started, not yet healthy
+	DynoRunning  = "running"  // healthy
+	DynoCrashed  = "crashed"  // exited; waiting to be restarted
+	DynoStopping = "stopping" // draining, then signalled
+	DynoStopped  = "stopped"  // exited on purpose
+)
+
+// Dyno is one running process (or pod) of an app.
+type Dyno struct {
+	ID             string     `json:"id"`
+	Name           string     `json:"name"` // type.N, e.g. web.1
+	Type           string     `json:"type"`
+	State          string     `json:"state"`
+	Ready          bool       `json:"ready"` // the router sends it traffic
+	Release        ReleaseRef `json:"release"`
+	Command        string     `json:"command"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	AdditionalInfo string     `json:"additional_info"`
+}
+
+// ReleaseRef names a release to a runtime.
+type ReleaseRef struct {
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+}
+
+// Desired is the state a runtime converges an app to: this release's slug
+// and config on every formation, at the formation's quantity.
+type Desired struct {
+	App        AppRef
+	Release    ReleaseRef
+	Slug       Slug
+	Config     map[string]string
+	Formations []Formation // with Command resolved from the Procfile when empty
+}
+
+// Progress events a runtime reports while it converges an app.
+const (
+	EventStarted = "started" // a dyno process was started
+	EventHealthy = "healthy" // it passed its health check
+	EventRouted  = "routed"  // the router sends it traffic
+	EventDrained = "drained" // taken out of the router, in-flight requests done
+	EventStopped = "stopped" // the process exited
+	EventFailed  = "failed"  // a dyno failed (crash, health deadline)
+	EventInfo    = "info"    // anything else worth a log line
+	EventDone    = "done"    // a formation type is fully rolled out
+)
+
+// ProgressEvent is one step of a rollout.
+type ProgressEvent struct {
+	Type    string // one of the Event constants
+	Dyno    string // dyno name, "" when not about one dyno
+	Process string // formation type
+	Message string
+}
+
+// ProgressFunc receives progress events; it must not block for long.
+type ProgressFunc func(ProgressEvent)
+
+// Runtime places releases on app servers.
+type Runtime interface {
+	// Deploy converges the app to d with a rolling restart: dynos of any
+	// other release are replaced one by one (new healthy before old
+	// stopped), dynos of d.Release are kept and scaled to their quantity,
+	// formation types not in d are stopped. If it returns an error, the app
+	// runs what it ran before Deploy was called (auto-revert).
+	Deploy(ctx context.Context, d Desired, progress ProgressFunc) error
+	// Restart replaces the app's dynos (all if dyno is "", else the one with
+	// that name or id) with fresh processes of the same release, using the
+	// same rolling rules. ENotFound for an unknown app or dyno.
+	Restart(ctx context.Context, appID, dyno string, progress ProgressFunc) error
+	// Dynos lists the app's dynos, ordered by type then number.
+	Dynos(ctx context.Context, appID string) ([]Dyno, error)
+	// Remove stops every dyno of the app and removes its routes.
+	Remove(ctx context.Context, appID string) error
+}
+
+var processTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,29}$`)
+
+// MaxQuantity is the most dynos of one type an app may ask for.
+const MaxQuantity = 100
+
+// Validate returns EUnprocessable naming the first field out of range.
+func (c *FormationChange) Validate() error {
+	if !processTypeRE.MatchString(c.Type) {
+		return Errorf(EUnprocessable, "type %q is invalid: use lowercase letters, digits, - and _, starting with a letter, at most 30 characters.", c.Type)
+	}
+	if c.Type == "release" {
+		return Errorf(EUnprocessable, "type release is the release phase command and cannot be scaled.")
+	}
+	if c.Quantity != nil && (*c.Quantity < 0 || *c.Quantity > MaxQuantity) {
+		return Errorf(EUnprocessable, "quantity must be between 0 and %d.", MaxQuantity)
+	}
+	if c.Port != nil && (*c.Port < 0 || *c.Port > 65535) {
+		return Errorf(EUnprocessable, "port must be between 1 and 65535, or 0 to choose one.")
+	}
+	if c.Healthcheck != nil && *c.Healthcheck != "" && (!strings.HasPrefix(*c.Healthcheck, "/") || len(*c.Healthcheck) > 255 || strings.ContainsAny(*c.Healthcheck, " \t\r\n")) {
+		return Errorf(EUnprocessable, "healthcheck must be a path starting with /, such as /health.")
+	}
+	if c.Size != nil && (len(*c.Size) == 0 || len(*c.Size) > 32) {
+		return Errorf(EUnprocessable, "size must be 1 to 32 characters.")
+	}
+	if c.Command != nil && len(*c.Command) > 4096 {
+		return Errorf(EUnprocessable, "command must be under 4096 characters.")
+	}
+	return nil
+}
+
+// ApplyTo copies the set fields of c onto f.
+func (c *FormationChange) ApplyTo(f *Formation) {
+	if c.Quantity != nil {
+		f.Quantity = *c.Quantity
+	}
+	if c.Size != nil {
+		f.Size = *c.Size
+	}
+	if c.Port != nil {
+		f.Port = *c.Port
+	}
+	if c.Command != nil {
+		f.Command = *c.Command
+	}
+	if c.Healthcheck != nil {
+		f.Healthcheck = *c.Healthcheck
+	}
+}
