@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/slipway/slipway"
+)
+
+const formationColumns = `app_id, type, quantity, size, port, command, healthcheck, created_at, updated_at`
+
+func scanFormation(sc scanner) (*slipway.Formation, error) {
+	var f slipway.Formation
+	var c, u int64
+	if err := sc.Scan(&f.AppID, &f.Type, &f.Quantity, &f.Size, &f.Port, &f.Command, &f.Healthcheck, &c, &u); err != nil {
+		return nil, err
+	}
+	f.CreatedAt, f.UpdatedAt = fromMicros(c), fromMicros(u)
+	return &f, nil
+}
+
+// ListFormations lists the app's formations by type.
+func (db *DB) ListFormations(ctx context.Context, appID string) ([]*slipway.Formation, error) {
+	return listFormations(ctx, db.r, appID)
+}
+
+func listFormations(ctx context.Context, q querier, appID string) ([]*slipway.Formation, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+formationColumns+` FROM formations WHERE app_id = $1 ORDER BY type`, appID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*slipway.Formation{}
+	for rows.Next() {
+		f, err := scanFormation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// UpsertFormations creates or changes the app's formations in one
+// transaction; EUnprocessable for an invalid change (nothing is written).
+func (db *DB) UpsertFormations(ctx context.Context, appID string, changes []slipway.FormationChange) ([]*slipway.Formation, error) {
+	for _, c := range changes {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	var out []*slipway.Formation
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		now := micros(db.Now())
+		for _, c := range changes {
+			f, err := scanFormation(tx.QueryRowContext(ctx, `SELECT `+formationColumns+` FROM formations WHERE app_id = $1 AND type = $2`, appID, c.Type))
+			if err == sql.ErrNoRows {
+				f = &slipway.Formation{AppID: appID, Type: c.Type, Size: "standard"}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO formations (app_id, type, quantity, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)`, appID, c.Type, now); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+			c.ApplyTo(f)
+			_, err = tx.ExecContext(ctx, `UPDATE formations SET quantity = $1, size = $2, port = $3, command = $4, healthcheck = $5, updated_at = $6 WHERE app_id = $7 AND type = $8`,
+				f.Quantity, f.Size, f.Port, f.Command, f.Healthcheck, now, appID, c.Type)
+			if err != nil {
+				return err
+			}
+		}
+		var err error
+		out, err = listFormations(ctx, tx, appID)
+		return err
+	})
+	return out, err
+}
+
+// DeleteFormation removes a formation; ENotFound if the app has none of that type.
+func (db *DB) DeleteFormation(ctx context.Context, appID, typ string) error {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM formations WHERE app_id = $1 AND type = $2`, appID, typ)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return slipway.Errorf(slipway.ENotFound, "The app has no %q formation.", typ)
+	}
+	return nil
+}
+
+// EnsureFormations gives an app with no formation web×1 and every other
+// process type ×0; an app with formations gets the missing types at 0.
+func (db *DB) EnsureFormations(ctx context.Context, appID string, processTypes []string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM formations WHERE app_id = $1`, appID).Scan(&n); err != nil {
+			return err
+		}
+		now := micros(db.Now())
+		for _, t := range processTypes {
+			if t == "release" {
+				continue
+			}
+			q := 0
+			if n == 0 && t == "web" {
+				q = 1
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO formations (app_id, type, quantity, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (app_id, type) DO NOTHING`,
+				appID, t, q, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,348 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/slipway/slipway"
+)
+
+// releaseSelect reads a release with its combined check state (as a rank,
+// see stateRanks) and whether it is the app's current release. Both are
+// derived in SQL, per row, from indexed lookups, so listing stays one query.
+const releaseSelect = `SELECT r.id, r.app_id, a.name, r.version, r.slug_id, r.config, r.description, r.status,
+	r.trigger_kind, r.user_id, r.user_email, r.error, r.created_at, r.updated_at,
+	COALESCE((SELECT MAX(CASE s.state WHEN 'error' THEN 3 WHEN 'failure' THEN 2 WHEN 'pending' THEN 1 ELSE 0 END)
+		FROM release_statuses s WHERE s.release_id = r.id), 0),
+	CASE WHEN a.current_release_id = r.id THEN 1 ELSE 0 END
+	FROM releases r JOIN apps a ON a.id = r.app_id `
+
+var stateRanks = [...]string{slipway.StateSuccess, slipway.StatePending, slipway.StateFailure, slipway.StateError}
+
+func scanRelease(sc scanner) (*slipway.Release, error) {
+	var r slipway.Release
+	var cfg string
+	var c, u int64
+	var rank, current int
+	if err := sc.Scan(&r.ID, &r.AppID, &r.AppName, &r.Version, &r.SlugID, &cfg, &r.Description, &r.Status,
+		&r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &c, &u, &rank, &current); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(cfg), &r.Config); err != nil {
+		return nil, err
+	}
+	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(u)
+	r.State = stateRanks[rank]
+	r.Current = current == 1
+	return &r, nil
+}
+
+// CreateRelease validates the request, assigns the app's next version and
+// queues the release, all in one transaction. See slipway.Store.
+func (db *DB) CreateRelease(ctx context.Context, nr slipway.NewRelease) (*slipway.Release, error) {
+	var id string
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		id, err = db.createRelease(ctx, tx, nr)
+		return err
+	})
+	if err != nil || id == "" {
+		return nil, err
+	}
+	return db.findRelease(ctx, db.w, "r.id = $1", id)
+}
+
+func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelease) (string, error) {
+	app, err := db.findApp(ctx, tx, nr.AppID)
+	if err != nil {
+		return "", err
+	}
+	var slugID, desc string
+	var cfg map[string]string
+	switch {
+	case nr.ConfigChange != nil:
+		if cfg, err = applyConfigChange(ctx, tx, app.ID, nr.ConfigChange); err != nil {
+			return "", err
+		}
+		cur, err := db.findRelease(ctx, tx, "r.id = a.current_release_id AND a.id = $1", app.ID)
+		if slipway.ErrorCode(err) == slipway.ENotFound {
+			return "", nil // no release yet: the next one picks the config up
+		}
+		if err != nil {
+			return "", err
+		}
+		slugID = cur.SlugID
+		desc = configDescription(nr.ConfigChange)
+	case nr.RollbackTo != "":
+		target, err := db.findReleaseOf(ctx, tx, app.ID, nr.RollbackTo)
+		if err != nil {
+			return "", err
+		}
+		if !slipway.ReleaseTerminal(target.Status) {
+			return "", slipway.Errorf(slipway.EConflict, "Release v%d is still %s; roll back to a release that has finished.", target.Version, target.Status)
+		}
+		slugID, cfg = target.SlugID, target.Config
+		if err := replaceConfigVars(ctx, tx, app.ID, cfg); err != nil {
+			return "", err
+		}
+		desc = "Rollback to v" + strconv.Itoa(target.Version)
+	default:
+		if slugID, err = db.releasableSlug(ctx, tx, app.ID, nr.SlugID); err != nil {
+			return "", err
+		}
+		if !nr.Promotion {
+			if err := downstreamCheck(ctx, tx, app); err != nil {
+				return "", err
+			}
+		}
+		desc = "Deploy " + slugID
+	}
+	if nr.Config != nil {
+		cfg = nr.Config
+	}
+	if cfg == nil {
+		if cfg, err = configVars(ctx, tx, app.ID); err != nil {
+			return "", err
+		}
+	}
+	if nr.Description != "" {
+		desc = nr.Description
+	}
+	var version int
+	if err := tx.QueryRowContext(ctx, `UPDATE apps SET release_seq = release_seq + 1 WHERE id = $1 RETURNING release_seq`, app.ID).Scan(&version); err != nil {
+		return "", err
+	}
+	cfgJSON, _ := json.Marshal(cfg)
+	id := newID()
+	now := micros(db.Now())
+	_, err = tx.ExecContext(ctx, `INSERT INTO releases (id, app_id, version, slug_id, config, description, status, trigger_kind, user_id, user_email, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+		id, app.ID, version, slugID, string(cfgJSON), desc, slipway.ReleaseQueued, nr.Trigger, nr.UserID, nr.UserEmail, now)
+	return id, err
+}
+
+// releasableSlug resolves a slug request to the id of a succeeded build of
+// the app: EUnprocessable for a malformed id, EConflict for anything else.
+func (db *DB) releasableSlug(ctx context.Context, tx *sql.Tx, appID, slug string) (string, error) {
+	if slug == "latest" {
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM builds WHERE app_id = $1 AND status = $2 ORDER BY created_at DESC, id DESC LIMIT 1`, appID, slipway.BuildSucceeded).Scan(&id)
+		if err == sql.ErrNoRows {
+			return "", slipway.Errorf(slipway.EConflict, "The app has no succeeded build to release; push a build first.")
+		}
+		return id, err
+	}
+	if !isUUID(slug) {
+		return "", slipway.Errorf(slipway.EUnprocessable, "slug must be a build id (a UUID) or \"latest\", not %q.", slug)
+	}
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM builds WHERE id = $1 AND app_id = $2`, slug, appID).Scan(&status)
+	if err == sql.ErrNoRows {
+		return "", slipway.Errorf(slipway.EConflict, "Build %s does not exist on this app; push a build and release its id.", slug)
+	}
+	if err != nil {
+		return "", err
+	}
+	if status != slipway.BuildSucceeded {
+		return "", slipway.Errorf(slipway.EConflict, "Build %s is %s, not succeeded; release it once it has succeeded.", slug, status)
+	}
+	return slug, nil
+}
+
+// downstreamCheck refuses a slug release to an app coupled to a pipeline at
+// a stage that has an earlier stage with apps (the hook for pipelines).
+func downstreamCheck(ctx context.Context, tx *sql.Tx, app *slipway.App) error { return nil }
+
+func applyConfigChange(ctx context.Context, tx *sql.Tx, appID string, change map[string]*string) (map[string]string, error) {
+	for k := range change {
+		if err := slipway.ValidateConfigKey(k); err != nil {
+			return nil, err
+		}
+	}
+	cfg, err := configVars(ctx, tx, appID)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range change {
+		if v == nil {
+			delete(cfg, k)
+		} else {
+			cfg[k] = *v
+		}
+	}
+	return cfg, replaceConfigVars(ctx, tx, appID, cfg)
+}
+
+func configDescription(change map[string]*string) string {
+	var set, unset []string
+	for k, v := range change {
+		if v == nil {
+			unset = append(unset, k)
+		} else {
+			set = append(set, k)
+		}
+	}
+	sort.Strings(set)
+	sort.Strings(unset)
+	var parts []string
+	if len(set) > 0 {
+		parts = append(parts, "Set "+strings.Join(set, ", "))
+	}
+	if len(unset) > 0 {
+		parts = append(parts, "Unset "+strings.Join(unset, ", "))
+	}
+	return strings.Join(parts, " and ") + " config vars"
+}
+
+func (db *DB) findRelease(ctx context.Context, q querier, where string, args ...any) (*slipway.Release, error) {
+	r, err := scanRelease(q.QueryRowContext(ctx, releaseSelect+"WHERE "+where, args...))
+	return r, notFound(err, "Release was not found.")
+}
+
+// findReleaseOf finds a release of the app by id or "vN"; ENotFound if none.
+func (db *DB) findReleaseOf(ctx context.Context, q querier, appID, idOrVersion string) (*slipway.Release, error) {
+	var r *slipway.Release
+	var err error
+	switch {
+	case isUUID(idOrVersion):
+		r, err = db.findRelease(ctx, q, "r.id = $1 AND r.app_id = $2", idOrVersion, appID)
+	case len(idOrVersion) > 1 && (idOrVersion[0] == 'v' || idOrVersion[0] == 'V'):
+		v, perr := strconv.Atoi(idOrVersion[1:])
+		if perr != nil {
+			return nil, slipway.Errorf(slipway.ENotFound, "Release %q was not found on this app.", idOrVersion)
+		}
+		r, err = db.findRelease(ctx, q, "r.version = $1 AND r.app_id = $2", v, appID)
+	default:
+		return nil, slipway.Errorf(slipway.ENotFound, "Release %q was not found on this app.", idOrVersion)
+	}
+	if slipway.ErrorCode(err) == slipway.ENotFound {
+		return nil, slipway.Errorf(slipway.ENotFound, "Release %q was not found on this app.", idOrVersion)
+	}
+	return r, err
+}
+
+// FindRelease finds a release of the app by id or "vN"; ENotFound if none.
+func (db *DB) FindRelease(ctx context.Context, appID, idOrVersion string) (*slipway.Release, error) {
+	return db.findReleaseOf(ctx, db.r, appID, idOrVersion)
+}
+
+// ListReleases streams the app's releases in version order.
+func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn func(*slipway.Release) error) error {
+	q := releaseSelect + "WHERE r.app_id = $1"
+	args := []any{appID}
+	if p.Start != "" {
+		v, err := strconv.Atoi(p.Start)
+		if err != nil {
+			return slipway.Errorf(slipway.EInvalid, "Range start %q is not a version number.", p.Start)
+		}
+		q += " AND r.version " + pageOp(p) + " $2"
+		args = append(args, v)
+	}
+	q += pageOrder("r.version", p)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// CurrentRelease returns the app's current release; ENotFound if none.
+func (db *DB) CurrentRelease(ctx context.Context, appID string) (*slipway.Release, error) {
+	r, err := db.findRelease(ctx, db.r, "r.id = a.current_release_id AND a.id = $1", appID)
+	if slipway.ErrorCode(err) == slipway.ENotFound {
+		return nil, slipway.Errorf(slipway.ENotFound, "The app has no current release.")
+	}
+	return r, err
+}
+
+// NextRelease returns the app's lowest-version unfinished release; ENotFound if none.
+func (db *DB) NextRelease(ctx context.Context, appID string) (*slipway.Release, error) {
+	r, err := db.findRelease(ctx, db.w, "r.app_id = $1 AND r.status IN ('queued', 'pending') ORDER BY r.version LIMIT 1", appID)
+	if slipway.ErrorCode(err) == slipway.ENotFound {
+		return nil, slipway.Errorf(slipway.ENotFound, "The app has no release waiting.")
+	}
+	return r, err
+}
+
+// AppsWithWork lists apps with a queued or pending release.
+func (db *DB) AppsWithWork(ctx context.Context) ([]string, error) {
+	rows, err := db.w.QueryContext(ctx, `SELECT DISTINCT app_id FROM releases WHERE status IN ('queued', 'pending')`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// SetReleaseStatus moves a release to status, keeping the app's current
+// release in step. EConflict for a transition the state machine refuses.
+func (db *DB) SetReleaseStatus(ctx context.Context, id, status, reason string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var from, appID string
+		err := tx.QueryRowContext(ctx, `SELECT status, app_id FROM releases WHERE id = $1`, id).Scan(&from, &appID)
+		if err != nil {
+			return notFound(err, "Release %q was not found.", id)
+		}
+		if !slipway.ReleaseTransitionAllowed(from, status) {
+			return slipway.Errorf(slipway.EConflict, "Release %s cannot move from %s to %s.", id, from, status)
+		}
+		now := micros(db.Now())
+		if _, err := tx.ExecContext(ctx, `UPDATE releases SET status = $1, error = $2, updated_at = $3 WHERE id = $4`, status, reason, now, id); err != nil {
+			return err
+		}
+		if status != slipway.ReleaseSucceeded && status != slipway.ReleaseUnknown {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE apps SET current_release_id = (SELECT id FROM releases
+			WHERE app_id = $1 AND status IN ('succeeded', 'unknown') ORDER BY version DESC LIMIT 1), released_at = $2, updated_at = $2 WHERE id = $1`, appID, now)
+		return err
+	})
+}
+
+// AppendReleaseLog adds a line to the release's log.
+func (db *DB) AppendReleaseLog(ctx context.Context, id, line string) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO release_logs (release_id, at, line) VALUES ($1, $2, $3)`, id, micros(db.Now()), line)
+	return err
+}
+
+// ReleaseLog returns the release's log lines after seq.
+func (db *DB) ReleaseLog(ctx context.Context, id string, after int64) ([]slipway.ReleaseLogLine, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT seq, at, line FROM release_logs WHERE release_id = $1 AND seq > $2 ORDER BY seq`, id, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []slipway.ReleaseLogLine{}
+	for rows.Next() {
+		var l slipway.ReleaseLogLine
+		var at int64
+		if err := rows.Scan(&l.Seq, &at, &l.Line); err != nil {
+			return nil, err
+		}
+		l.Time = fromMicros(at)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}

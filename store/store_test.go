@@ -1,0 +1,408 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/store"
+)
+
+// openBackends returns one fresh store per backend: SQLite always, and
+// PostgreSQL (in a schema of its own) when SLIPWAY_TEST_DATABASE_URL is set.
+func openBackends(t testing.TB) map[string]*store.DB {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]*store.DB{}
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "slipway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	out["sqlite"] = db
+	if pg := PostgresDSN(t); pg != "" {
+		db, err := store.Open(ctx, pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		out["postgres"] = db
+	}
+	return out
+}
+
+// PostgresDSN creates a fresh schema in the database named by
+// SLIPWAY_TEST_DATABASE_URL and returns a DSN that uses it, or "" (with a
+// log line saying why) when the variable is unset.
+func PostgresDSN(t testing.TB) string {
+	base := os.Getenv("SLIPWAY_TEST_DATABASE_URL")
+	if base == "" {
+		t.Log("SLIPWAY_TEST_DATABASE_URL is not set: PostgreSQL backend skipped")
+		return ""
+	}
+	schema := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("pgx", base)
+		if err == nil {
+			a.Exec("DROP SCHEMA " + schema + " CASCADE")
+			a.Close()
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+func each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	for name, db := range openBackends(t) {
+		t.Run(name, func(t *testing.T) { fn(t, db) })
+	}
+}
+
+func mustApp(t testing.TB, db *store.DB, name string) *slipway.App {
+	t.Helper()
+	a := &slipway.App{Name: name, OrgName: "default", SpaceName: "default"}
+	if err := db.CreateApp(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// mustSlug records a succeeded build and returns its id.
+func mustSlug(t testing.TB, db *store.DB, appID string) string {
+	t.Helper()
+	ctx := context.Background()
+	b := &slipway.Build{AppID: appID}
+	if err := db.CreateBuild(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildSucceeded, Slug: &slipway.Slug{ProcessTypes: map[string]string{"web": "./web"}}}); err != nil {
+		t.Fatal(err)
+	}
+	return b.ID
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := slipway.ErrorCode(err); got != code {
+		t.Fatalf("error code = %q (%v), want %q", got, err, code)
+	}
+}
+
+func TestStore_Apps(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "hello")
+		if a.Key() != "hello-default" {
+			t.Fatalf("key = %q", a.Key())
+		}
+		wantCode(t, db.CreateApp(ctx, &slipway.App{Name: "hello", OrgName: "default", SpaceName: "default"}), slipway.EConflict)
+		wantCode(t, db.CreateApp(ctx, &slipway.App{Name: "Bad_Name", OrgName: "default", SpaceName: "default"}), slipway.EUnprocessable)
+		wantCode(t, db.CreateApp(ctx, &slipway.App{Name: "other", OrgName: "nope", SpaceName: "default"}), slipway.EUnprocessable)
+		for _, k := range []string{a.ID, "hello-default"} {
+			got, err := db.FindApp(ctx, k)
+			if err != nil || got.ID != a.ID {
+				t.Fatalf("FindApp(%q) = %v, %v", k, got, err)
+			}
+		}
+		_, err := db.FindApp(ctx, "nope-default")
+		wantCode(t, err, slipway.ENotFound)
+		on := true
+		got, err := db.UpdateApp(ctx, a.ID, slipway.AppUpdate{AutoRelease: &on})
+		if err != nil || !got.AutoRelease {
+			t.Fatalf("UpdateApp = %+v, %v", got, err)
+		}
+		if err := db.DeleteApp(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, db.DeleteApp(ctx, a.ID), slipway.ENotFound)
+	})
+}
+
+func TestStore_CreateRelease_Errors(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "errs")
+		other := mustApp(t, db, "other")
+		otherSlug := mustSlug(t, db, other.ID)
+		pending := &slipway.Build{AppID: a.ID}
+		if err := db.CreateBuild(ctx, pending); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name string
+			nr   slipway.NewRelease
+			code string
+		}{
+			{"slug not a uuid", slipway.NewRelease{SlugID: "abc"}, slipway.EUnprocessable},
+			{"unknown slug", slipway.NewRelease{SlugID: uuid.NewString()}, slipway.EConflict},
+			{"slug of another app", slipway.NewRelease{SlugID: otherSlug}, slipway.EConflict},
+			{"slug still building", slipway.NewRelease{SlugID: pending.ID}, slipway.EConflict},
+			{"latest with no build", slipway.NewRelease{SlugID: "latest"}, slipway.EConflict},
+			{"unknown rollback", slipway.NewRelease{RollbackTo: uuid.NewString()}, slipway.ENotFound},
+			{"rollback to missing version", slipway.NewRelease{RollbackTo: "v9"}, slipway.ENotFound},
+			{"reserved config key", slipway.NewRelease{ConfigChange: map[string]*string{"PORT": ptr("1")}}, slipway.EUnprocessable},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				tt.nr.AppID = a.ID
+				tt.nr.Trigger = slipway.TriggerDeploy
+				_, err := db.CreateRelease(ctx, tt.nr)
+				wantCode(t, err, tt.code)
+			})
+		}
+		// Nothing was written: the next release is v1.
+		r, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: mustSlug(t, db, a.ID), Trigger: slipway.TriggerDeploy})
+		if err != nil || r.Version != 1 {
+			t.Fatalf("release = %+v, %v; want v1", r, err)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestStore_Versions_ConcurrentCreates(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "conc")
+		slug := mustSlug(t, db, a.ID)
+		const n = 50
+		var wg sync.WaitGroup
+		versions := make(chan int, n)
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: slug, Trigger: slipway.TriggerDeploy})
+				if err != nil {
+					errs <- err
+					return
+				}
+				versions <- r.Version
+			}()
+		}
+		wg.Wait()
+		close(versions)
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		var got []int
+		for v := range versions {
+			got = append(got, v)
+		}
+		sort.Ints(got)
+		for i, v := range got {
+			if v != i+1 {
+				t.Fatalf("versions = %v, want 1..%d", got, n)
+			}
+		}
+	})
+}
+
+func TestStore_Release_CurrentAndState(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "cur")
+		slug := mustSlug(t, db, a.ID)
+		var rels []*slipway.Release
+		for i := 0; i < 3; i++ {
+			r, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: slug, Trigger: slipway.TriggerDeploy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rels = append(rels, r)
+		}
+		if r, _ := db.FindRelease(ctx, a.ID, "v1"); r.Current || r.State != slipway.StateSuccess || r.Status != slipway.ReleaseQueued {
+			t.Fatalf("fresh release = %+v", r)
+		}
+		finish := func(r *slipway.Release, status string) {
+			t.Helper()
+			if err := db.SetReleaseStatus(ctx, r.ID, slipway.ReleasePending, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.SetReleaseStatus(ctx, r.ID, status, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		finish(rels[0], slipway.ReleaseSucceeded)
+		finish(rels[1], slipway.ReleaseSucceeded)
+		finish(rels[2], slipway.ReleaseFailed)
+		wantCode(t, db.SetReleaseStatus(ctx, rels[2].ID, slipway.ReleaseSucceeded, ""), slipway.EConflict)
+		var current []int
+		err := db.ListReleases(ctx, a.ID, slipway.Page{}, func(r *slipway.Release) error {
+			if r.Current {
+				current = append(current, r.Version)
+			}
+			return nil
+		})
+		if err != nil || fmt.Sprint(current) != "[2]" {
+			t.Fatalf("current = %v, %v; want [2]", current, err)
+		}
+		cur, err := db.CurrentRelease(ctx, a.ID)
+		if err != nil || cur.Version != 2 {
+			t.Fatalf("CurrentRelease = %+v, %v", cur, err)
+		}
+		// State combines checks: error > failure > pending > success.
+		steps := []struct{ ctx, state, want string }{
+			{"ci/tests", slipway.StateSuccess, slipway.StateSuccess},
+			{"ci/lint1", slipway.StatePending, slipway.StatePending},
+			{"ci/secur", slipway.StateFailure, slipway.StateFailure},
+			{"ci/other", slipway.StateError, slipway.StateError},
+		}
+		for _, s := range steps {
+			st := &slipway.ReleaseStatus{ReleaseID: cur.ID, State: s.state, Name: "check " + s.ctx, Context: s.ctx}
+			if err := db.CreateReleaseStatus(ctx, st); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := db.FindRelease(ctx, a.ID, cur.ID)
+			if r.State != s.want {
+				t.Fatalf("after %s=%s state = %s, want %s", s.ctx, s.state, r.State, s.want)
+			}
+		}
+		dup := &slipway.ReleaseStatus{ReleaseID: cur.ID, State: "success", Name: "again", Context: "ci/tests"}
+		wantCode(t, db.CreateReleaseStatus(ctx, dup), slipway.EUnprocessable)
+	})
+}
+
+func TestStore_Rollback_RestoresConfig(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "rb")
+		slug1 := mustSlug(t, db, a.ID)
+		if _, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, ConfigChange: map[string]*string{"COLOR": ptr("blue")}}); err != nil {
+			t.Fatal(err)
+		}
+		r1, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: slug1, Trigger: slipway.TriggerDeploy})
+		if err != nil || r1.Config["COLOR"] != "blue" {
+			t.Fatalf("r1 = %+v, %v", r1, err)
+		}
+		db.SetReleaseStatus(ctx, r1.ID, slipway.ReleasePending, "")
+		db.SetReleaseStatus(ctx, r1.ID, slipway.ReleaseSucceeded, "")
+		r2, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, ConfigChange: map[string]*string{"COLOR": ptr("red"), "NEW": ptr("1")}, Trigger: slipway.TriggerConfig})
+		if err != nil || r2.Config["COLOR"] != "red" || r2.SlugID != slug1 || r2.Description != "Set COLOR, NEW config vars" {
+			t.Fatalf("r2 = %+v, %v", r2, err)
+		}
+		r3, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, RollbackTo: "v1", Trigger: slipway.TriggerRollback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r3.Version != 3 || r3.SlugID != slug1 || r3.Config["COLOR"] != "blue" || r3.Config["NEW"] != "" || r3.Description != "Rollback to v1" {
+			t.Fatalf("rollback = %+v", r3)
+		}
+		cfg, _ := db.ConfigVars(ctx, a.ID)
+		if fmt.Sprint(cfg) != "map[COLOR:blue]" {
+			t.Fatalf("config after rollback = %v", cfg)
+		}
+	})
+}
+
+func TestStore_ListReleases_Paging(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "page")
+		slug := mustSlug(t, db, a.ID)
+		for i := 0; i < 7; i++ {
+			if _, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: slug, Trigger: slipway.TriggerDeploy}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		list := func(p slipway.Page) string {
+			var vs []int
+			if err := db.ListReleases(ctx, a.ID, p, func(r *slipway.Release) error { vs = append(vs, r.Version); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprint(vs)
+		}
+		cases := []struct {
+			p    slipway.Page
+			want string
+		}{
+			{slipway.Page{}, "[1 2 3 4 5 6 7]"},
+			{slipway.Page{Max: 3}, "[1 2 3]"},
+			{slipway.Page{Start: "3", StartExclusive: true, Max: 3}, "[4 5 6]"},
+			{slipway.Page{Desc: true, Max: 2}, "[7 6]"},
+			{slipway.Page{Desc: true, Start: "6", StartExclusive: true, Max: 2}, "[5 4]"},
+		}
+		for _, c := range cases {
+			if got := list(c.p); got != c.want {
+				t.Errorf("page %+v = %s, want %s", c.p, got, c.want)
+			}
+		}
+	})
+}
+
+func TestStore_Formations(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "form")
+		if err := db.EnsureFormations(ctx, a.ID, []string{"web", "worker", "release"}); err != nil {
+			t.Fatal(err)
+		}
+		fs, _ := db.ListFormations(ctx, a.ID)
+		if len(fs) != 2 || fs[0].Type != "web" || fs[0].Quantity != 1 || fs[1].Quantity != 0 {
+			t.Fatalf("formations = %+v", fs)
+		}
+		_, err := db.UpsertFormations(ctx, a.ID, []slipway.FormationChange{{Type: "web", Quantity: ptr(3), Healthcheck: ptr("/health")}, {Type: "bad type"}})
+		wantCode(t, err, slipway.EUnprocessable)
+		fs, err = db.UpsertFormations(ctx, a.ID, []slipway.FormationChange{{Type: "web", Quantity: ptr(3), Healthcheck: ptr("/health")}})
+		if err != nil || fs[0].Quantity != 3 || fs[0].Healthcheck != "/health" {
+			t.Fatalf("formations = %+v, %v", fs, err)
+		}
+		wantCode(t, db.DeleteFormation(ctx, a.ID, "nope"), slipway.ENotFound)
+		if err := db.DeleteFormation(ctx, a.ID, "worker"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestStore_Builds(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "builds")
+		b := &slipway.Build{AppID: a.ID, SourceURL: "https://example.com/a.tgz"}
+		if err := db.CreateBuild(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.StartBuild(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, db.StartBuild(ctx, b.ID), slipway.EConflict)
+		db.AppendBuildLines(ctx, b.ID, "Fetching", "Unpacked")
+		if err := db.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildFailed, Lines: []string{"failed: no Procfile"}}); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, db.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildFailed}), slipway.EConflict)
+		lines, _ := db.BuildLines(ctx, b.ID)
+		if strings.Join(lines, "|") != "Fetching|Unpacked|failed: no Procfile" {
+			t.Fatalf("lines = %q", lines)
+		}
+		_, err := db.FindSlug(ctx, b.ID)
+		wantCode(t, err, slipway.ENotFound)
+		un, _ := db.UnfinishedBuilds(ctx)
+		if len(un) != 0 {
+			t.Fatalf("unfinished = %v", un)
+		}
+	})
+}
