@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/slipway/slipway"
+)
+
+// StartBuild runs a queued build in the background: fetch, verify, unpack,
+// then, when the app has auto-release on, release it.
+func (e *Engine) StartBuild(b *slipway.Build, src slipway.BuildSource) {
+	e.mu.Lock()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.builds[b.ID] = cancel
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			delete(e.builds, b.ID)
+			e.mu.Unlock()
+			cancel()
+		}()
+		<-e.ready
+		stop := context.AfterFunc(e.ctx, cancel)
+		defer stop()
+		e.build(ctx, b, src)
+	}()
+}
+
+// CancelBuild stops a running build; EConflict if it is not running here.
+func (e *Engine) CancelBuild(ctx context.Context, b *slipway.Build) error {
+	e.mu.Lock()
+	cancel := e.builds[b.ID]
+	e.mu.Unlock()
+	if cancel == nil {
+		return slipway.Errorf(slipway.EConflict, "Build %s is %s, not running; there is nothing to stop.", b.ID, b.Status)
+	}
+	cancel()
+	return nil
+}
+
+func (e *Engine) build(ctx context.Context, b *slipway.Build, src slipway.BuildSource) {
+	st := e.cfg.Store
+	bg := context.WithoutCancel(ctx)
+	if err := st.StartBuild(ctx, b.ID); err != nil {
+		e.log.Error("start build", "build", b.ID, "err", err)
+		return
+	}
+	dir := filepath.Join(e.cfg.SlugDir, b.ID)
+	logf := func(format string, args ...any) {
+		if err := st.AppendBuildLines(bg, b.ID, fmt.Sprintf(format, args...)); err != nil {
+			e.log.Error("build log", "build", b.ID, "err", err)
+		}
+	}
+	slug, err := e.cfg.Builder.Build(ctx, src, dir, logf)
+	if err != nil {
+		os.RemoveAll(dir)
+		msg := "Build failed: " + slipway.ErrorMessage(err)
+		if ctx.Err() != nil {
+			msg = "Build stopped before it finished."
+		} else if slipway.ErrorCode(err) == slipway.EInternal {
+			e.log.Error("build", "build", b.ID, "err", err)
+		}
+		if err := st.FinishBuild(bg, b.ID, slipway.BuildResult{Status: slipway.BuildFailed, Lines: []string{msg}}); err != nil {
+			e.log.Error("finish build", "build", b.ID, "err", err)
+		}
+		e.buildFinished(b, slipway.BuildFailed)
+		return
+	}
+	if err := st.FinishBuild(bg, b.ID, slipway.BuildResult{Status: slipway.BuildSucceeded, Slug: slug, Lines: []string{"Build succeeded: slug " + b.ID}}); err != nil {
+		e.log.Error("finish build", "build", b.ID, "err", err)
+		return
+	}
+	e.buildFinished(b, slipway.BuildSucceeded)
+	app, err := st.FindApp(bg, b.AppID)
+	if err != nil || !app.AutoRelease {
+		return
+	}
+	r, err := st.CreateRelease(bg, slipway.NewRelease{AppID: app.ID, SlugID: b.ID, Trigger: slipway.TriggerAutoRelease,
+		Description: "Auto-Deploy " + b.ID[:8], UserID: b.UserID, UserEmail: b.UserEmail})
+	if err != nil {
+		logf("Auto-release skipped: %s", slipway.ErrorMessage(err))
+		return
+	}
+	logf("Auto-release: v%d queued", r.Version)
+	e.Kick(app.ID)
+}
+
+func (e *Engine) buildFinished(b *slipway.Build, status string) {
+	b.Status = status
+	if e.cfg.Events != nil {
+		e.cfg.Events.BuildFinished(b, status)
+	}
+}

@@ -1,0 +1,410 @@
+// Package engine carries out releases and builds. Releases of one app run
+// one at a time in version order; different apps run in parallel. The queue
+// is the store itself, so a restart loses nothing: releases left pending
+// are resumed (or marked unknown past their deadline) and every app's
+// current release is placed on its dynos again.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/slipway/slipway"
+)
+
+// Config holds the engine's dependencies and settings.
+type Config struct {
+	Store   slipway.Store
+	Runtime slipway.Runtime
+	Builder slipway.Builder
+	// SlugDir is where build archives are unpacked, one folder per build.
+	SlugDir string
+	// ReleaseDeadline bounds a rollout; past it the release is unknown.
+	ReleaseDeadline time.Duration
+	// Sweep is how often the store is scanned for work another server (or
+	// a lost wake-up) left behind. Default 5s.
+	Sweep time.Duration
+	// Events, when set, hears about builds and releases (webhooks, metrics).
+	Events Observer
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Observer hears what the engine does. Calls must not block for long.
+type Observer interface {
+	BuildFinished(b *slipway.Build, status string)
+	ReleaseFinished(r *slipway.Release, status string, took time.Duration)
+	ProcessReleased(r *slipway.Release, process string)
+}
+
+// Engine carries out releases and builds.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	workers map[string]*worker
+	builds  map[string]context.CancelFunc
+	ctx     context.Context // set by Run; work started before Run waits for it
+	wg      sync.WaitGroup
+	ready   chan struct{}
+}
+
+// worker runs one app's queue. again asks it for one more pass; converge
+// asks it to place the current release again (after scaling or a restart
+// of the server).
+type worker struct {
+	again, converge bool
+	cancel          context.CancelFunc
+}
+
+// New returns an engine; call Run to start it.
+func New(cfg Config) *Engine {
+	if cfg.ReleaseDeadline <= 0 {
+		cfg.ReleaseDeadline = 10 * time.Minute
+	}
+	if cfg.Sweep <= 0 {
+		cfg.Sweep = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, builds: map[string]context.CancelFunc{}, ready: make(chan struct{})}
+}
+
+// Run recovers what a previous run left, then carries out work until ctx
+// is cancelled, and waits for running work to stop.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	e.ctx = ctx
+	e.mu.Unlock()
+	close(e.ready)
+	if err := e.recover(ctx); err != nil {
+		return err
+	}
+	t := time.NewTicker(e.cfg.Sweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			e.wg.Wait()
+			return nil
+		case <-t.C:
+			e.sweep(ctx)
+		}
+	}
+}
+
+// recover fails builds a dead server left running, places every app's
+// current release on its dynos again, and resumes queued work.
+func (e *Engine) recover(ctx context.Context) error {
+	builds, err := e.cfg.Store.UnfinishedBuilds(ctx)
+	if err != nil {
+		return fmt.Errorf("recover builds: %w", err)
+	}
+	for _, b := range builds {
+		err := e.cfg.Store.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildFailed,
+			Lines: []string{"Build failed: the server restarted while it ran; push the build again."}})
+		if err != nil && slipway.ErrorCode(err) != slipway.EConflict {
+			return fmt.Errorf("recover build %s: %w", b.ID, err)
+		}
+	}
+	apps, err := e.cfg.Store.ListApps(ctx)
+	if err != nil {
+		return fmt.Errorf("recover apps: %w", err)
+	}
+	for _, a := range apps {
+		e.kick(a.ID, true)
+	}
+	return nil
+}
+
+func (e *Engine) sweep(ctx context.Context) {
+	ids, err := e.cfg.Store.AppsWithWork(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("engine sweep", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		e.Kick(id)
+	}
+}
+
+// Kick tells the engine the app has new work (a release was queued).
+func (e *Engine) Kick(appID string) { e.kick(appID, false) }
+
+// Converge places the app's current release again with its current
+// formations (after scaling), through the app's queue.
+func (e *Engine) Converge(appID string) { e.kick(appID, true) }
+
+func (e *Engine) kick(appID string, converge bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if w := e.workers[appID]; w != nil {
+		w.again = true
+		w.converge = w.converge || converge
+		return
+	}
+	w := &worker{converge: converge}
+	e.workers[appID] = w
+	e.wg.Add(1)
+	go e.work(appID, w)
+}
+
+// RemoveApp stops the app's work in progress and everything the runtime
+// runs for it.
+func (e *Engine) RemoveApp(ctx context.Context, appID string) error {
+	e.mu.Lock()
+	if w := e.workers[appID]; w != nil && w.cancel != nil {
+		w.cancel()
+	}
+	e.mu.Unlock()
+	return e.cfg.Runtime.Remove(ctx, appID)
+}
+
+func (e *Engine) work(appID string, w *worker) {
+	defer e.wg.Done()
+	<-e.ready
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	e.mu.Lock()
+	w.cancel = cancel
+	e.mu.Unlock()
+	for {
+		e.mu.Lock()
+		converge := w.converge
+		w.converge = false
+		e.mu.Unlock()
+		if converge && ctx.Err() == nil {
+			if err := e.converge(ctx, appID); err != nil && ctx.Err() == nil {
+				e.log.Error("converge", "app", appID, "err", err)
+			}
+		}
+		e.drain(ctx, appID)
+		e.mu.Lock()
+		if !w.again || ctx.Err() != nil {
+			delete(e.workers, appID)
+			e.mu.Unlock()
+			return
+		}
+		w.again = false
+		e.mu.Unlock()
+	}
+}
+
+// drain carries out the app's waiting releases in version order.
+func (e *Engine) drain(ctx context.Context, appID string) {
+	for ctx.Err() == nil {
+		r, err := e.cfg.Store.NextRelease(ctx, appID)
+		if slipway.ErrorCode(err) == slipway.ENotFound {
+			return
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("next release", "app", appID, "err", err)
+			}
+			return
+		}
+		if err := e.carryOut(ctx, r); err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("release", "app", appID, "release", r.ID, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// converge places the current release again, if the app has one and no
+// release is waiting (the waiting one will place itself).
+func (e *Engine) converge(ctx context.Context, appID string) error {
+	if _, err := e.cfg.Store.NextRelease(ctx, appID); err == nil {
+		return nil
+	}
+	cur, err := e.cfg.Store.CurrentRelease(ctx, appID)
+	if slipway.ErrorCode(err) == slipway.ENotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d, err := e.desired(ctx, cur)
+	if err != nil {
+		return err
+	}
+	return e.cfg.Runtime.Deploy(ctx, *d, func(ev slipway.ProgressEvent) {
+		e.log.Debug("converge", "app", appID, "event", ev.Type, "dyno", ev.Dyno, "msg", ev.Message)
+	})
+}
+
+// carryOut takes one release from queued (or pending, after a restart) to
+// an end. It returns an error only when the store failed; a failed rollout
+// is a failed release, not an error.
+func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
+	st := e.cfg.Store
+	started := e.cfg.Now()
+	switch r.Status {
+	case slipway.ReleaseQueued:
+		if err := st.SetReleaseStatus(ctx, r.ID, slipway.ReleasePending, ""); err != nil {
+			return err
+		}
+		e.logf(ctx, r, "Release v%d started: %s", r.Version, r.Description)
+	case slipway.ReleasePending:
+		started = r.UpdatedAt
+		if e.cfg.Now().Sub(started) > e.cfg.ReleaseDeadline {
+			e.logf(ctx, r, "Release v%d passed its deadline of %s while the server was down; its outcome is unknown.", r.Version, e.cfg.ReleaseDeadline)
+			return e.finish(ctx, r, slipway.ReleaseUnknown, "release deadline passed", started)
+		}
+		e.logf(ctx, r, "Release v%d resumed after a server restart.", r.Version)
+	}
+	d, err := e.desired(ctx, r)
+	if err != nil {
+		if slipway.ErrorCode(err) == slipway.EInternal {
+			return err
+		}
+		e.logf(ctx, r, "release_failed: %s", slipway.ErrorMessage(err))
+		return e.finish(ctx, r, slipway.ReleaseFailed, slipway.ErrorMessage(err), started)
+	}
+	dctx, cancel := context.WithDeadline(ctx, started.Add(e.cfg.ReleaseDeadline))
+	defer cancel()
+	err = e.cfg.Runtime.Deploy(dctx, *d, func(ev slipway.ProgressEvent) {
+		e.logf(ctx, r, "%s", formatEvent(ev))
+		if ev.Type == slipway.EventDone && e.cfg.Events != nil {
+			e.cfg.Events.ProcessReleased(r, ev.Process)
+		}
+	})
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err() // shutting down: the release stays pending and resumes
+	case err == nil:
+		e.logf(ctx, r, "Release v%d succeeded.", r.Version)
+		return e.finish(ctx, r, slipway.ReleaseSucceeded, "", started)
+	case errors.Is(err, context.DeadlineExceeded) || dctx.Err() != nil:
+		e.logf(ctx, r, "Release v%d did not finish within the release deadline of %s; its outcome is unknown.", r.Version, e.cfg.ReleaseDeadline)
+		return e.finish(ctx, r, slipway.ReleaseUnknown, "release deadline passed", started)
+	default:
+		msg := err.Error()
+		var se *slipway.Error
+		if errors.As(err, &se) {
+			msg = se.Message
+		}
+		e.logf(ctx, r, "release_failed: %s", msg)
+		return e.finish(ctx, r, slipway.ReleaseFailed, msg, started)
+	}
+}
+
+func (e *Engine) finish(ctx context.Context, r *slipway.Release, status, reason string, started time.Time) error {
+	if err := e.cfg.Store.SetReleaseStatus(ctx, r.ID, status, reason); err != nil {
+		return err
+	}
+	r.Status = status
+	r.Error = reason
+	if e.cfg.Events != nil {
+		e.cfg.Events.ReleaseFinished(r, status, e.cfg.Now().Sub(started))
+	}
+	return nil
+}
+
+func (e *Engine) logf(ctx context.Context, r *slipway.Release, format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	if err := e.cfg.Store.AppendReleaseLog(ctx, r.ID, line); err != nil && ctx.Err() == nil {
+		e.log.Error("release log", "release", r.ID, "err", err)
+	}
+}
+
+func formatEvent(ev slipway.ProgressEvent) string {
+	s := ev.Type
+	if ev.Dyno != "" {
+		s = ev.Dyno + " " + s
+	} else if ev.Process != "" {
+		s = ev.Process + " " + s
+	}
+	if ev.Message != "" {
+		s += ": " + ev.Message
+	}
+	return s
+}
+
+// desired builds the runtime's target for a release: its slug and config
+// on the app's formations, creating the first formations from the Procfile.
+func (e *Engine) desired(ctx context.Context, r *slipway.Release) (*slipway.Desired, error) {
+	st := e.cfg.Store
+	app, err := st.FindApp(ctx, r.AppID)
+	if err != nil {
+		return nil, err
+	}
+	slug, err := st.FindSlug(ctx, r.SlugID)
+	if err != nil {
+		if slipway.ErrorCode(err) == slipway.ENotFound {
+			return nil, slipway.Errorf(slipway.EConflict, "the slug %s of this release no longer exists", r.SlugID)
+		}
+		return nil, err
+	}
+	types := make([]string, 0, len(slug.ProcessTypes))
+	for t := range slug.ProcessTypes {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	if err := st.EnsureFormations(ctx, app.ID, types); err != nil {
+		return nil, err
+	}
+	fs, err := st.ListFormations(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	d := &slipway.Desired{App: app.Ref(), Release: slipway.ReleaseRef{ID: r.ID, Version: r.Version}, Slug: *slug, Config: r.Config}
+	for _, f := range fs {
+		f := *f
+		if f.Command == "" {
+			cmd, ok := slug.ProcessTypes[f.Type]
+			if !ok {
+				if f.Quantity > 0 {
+					e.logf(ctx, r, "%s: the Procfile has no %s process and the formation no command; skipped.", f.Type, f.Type)
+				}
+				continue
+			}
+			f.Command = cmd
+		}
+		d.Formations = append(d.Formations, f)
+	}
+	return d, nil
+}
+
+// Restart replaces the app's dynos (or the one named) in the background with
+// the runtime's rolling rules. ENotFound for an unknown dyno.
+func (e *Engine) Restart(ctx context.Context, appID, dyno string) error {
+	if dyno != "" {
+		dynos, err := e.cfg.Runtime.Dynos(ctx, appID)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, d := range dynos {
+			found = found || d.Name == dyno || d.ID == dyno
+		}
+		if !found {
+			return slipway.Errorf(slipway.ENotFound, "Dyno %q was not found; list them with GET /apps/{app}/dynos.", dyno)
+		}
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		<-e.ready
+		err := e.cfg.Runtime.Restart(e.ctx, appID, dyno, func(ev slipway.ProgressEvent) {
+			e.log.Info("restart", "app", appID, "event", ev.Type, "dyno", ev.Dyno, "msg", ev.Message)
+		})
+		if err != nil && e.ctx.Err() == nil {
+			e.log.Warn("restart", "app", appID, "dyno", dyno, "err", err)
+		}
+	}()
+	return nil
+}
