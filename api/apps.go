@@ -1,0 +1,325 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/slipway/slipway"
+)
+
+func orgToJSON(o *slipway.Organization) orgJSON {
+	return orgJSON{ID: o.ID, Name: o.Name, Description: o.Description, CreatedAt: Time(o.CreatedAt), UpdatedAt: Time(o.UpdatedAt)}
+}
+
+func spaceToJSON(sp *slipway.Space) spaceJSON {
+	return spaceJSON{orgJSON: orgJSON{ID: sp.ID, Name: sp.Name, Description: sp.Description, CreatedAt: Time(sp.CreatedAt), UpdatedAt: Time(sp.UpdatedAt)}, Compliance: sp.Compliance}
+}
+
+func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+	}
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o := &slipway.Organization{Name: body.Name, Description: body.Description}
+	if err := s.st.CreateOrganization(r.Context(), o); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, orgToJSON(o))
+}
+
+func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
+	orgs, err := s.st.ListOrganizations(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]orgJSON, 0, len(orgs))
+	for _, o := range orgs {
+		out = append(out, orgToJSON(o))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
+	o, err := s.st.FindOrganization(r.Context(), chi.URLParam(r, "org"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, orgToJSON(o))
+}
+
+func (s *Server) createSpace(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name        string   `json:"name"`
+		Description string   `json:"description"`
+		Compliance  []string `json:"compliance"`
+	}
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sp := &slipway.Space{Name: body.Name, Description: body.Description, Compliance: body.Compliance}
+	if err := s.st.CreateSpace(r.Context(), sp); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, spaceToJSON(sp))
+}
+
+func (s *Server) listSpaces(w http.ResponseWriter, r *http.Request) {
+	spaces, err := s.st.ListSpaces(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]spaceJSON, 0, len(spaces))
+	for _, sp := range spaces {
+		out = append(out, spaceToJSON(sp))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getSpace(w http.ResponseWriter, r *http.Request) {
+	sp, err := s.st.FindSpace(r.Context(), chi.URLParam(r, "space"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, spaceToJSON(sp))
+}
+
+func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Org         string `json:"org"`
+		Space       string `json:"space"`
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		GitURL      string `json:"git_url"`
+		GitBranch   string `json:"git_branch"`
+	}
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Org == "" {
+		body.Org = "default"
+	}
+	if body.Space == "" {
+		body.Space = "default"
+	}
+	a := &slipway.App{Name: body.Name, OrgName: body.Org, SpaceName: body.Space, Description: body.Description, GitURL: body.GitURL, GitBranch: body.GitBranch}
+	if err := s.st.CreateApp(r.Context(), a); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.appJSON(a))
+}
+
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
+	apps, err := s.st.ListApps(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]appJSON, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, s.appJSON(a))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// app finds the {app} of the path, answering 404 itself when it is unknown.
+func (s *Server) app(w http.ResponseWriter, r *http.Request) (*slipway.App, bool) {
+	a, err := s.st.FindApp(r.Context(), chi.URLParam(r, "app"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	return a, true
+}
+
+func (s *Server) getApp(w http.ResponseWriter, r *http.Request) {
+	if a, ok := s.app(w, r); ok {
+		writeJSON(w, http.StatusOK, s.appJSON(a))
+	}
+}
+
+func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Description *string `json:"description"`
+		Maintenance *bool   `json:"maintenance"`
+	}
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	a, err := s.st.UpdateApp(r.Context(), a.ID, slipway.AppUpdate{Description: body.Description, Maintenance: body.Maintenance})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.appJSON(a))
+}
+
+func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Engine.RemoveApp(r.Context(), a.ID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.st.DeleteApp(r.Context(), a.ID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.appJSON(a))
+}
+
+var features = []slipway.Feature{
+	{Name: slipway.FeatureAutoRelease, Description: "Release every build that succeeds, automatically."},
+}
+
+func featureOf(a *slipway.App, name string) (slipway.Feature, bool) {
+	for _, f := range features {
+		if f.Name == name {
+			f.Enabled = a.AutoRelease
+			return f, true
+		}
+	}
+	return slipway.Feature{}, false
+}
+
+func (s *Server) listFeatures(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	out := []slipway.Feature{}
+	for _, f := range features {
+		f, _ := featureOf(a, f.Name)
+		out = append(out, f)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getFeature(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	f, ok := featureOf(a, chi.URLParam(r, "feature"))
+	if !ok {
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Feature %q does not exist; the features are: auto-release.", chi.URLParam(r, "feature")))
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) updateFeature(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	name := chi.URLParam(r, "feature")
+	if _, ok := featureOf(a, name); !ok {
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Feature %q does not exist; the features are: auto-release.", name))
+		return
+	}
+	var body struct {
+		Enabled *bool `json:"enabled"`
+	}
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Enabled == nil {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Send {\"enabled\": true} or {\"enabled\": false}."))
+		return
+	}
+	a, err := s.st.UpdateApp(r.Context(), a.ID, slipway.AppUpdate{AutoRelease: body.Enabled})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	f, _ := featureOf(a, name)
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) getConfigVars(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	cfg, err := s.st.ConfigVars(r.Context(), a.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, cfg)
+}
+
+// updateConfigVars sets ("KEY": "value") and unsets ("KEY": null) config
+// vars; an app with a current release gets a new release with them.
+func (s *Server) updateConfigVars(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	var raw map[string]json.RawMessage
+	if err := decode(w, r, s.cfg.MaxBody, &raw); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(raw) == 0 {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Send at least one config var, e.g. {\"KEY\": \"value\"} or {\"KEY\": null} to unset."))
+		return
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	change := map[string]*string{}
+	for _, k := range keys {
+		if string(raw[k]) == "null" {
+			change[k] = nil
+			continue
+		}
+		var v string
+		if err := json.Unmarshal(raw[k], &v); err != nil {
+			s.writeError(w, r, slipway.Errorf(slipway.EInvalid, "Config var %s must be a string or null.", k))
+			return
+		}
+		change[k] = &v
+	}
+	u := currentUser(r)
+	rel, err := s.st.CreateRelease(r.Context(), slipway.NewRelease{AppID: a.ID, ConfigChange: change, Trigger: slipway.TriggerConfig, UserID: u.ID, UserEmail: u.Email})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if rel != nil {
+		s.cfg.Engine.Kick(a.ID)
+	}
+	cfg, err := s.st.ConfigVars(r.Context(), a.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, cfg)
+}

@@ -1,0 +1,167 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/slipway/slipway"
+)
+
+func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		URL      string `json:"url"`
+		Checksum string `json:"checksum"`
+		Repo     string `json:"repo"`
+		SHA      string `json:"sha"`
+		Branch   string `json:"branch"`
+		Version  string `json:"version"`
+		Org      string `json:"org"`
+		Author   string `json:"author"`
+		Message  string `json:"message"`
+	}
+	// base64 grows an archive by 4/3; leave room for the other fields.
+	limit := s.cfg.MaxSlug/3*4 + 64<<10
+	if err := decode(w, r, limit, &body); err != nil {
+		if slipway.ErrorCode(err) == slipway.ETooLarge {
+			err = slipway.Errorf(slipway.ETooLarge, "The build is larger than the %d MiB slug limit; make the archive smaller or serve it over https.", s.cfg.MaxSlug>>20)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	shown, err := displayURL(body.URL)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u := currentUser(r)
+	b := &slipway.Build{AppID: a.ID, SourceURL: shown, Checksum: body.Checksum, Repo: body.Repo, SHA: body.SHA,
+		Branch: body.Branch, Version: body.Version, Author: body.Author, Message: body.Message, UserID: u.ID, UserEmail: u.Email}
+	if err := s.st.CreateBuild(r.Context(), b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.cfg.Engine.StartBuild(b, slipway.BuildSource{URL: body.URL, Checksum: body.Checksum})
+	writeJSON(w, http.StatusCreated, buildToJSON(b))
+}
+
+// displayURL checks a build source's scheme and returns the form that is
+// stored and shown: data: URIs shrink to "data:" and credentials in URLs
+// are dropped, so neither an archive nor a secret is echoed.
+func displayURL(raw string) (string, error) {
+	switch {
+	case raw == "":
+		return "", slipway.Errorf(slipway.EUnprocessable, "url is required: a docker:// image, a data: URI or an http(s):// archive URL.")
+	case strings.HasPrefix(raw, "data:"):
+		return "data:", nil
+	case strings.HasPrefix(raw, "docker://"):
+		return raw, nil
+	case strings.HasPrefix(raw, "http://"), strings.HasPrefix(raw, "https://"):
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return "", slipway.Errorf(slipway.EUnprocessable, "url is not a valid http(s) URL.")
+		}
+		u.User = nil
+		return u.String(), nil
+	}
+	return "", slipway.Errorf(slipway.EUnprocessable, "url must start with docker://, data:, http:// or https://.")
+}
+
+func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	p, err := parseRange(r.Header.Get("Range"), "created_at")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	fetch := p
+	if p.Max > 0 {
+		fetch.Max = p.Max + 1
+	}
+	builds, err := s.st.ListBuilds(r.Context(), a.ID, fetch)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if p.Max > 0 && len(builds) > p.Max {
+		builds = builds[:p.Max]
+		w.Header().Set("Next-Range", nextRange("created_at", p, formatMicros(builds[len(builds)-1].CreatedAt)))
+		status = http.StatusPartialContent
+	}
+	out := make([]buildJSON, 0, len(builds))
+	for _, b := range builds {
+		out = append(out, buildToJSON(b))
+	}
+	writeJSON(w, status, out)
+}
+
+func (s *Server) build(w http.ResponseWriter, r *http.Request) (*slipway.Build, bool) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return nil, false
+	}
+	b, err := s.st.FindBuild(r.Context(), a.ID, chi.URLParam(r, "build"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	return b, true
+}
+
+func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) {
+	if b, ok := s.build(w, r); ok {
+		writeJSON(w, http.StatusOK, buildToJSON(b))
+	}
+}
+
+func (s *Server) getBuildResult(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.build(w, r)
+	if !ok {
+		return
+	}
+	lines, err := s.st.BuildLines(r.Context(), b.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"build": map[string]string{"id": b.ID, "status": b.Status}, "lines": lines})
+}
+
+func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.build(w, r)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Engine.CancelBuild(r.Context(), b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, buildToJSON(b))
+}
+
+func (s *Server) getSlug(w http.ResponseWriter, r *http.Request) {
+	sl, err := s.st.FindSlug(r.Context(), chi.URLParam(r, "slug"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	b, err := s.st.FindBuild(r.Context(), sl.AppID, sl.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": sl.ID, "process_types": sl.ProcessTypes, "size": sl.Size, "checksum": sl.Checksum, "image": sl.Image,
+		"source_blob": buildToJSON(b).SourceBlob, "created_at": Time(sl.CreatedAt),
+	})
+}

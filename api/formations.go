@@ -1,0 +1,258 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/slipway/slipway"
+)
+
+type formationBody struct {
+	Type        string  `json:"type"`
+	Quantity    *int    `json:"quantity"`
+	Size        *string `json:"size"`
+	Port        *int    `json:"port"`
+	Command     *string `json:"command"`
+	Healthcheck *string `json:"healthcheck"`
+}
+
+func (b formationBody) change() slipway.FormationChange {
+	return slipway.FormationChange{Type: b.Type, Quantity: b.Quantity, Size: b.Size, Port: b.Port, Command: b.Command, Healthcheck: b.Healthcheck}
+}
+
+func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	fs, err := s.st.ListFormations(r.Context(), a.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeFormations(w, http.StatusOK, a, fs)
+}
+
+func (s *Server) writeFormations(w http.ResponseWriter, status int, a *slipway.App, fs []*slipway.Formation) {
+	out := make([]formationJSON, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, formationToJSON(a, f))
+	}
+	writeJSON(w, status, out)
+}
+
+func (s *Server) findFormation(w http.ResponseWriter, r *http.Request, a *slipway.App, typ string) (*slipway.Formation, bool) {
+	fs, err := s.st.ListFormations(r.Context(), a.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	for _, f := range fs {
+		if f.Type == typ {
+			return f, true
+		}
+	}
+	s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "The app has no %q formation; create it with POST /apps/%s/formation.", typ, a.Key()))
+	return nil, false
+}
+
+func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	if f, ok := s.findFormation(w, r, a, chi.URLParam(r, "type")); ok {
+		writeJSON(w, http.StatusOK, formationToJSON(a, f))
+	}
+}
+
+// upsert saves changes, converges the app and answers the formations of
+// the changed types.
+func (s *Server) upsert(w http.ResponseWriter, r *http.Request, a *slipway.App, status int, changes []slipway.FormationChange) {
+	fs, err := s.st.UpsertFormations(r.Context(), a.ID, changes)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.cfg.Engine.Converge(a.ID)
+	changed := map[string]bool{}
+	for _, c := range changes {
+		changed[c.Type] = true
+	}
+	var out []*slipway.Formation
+	for _, f := range fs {
+		if changed[f.Type] {
+			out = append(out, f)
+		}
+	}
+	if r.Method == http.MethodPost || chi.URLParam(r, "type") != "" {
+		writeJSON(w, status, formationToJSON(a, out[0]))
+		return
+	}
+	s.writeFormations(w, status, a, out)
+}
+
+func (s *Server) createFormation(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	var body formationBody
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	fs, err := s.st.ListFormations(r.Context(), a.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, f := range fs {
+		if f.Type == body.Type {
+			s.writeError(w, r, slipway.Errorf(slipway.EConflict, "The app already has a %q formation; change it with PATCH /apps/%s/formation/%s.", body.Type, a.Key(), body.Type))
+			return
+		}
+	}
+	c := body.change()
+	if c.Quantity == nil {
+		one := 1
+		c.Quantity = &one
+	}
+	s.upsert(w, r, a, http.StatusCreated, []slipway.FormationChange{c})
+}
+
+// batchUpdateFormations takes an array of formations, or Heroku's
+// {"updates": [...]}.
+func (s *Server) batchUpdateFormations(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	var raw json.RawMessage
+	if err := decode(w, r, s.cfg.MaxBody, &raw); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var list []formationBody
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+		var wrapped struct {
+			Updates []formationBody `json:"updates"`
+		}
+		if err := strictUnmarshal(raw, &wrapped); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		list = wrapped.Updates
+	} else if err := strictUnmarshal(raw, &list); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(list) == 0 {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Send an array of formations, e.g. [{\"type\": \"web\", \"quantity\": 2}]."))
+		return
+	}
+	fs, err := s.st.ListFormations(r.Context(), a.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	have := map[string]bool{}
+	for _, f := range fs {
+		have[f.Type] = true
+	}
+	changes := make([]slipway.FormationChange, 0, len(list))
+	for _, b := range list {
+		if !have[b.Type] && b.Quantity == nil {
+			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Formation %q does not exist yet; give its quantity to create it.", b.Type))
+			return
+		}
+		changes = append(changes, b.change())
+	}
+	s.upsert(w, r, a, http.StatusOK, changes)
+}
+
+func strictUnmarshal(raw []byte, v any) error {
+	return decode(nil, &http.Request{Body: io.NopCloser(bytes.NewReader(raw))}, int64(len(raw))+1, v)
+}
+
+func (s *Server) updateFormation(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	typ := chi.URLParam(r, "type")
+	if _, ok := s.findFormation(w, r, a, typ); !ok {
+		return
+	}
+	var body formationBody
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Type != "" && body.Type != typ {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "type cannot be changed; create a %q formation instead.", body.Type))
+		return
+	}
+	body.Type = typ
+	s.upsert(w, r, a, http.StatusOK, []slipway.FormationChange{body.change()})
+}
+
+func (s *Server) deleteFormation(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	f, ok := s.findFormation(w, r, a, chi.URLParam(r, "type"))
+	if !ok {
+		return
+	}
+	if err := s.st.DeleteFormation(r.Context(), a.ID, f.Type); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.cfg.Engine.Converge(a.ID)
+	writeJSON(w, http.StatusOK, formationToJSON(a, f))
+}
+
+func (s *Server) listDynos(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	dynos, err := s.cfg.Runtime.Dynos(r.Context(), a.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]dynoJSON, 0, len(dynos))
+	for _, d := range dynos {
+		out = append(out, dynoToJSON(d))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) restartDynos(w http.ResponseWriter, r *http.Request) { s.restart(w, r, "") }
+
+func (s *Server) restartDyno(w http.ResponseWriter, r *http.Request) {
+	s.restart(w, r, chi.URLParam(r, "dyno"))
+}
+
+func (s *Server) restart(w http.ResponseWriter, r *http.Request, dyno string) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	if _, err := s.st.CurrentRelease(r.Context(), a.ID); err != nil {
+		s.writeError(w, r, slipway.Errorf(slipway.EConflict, "The app has no current release, so there are no dynos to restart; release a build first."))
+		return
+	}
+	if err := s.cfg.Engine.Restart(r.Context(), a.ID, dyno); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"message": "Restarting dynos with a rolling restart; follow them with GET /apps/" + a.Key() + "/dynos."})
+}

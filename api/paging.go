@@ -1,0 +1,94 @@
+package api
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipway/slipway"
+)
+
+const (
+	defaultPageMax = 200
+	maxPageMax     = 1000
+)
+
+// parseRange reads a Heroku-style Range header: `<field> [start]..[end]`
+// then optional `; order=asc|desc` and `, max=N` parameters, where a start
+// of `]v` excludes v. An empty header selects the whole list, oldest first.
+// EInvalid for anything else.
+func parseRange(h, field string) (slipway.Page, error) {
+	var p slipway.Page
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return p, nil
+	}
+	bad := func(why string) (slipway.Page, error) {
+		return slipway.Page{}, slipway.Errorf(slipway.EInvalid, "Range header %q is invalid: %s; use e.g. \"%s ..; order=desc, max=20\".", h, why, field)
+	}
+	spec, params, _ := strings.Cut(h, ";")
+	name, rng, ok := strings.Cut(strings.TrimSpace(spec), " ")
+	if !ok {
+		rng, name = "", strings.TrimSpace(spec)
+	}
+	if name != field {
+		return bad(fmt.Sprintf("this list is ranged by %s", field))
+	}
+	rng = strings.TrimSpace(rng)
+	if rng != "" {
+		start, _, ok := strings.Cut(rng, "..")
+		if !ok {
+			return bad("the range needs \"..\"")
+		}
+		if strings.HasPrefix(start, "]") {
+			p.StartExclusive = true
+			start = start[1:]
+		}
+		if start != "" {
+			if _, err := strconv.ParseInt(start, 10, 64); err != nil {
+				return bad("the start must be a number")
+			}
+		}
+		p.Start = start
+	}
+	p.Max = defaultPageMax
+	for _, kv := range strings.Split(params, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		switch strings.TrimSpace(k) {
+		case "order":
+			switch strings.TrimSpace(v) {
+			case "asc":
+				p.Desc = false
+			case "desc":
+				p.Desc = true
+			default:
+				return bad("order must be asc or desc")
+			}
+		case "max":
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 1 || n > maxPageMax {
+				return bad(fmt.Sprintf("max must be between 1 and %d", maxPageMax))
+			}
+			p.Max = n
+		default:
+			return bad(fmt.Sprintf("unknown parameter %q", k))
+		}
+	}
+	return p, nil
+}
+
+// nextRange is the Next-Range header that continues after last.
+func nextRange(field string, p slipway.Page, last string) string {
+	order := "asc"
+	if p.Desc {
+		order = "desc"
+	}
+	return fmt.Sprintf("%s ]%s..; order=%s, max=%d", field, last, order, p.Max)
+}
+
+func formatMicros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }

@@ -1,0 +1,308 @@
+package api
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/slipway/slipway"
+)
+
+func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Slug        string `json:"slug"`
+		Release     string `json:"release"`
+		Description string `json:"description"`
+	}
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(body.Description) > 1024 {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "description must be at most 1024 characters."))
+		return
+	}
+	u := currentUser(r)
+	nr := slipway.NewRelease{AppID: a.ID, Description: body.Description, UserID: u.ID, UserEmail: u.Email}
+	switch {
+	case body.Slug != "" && body.Release != "":
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Send either slug (to deploy a build) or release (to roll back), not both."))
+		return
+	case body.Slug != "":
+		nr.SlugID, nr.Trigger = body.Slug, slipway.TriggerDeploy
+	case body.Release != "":
+		nr.RollbackTo, nr.Trigger = body.Release, slipway.TriggerRollback
+	default:
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Send slug (a build id to deploy) or release (a release id to roll back to)."))
+		return
+	}
+	rel, err := s.st.CreateRelease(r.Context(), nr)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.cfg.Engine.Kick(a.ID)
+	writeJSON(w, http.StatusCreated, releaseToJSON(rel))
+}
+
+// listReleases answers the whole list (streamed, so memory stays flat
+// however long it is) or, with a Range header, one page.
+func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	p, err := parseRange(r.Header.Get("Range"), "version")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if p.Max == 0 {
+		s.streamReleases(w, r, a)
+		return
+	}
+	fetch := p
+	fetch.Max = p.Max + 1
+	out := make([]releaseJSON, 0, p.Max)
+	var last int
+	more := false
+	err = s.st.ListReleases(r.Context(), a.ID, fetch, func(rel *slipway.Release) error {
+		if len(out) == p.Max {
+			more = true
+			return nil
+		}
+		out = append(out, releaseToJSON(rel))
+		last = rel.Version
+		return nil
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if more {
+		w.Header().Set("Next-Range", nextRange("version", p, strconv.Itoa(last)))
+		status = http.StatusPartialContent
+	}
+	writeJSON(w, status, out)
+}
+
+func (s *Server) streamReleases(w http.ResponseWriter, r *http.Request, a *slipway.App) {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	started := false
+	err := s.st.ListReleases(r.Context(), a.ID, slipway.Page{}, func(rel *slipway.Release) error {
+		if !started {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(http.StatusOK)
+			bw.WriteByte('[')
+			started = true
+		} else {
+			bw.WriteByte(',')
+		}
+		return enc.Encode(releaseToJSON(rel))
+	})
+	if err != nil {
+		if !started {
+			s.writeError(w, r, err)
+			return
+		}
+		// The status is sent: cut the connection so the client sees a
+		// broken body rather than a short list.
+		s.log.Error("list releases", "request_id", requestID(r), "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	if !started {
+		writeJSON(w, http.StatusOK, []releaseJSON{})
+		return
+	}
+	bw.WriteString("]\n")
+	bw.Flush()
+}
+
+func (s *Server) release(w http.ResponseWriter, r *http.Request) (*slipway.App, *slipway.Release, bool) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return nil, nil, false
+	}
+	rel, err := s.st.FindRelease(r.Context(), a.ID, chi.URLParam(r, "release"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, nil, false
+	}
+	return a, rel, true
+}
+
+func (s *Server) getRelease(w http.ResponseWriter, r *http.Request) {
+	if _, rel, ok := s.release(w, r); ok {
+		writeJSON(w, http.StatusOK, releaseToJSON(rel))
+	}
+}
+
+// getReleaseLog answers the rollout log; with ?follow=true it streams
+// text lines as they are written until the release ends.
+func (s *Server) getReleaseLog(w http.ResponseWriter, r *http.Request) {
+	a, rel, ok := s.release(w, r)
+	if !ok {
+		return
+	}
+	if f := r.URL.Query().Get("follow"); f != "true" && f != "1" {
+		lines, err := s.st.ReleaseLog(r.Context(), rel.ID, 0)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		text := make([]string, 0, len(lines))
+		for _, l := range lines {
+			text = append(text, l.Line)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"release": map[string]string{"id": rel.ID, "status": rel.Status}, "lines": text})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	var after int64
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		// Read the status before the lines, so the lines written before
+		// the release ended are all sent before the stream closes.
+		cur, err := s.st.FindRelease(r.Context(), a.ID, rel.ID)
+		if err != nil {
+			return
+		}
+		lines, err := s.st.ReleaseLog(r.Context(), rel.ID, after)
+		if err != nil {
+			return
+		}
+		for _, l := range lines {
+			w.Write([]byte(l.Time.UTC().Format("2006-01-02T15:04:05.000Z") + " " + l.Line + "\n"))
+			after = l.Seq
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		if slipway.ReleaseTerminal(cur.Status) {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+type statusBody struct {
+	State       *string `json:"state"`
+	Name        *string `json:"name"`
+	Context     *string `json:"context"`
+	Description *string `json:"description"`
+	TargetURL   *string `json:"target_url"`
+	ImageURL    *string `json:"image_url"`
+}
+
+func (b *statusBody) applyTo(st *slipway.ReleaseStatus) {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&st.State, b.State)
+	set(&st.Name, b.Name)
+	set(&st.Description, b.Description)
+	set(&st.TargetURL, b.TargetURL)
+	set(&st.ImageURL, b.ImageURL)
+}
+
+func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
+	_, rel, ok := s.release(w, r)
+	if !ok {
+		return
+	}
+	var body statusBody
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	st := &slipway.ReleaseStatus{ReleaseID: rel.ID}
+	body.applyTo(st)
+	if body.Context != nil {
+		st.Context = *body.Context
+	}
+	if err := s.st.CreateReleaseStatus(r.Context(), st); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, statusToJSON(st))
+}
+
+func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
+	_, rel, ok := s.release(w, r)
+	if !ok {
+		return
+	}
+	sts, err := s.st.ListReleaseStatuses(r.Context(), rel.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]statusJSON, 0, len(sts))
+	states := make([]string, 0, len(sts))
+	for _, st := range sts {
+		out = append(out, statusToJSON(st))
+		states = append(states, st.State)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"state": slipway.CombineStates(states), "release": releaseToJSON(rel), "statuses": out})
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	_, rel, ok := s.release(w, r)
+	if !ok {
+		return
+	}
+	st, err := s.st.FindReleaseStatus(r.Context(), rel.ID, chi.URLParam(r, "status"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusToJSON(st))
+}
+
+func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request) {
+	_, rel, ok := s.release(w, r)
+	if !ok {
+		return
+	}
+	st, err := s.st.FindReleaseStatus(r.Context(), rel.ID, chi.URLParam(r, "status"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var body statusBody
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Context != nil && *body.Context != st.Context {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "context cannot be changed; create a new status for context %q.", *body.Context))
+		return
+	}
+	body.applyTo(st)
+	if err := s.st.UpdateReleaseStatus(r.Context(), st); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusToJSON(st))
+}

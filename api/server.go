@@ -1,0 +1,287 @@
+// Package api serves Slipway's HTTP API: the Akkeris platform API for apps,
+// builds, releases, release statuses, formations and dynos.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slipway/slipway"
+)
+
+// Engine is what the API asks of the release engine.
+type Engine interface {
+	// Kick tells the engine that the app has a new queued release.
+	Kick(appID string)
+	// Converge places the app's current release again (after scaling).
+	Converge(appID string)
+	StartBuild(b *slipway.Build, src slipway.BuildSource)
+	// CancelBuild stops a running build; EConflict if it is not running.
+	CancelBuild(ctx context.Context, b *slipway.Build) error
+	// Restart replaces dynos in the background; ENotFound for an unknown dyno.
+	Restart(ctx context.Context, appID, dyno string) error
+	// RemoveApp stops everything that runs for the app.
+	RemoveApp(ctx context.Context, appID string) error
+}
+
+// Config holds the server's dependencies and settings.
+type Config struct {
+	Store   slipway.Store
+	Engine  Engine
+	Runtime slipway.Runtime
+	// Token is the admin token every request but /healthz and /metrics needs.
+	Token string
+	// MaxBody limits JSON bodies (default 1 MiB); MaxSlug limits an
+	// archive pushed inline as a data: URI (default 200 MiB).
+	MaxBody, MaxSlug int64
+	// WebURL returns an app's public URL from its key.
+	WebURL   func(key string) string
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg     Config
+	st      slipway.Store
+	log     *slog.Logger
+	handler http.Handler
+	metrics *metrics
+}
+
+// adminUser is who the admin token acts as in release and build records.
+var adminUser = user{ID: "00000000-0000-4000-8000-000000000001", Email: ""}
+
+// New returns the API server.
+func New(cfg Config) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.MaxSlug <= 0 {
+		cfg.MaxSlug = 200 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.WebURL == nil {
+		cfg.WebURL = func(key string) string { return "http://" + key + ".localhost:5080/" }
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry)}
+	s.handler = s.routes()
+	return s
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Metrics returns the observer that records engine events as metrics.
+func (s *Server) Metrics() *metrics { return s.metrics }
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.requestID, s.recoverer, s.instrument)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "No endpoint %s %s; see API.md for the routes.", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, slipway.Errorf(slipway.EMethodNotAllowed, "Method %s is not allowed on %s.", r.Method, r.URL.Path))
+	})
+	r.Get("/healthz", s.healthz)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	r.Group(func(r chi.Router) {
+		r.Use(s.auth)
+		r.Post("/organizations", s.createOrganization)
+		r.Get("/organizations", s.listOrganizations)
+		r.Get("/organizations/{org}", s.getOrganization)
+		r.Post("/spaces", s.createSpace)
+		r.Get("/spaces", s.listSpaces)
+		r.Get("/spaces/{space}", s.getSpace)
+
+		r.Post("/apps", s.createApp)
+		r.Get("/apps", s.listApps)
+		r.Route("/apps/{app}", func(r chi.Router) {
+			r.Get("/", s.getApp)
+			r.Patch("/", s.updateApp)
+			r.Delete("/", s.deleteApp)
+			r.Get("/features", s.listFeatures)
+			r.Get("/features/{feature}", s.getFeature)
+			r.Patch("/features/{feature}", s.updateFeature)
+			r.Get("/config-vars", s.getConfigVars)
+			r.Patch("/config-vars", s.updateConfigVars)
+
+			r.Post("/builds", s.createBuild)
+			r.Get("/builds", s.listBuilds)
+			r.Get("/builds/{build}", s.getBuild)
+			r.Get("/builds/{build}/result", s.getBuildResult)
+			r.Delete("/builds/{build}", s.cancelBuild)
+
+			r.Post("/releases", s.createRelease)
+			r.Get("/releases", s.listReleases)
+			r.Get("/releases/{release}", s.getRelease)
+			r.Get("/releases/{release}/log", s.getReleaseLog)
+			r.Post("/releases/{release}/statuses", s.createStatus)
+			r.Get("/releases/{release}/statuses", s.listStatuses)
+			r.Get("/releases/{release}/statuses/{status}", s.getStatus)
+			r.Patch("/releases/{release}/statuses/{status}", s.updateStatus)
+
+			r.Get("/formation", s.listFormations)
+			r.Post("/formation", s.createFormation)
+			r.Patch("/formation", s.batchUpdateFormations)
+			r.Get("/formation/{type}", s.getFormation)
+			r.Patch("/formation/{type}", s.updateFormation)
+			r.Delete("/formation/{type}", s.deleteFormation)
+			r.Get("/dynos", s.listDynos)
+			r.Delete("/dynos", s.restartDynos)
+			r.Delete("/dynos/{dyno}", s.restartDyno)
+		})
+		r.Get("/slugs/{slug}", s.getSlug)
+	})
+	return r
+}
+
+// Routes lists every method and pattern the API serves, for tests that
+// check each one is guarded.
+func (s *Server) Routes() []string {
+	var out []string
+	chi.Walk(s.handler.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		out = append(out, method+" "+strings.TrimSuffix(route, "/"))
+		return nil
+	})
+	return out
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "message": "The store does not answer."})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyUser
+)
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(keyRequestID).(string)
+	return id
+}
+
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [8]byte
+		rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+	})
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "request_id", requestID(r), "path", r.URL.Path, "panic", v)
+				s.writeError(w, r, errInternal)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+var errInternal = &internalError{}
+
+type internalError struct{}
+
+func (*internalError) Error() string { return "panic" }
+
+// auth accepts "Authorization: Bearer <token>" or a bare token, compared
+// in constant time.
+func (s *Server) auth(next http.Handler) http.Handler {
+	want := []byte(s.cfg.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := strings.TrimSpace(r.Header.Get("Authorization"))
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			h = strings.TrimSpace(h[7:])
+		}
+		if h == "" {
+			s.writeError(w, r, slipway.Errorf(slipway.EUnauthorized, "This endpoint needs a token: send \"Authorization: Bearer <token>\" (see `slipway login`)."))
+			return
+		}
+		if len(want) == 0 || subtle.ConstantTimeCompare([]byte(h), want) != 1 {
+			s.writeError(w, r, slipway.Errorf(slipway.EUnauthorized, "The token is not valid; check SLIPWAY_TOKEN or log in again."))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyUser, adminUser)))
+	})
+}
+
+func currentUser(r *http.Request) user {
+	u, _ := r.Context().Value(keyUser).(user)
+	return u
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route == "" {
+			route = "unmatched"
+		}
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.metrics.requests.WithLabelValues(r.Method, route, strconv.Itoa(rec.status)).Inc()
+	})
+}

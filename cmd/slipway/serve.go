@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/slipway/slipway/api"
+	"github.com/slipway/slipway/engine"
+	"github.com/slipway/slipway/runtime/local"
+	"github.com/slipway/slipway/slug"
+	"github.com/slipway/slipway/store"
+)
+
+// serveConfig is everything `slipway serve` can be told.
+type serveConfig struct {
+	Listen          string
+	RouterListen    string
+	DataDir         string
+	Database        string
+	BaseDomain      string
+	ReleaseDeadline time.Duration
+	HealthyDeadline time.Duration
+	DrainTimeout    time.Duration
+	StopGrace       time.Duration
+	Surge           int
+	MaxUnavailable  int
+	MaxSlugSize     int64
+	LogLevel        string
+	// Token is the admin token; empty reads or creates DataDir/token.
+	Token string
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "slipway-data")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "slipway-data")
+	}
+	return "slipway-data"
+}
+
+func newServeCmd() *cobra.Command {
+	var c serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Slipway server: API, release engine, local runtime and router",
+		Long: `Run the Slipway server. With no flags it needs nothing else: a SQLite
+database and slugs under the data directory, dynos as local processes, and
+the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
+--listen and SLIPWAY_LISTEN.`,
+		Example: `  slipway serve
+  SLIPWAY_TOKEN=secret slipway serve --listen 127.0.0.1:5000 --data-dir ./data
+  slipway serve --database postgres://slipway@db.internal/slipway`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			c.Token = os.Getenv("SLIPWAY_TOKEN")
+			srv, err := startServer(cmd.Context(), c, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			fmt.Fprintln(cmd.OutOrStdout(), "Shutting down: stopping dynos.")
+			return srv.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.Listen, "listen", "127.0.0.1:5000", "address of the API")
+	f.StringVar(&c.RouterListen, "router-listen", "127.0.0.1:5080", "address of the router that serves the apps")
+	f.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "folder for the database, slugs, dyno logs and the token")
+	f.StringVar(&c.Database, "database", "", "SQLite file path or postgres:// URL (default: slipway.db in the data dir)")
+	f.StringVar(&c.BaseDomain, "base-domain", "localhost", "apps answer at <name>-<space>.<base domain> on the router")
+	f.DurationVar(&c.ReleaseDeadline, "release-deadline", 10*time.Minute, "past this a release's outcome is unknown")
+	f.DurationVar(&c.HealthyDeadline, "healthy-deadline", 60*time.Second, "time a new dyno has to pass its health check")
+	f.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "time an old dyno has to finish its requests")
+	f.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "time between SIGTERM and SIGKILL")
+	f.IntVar(&c.Surge, "surge", 1, "dynos per type started above the quantity during a rollout")
+	f.IntVar(&c.MaxUnavailable, "max-unavailable", 0, "ready dynos per type a rollout may take away")
+	f.Int64Var(&c.MaxSlugSize, "max-slug-size", 200<<20, "largest build archive in bytes")
+	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// applyEnv sets every flag not given on the command line from its
+// environment twin: --release-deadline reads SLIPWAY_RELEASE_DEADLINE.
+func applyEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil {
+			return
+		}
+		name := "SLIPWAY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %v", name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+// server is a running Slipway: API, engine, runtime and router.
+type server struct {
+	APIURL, RouterURL string
+	Token             string
+	db                *store.DB
+	rt                *local.Runtime
+	api, router       *http.Server
+	cancel            context.CancelFunc
+	engineDone        chan error
+}
+
+// startServer opens the store, starts the runtime, the engine and both
+// listeners, and returns once they accept connections.
+func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, error) {
+	level := slog.LevelInfo
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.Chmod(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	token, created, err := loadToken(c.DataDir, c.Token)
+	if err != nil {
+		return nil, err
+	}
+	if c.Database == "" {
+		c.Database = filepath.Join(c.DataDir, "slipway.db")
+	}
+	db, err := store.Open(ctx, c.Database)
+	if err != nil {
+		return nil, err
+	}
+	rtCfg := local.Config{
+		DataDir: filepath.Join(c.DataDir, "runtime"), HealthyDeadline: c.HealthyDeadline, DrainTimeout: c.DrainTimeout,
+		StopGrace: c.StopGrace, Surge: c.Surge, MaxUnavailable: c.MaxUnavailable, BaseDomain: c.BaseDomain, Logger: logger,
+	}
+	if err := rtCfg.Validate(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	rt, err := local.New(rtCfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	apiLn, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		rt.Close()
+		db.Close()
+		return nil, fmt.Errorf("API listener: %w (is another slipway running? use --listen)", err)
+	}
+	routerLn, err := net.Listen("tcp", c.RouterListen)
+	if err != nil {
+		apiLn.Close()
+		rt.Close()
+		db.Close()
+		return nil, fmt.Errorf("router listener: %w (use --router-listen)", err)
+	}
+	routerPort := routerLn.Addr().(*net.TCPAddr).Port
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	baseDomain := strings.ToLower(strings.Trim(c.BaseDomain, "."))
+	// The engine needs the API's metrics observer and the API needs the
+	// engine; the observer is created first and handed to both.
+	var eng *engine.Engine
+	engineRef := &lateEngine{}
+	a := api.New(api.Config{
+		Store: db, Engine: engineRef, Runtime: rt, Token: token, MaxSlug: c.MaxSlugSize, Logger: logger, Registry: reg,
+		WebURL: func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
+	})
+	a.RegisterGauges()
+	eng = engine.New(engine.Config{
+		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize}, SlugDir: filepath.Join(c.DataDir, "slugs"),
+		ReleaseDeadline: c.ReleaseDeadline, Events: a.Metrics(), Logger: logger,
+	})
+	engineRef.Engine = eng
+	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &server{
+		APIURL: "http://" + apiLn.Addr().String(), RouterURL: "http://" + routerLn.Addr().String(), Token: token,
+		db: db, rt: rt, cancel: cancel, engineDone: make(chan error, 1),
+		api:    &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
+		router: &http.Server{Handler: rt.Router(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
+	}
+	go func() { s.engineDone <- eng.Run(ectx) }()
+	go s.api.Serve(apiLn)
+	go s.router.Serve(routerLn)
+	fmt.Fprintf(out, "Slipway API on %s, router on %s (apps at http://<name>-<space>.%s:%d/)\n", s.APIURL, s.RouterURL, baseDomain, routerPort)
+	fmt.Fprintf(out, "Data in %s, database %s\n", c.DataDir, redactDSN(c.Database))
+	if created {
+		fmt.Fprintf(out, "Generated the admin token (saved in %s; shown only this once):\n  export SLIPWAY_TOKEN=%s\n", filepath.Join(c.DataDir, "token"), token)
+	}
+	return s, nil
+}
+
+// Close stops the listeners, the engine and every dyno.
+func (s *server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.api.Shutdown(ctx)
+	s.cancel()
+	err := <-s.engineDone
+	s.router.Shutdown(ctx)
+	return errors.Join(err, s.rt.Close(), s.db.Close())
+}
+
+// lateEngine lets the API be built before the engine it calls.
+type lateEngine struct{ *engine.Engine }
+
+// loadToken returns the admin token: given (from SLIPWAY_TOKEN), else read
+// from dataDir/token, else generated and saved there with mode 0600.
+func loadToken(dataDir, given string) (token string, created bool, err error) {
+	if given != "" {
+		return given, false, nil
+	}
+	path := filepath.Join(dataDir, "token")
+	if b, err := os.ReadFile(path); err == nil {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return "", false, fmt.Errorf("%s is readable by others (mode %v); run chmod 600 %s", path, fi.Mode().Perm(), path)
+		}
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, false, nil
+		}
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", false, err
+	}
+	token = "slw_" + hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("save token: %w", err)
+	}
+	return token, true, nil
+}
+
+// redactDSN hides a password in a database URL.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		if at := strings.Index(dsn[i+3:], "@"); at >= 0 {
+			cred := dsn[i+3 : i+3+at]
+			if u, _, ok := strings.Cut(cred, ":"); ok {
+				return dsn[:i+3] + u + ":***" + dsn[i+3+at:]
+			}
+		}
+	}
+	return dsn
+}
