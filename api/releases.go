@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bufio"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -96,20 +94,24 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) streamReleases(w http.ResponseWriter, r *http.Request, a *slipway.App) {
-	bw := bufio.NewWriterSize(w, 32<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	buf := make([]byte, 0, 64<<10)
 	started := false
 	err := s.st.ListReleases(r.Context(), a.ID, slipway.Page{}, func(rel *slipway.Release) error {
 		if !started {
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 			w.WriteHeader(http.StatusOK)
-			bw.WriteByte('[')
+			buf = append(buf, '[')
 			started = true
 		} else {
-			bw.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		return enc.Encode(releaseToJSON(rel))
+		buf = appendRelease(buf, rel)
+		if len(buf) >= 60<<10 {
+			_, err := w.Write(buf)
+			buf = buf[:0]
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		if !started {
@@ -125,8 +127,7 @@ func (s *Server) streamReleases(w http.ResponseWriter, r *http.Request, a *slipw
 		writeJSON(w, http.StatusOK, []releaseJSON{})
 		return
 	}
-	bw.WriteString("]\n")
-	bw.Flush()
+	w.Write(append(buf, ']', '\n'))
 }
 
 func (s *Server) release(w http.ResponseWriter, r *http.Request) (*slipway.App, *slipway.Release, bool) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -213,11 +214,38 @@ type querier interface {
 
 func (db *DB) findApp(ctx context.Context, q querier, idOrKey string) (*slipway.App, error) {
 	var row *sql.Row
-	if isUUID(idOrKey) {
+	switch {
+	case isUUID(idOrKey):
 		row = q.QueryRowContext(ctx, `SELECT `+appColumns+appFrom+`WHERE a.id = $1`, idOrKey)
-	} else {
-		// The key is name-space and both may hold dashes in spaces, so
-		// match the concatenation.
+	case !strings.Contains(idOrKey, "-"):
+		// App names hold no dash, so a dashless string is a bare name:
+		// accepted when exactly one space has an app of that name.
+		rows, err := q.QueryContext(ctx, `SELECT `+appColumns+appFrom+`WHERE a.name = $1 LIMIT 2`, idOrKey)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var found []*slipway.App
+		for rows.Next() {
+			a, err := scanApp(rows)
+			if err != nil {
+				return nil, err
+			}
+			found = append(found, a)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		switch len(found) {
+		case 1:
+			return found[0], nil
+		case 0:
+			return nil, slipway.Errorf(slipway.ENotFound, "App %q was not found.", idOrKey)
+		}
+		return nil, slipway.Errorf(slipway.ENotFound, "Several spaces have an app named %q; name it as <name>-<space>.", idOrKey)
+	default:
+		// The key is name-space and spaces may hold dashes, so match the
+		// concatenation.
 		row = q.QueryRowContext(ctx, `SELECT `+appColumns+appFrom+`WHERE a.name || '-' || s.name = $1`, idOrKey)
 	}
 	a, err := scanApp(row)

@@ -14,7 +14,13 @@ import (
 // releaseSelect reads a release with its combined check state (as a rank,
 // see stateRanks) and whether it is the app's current release. Both are
 // derived in SQL, per row, from indexed lookups, so listing stays one query.
-const releaseSelect = `SELECT r.id, r.app_id, a.name, r.version, r.slug_id, r.config, r.description, r.status,
+const releaseSelect = `SELECT r.id, r.app_id, a.name, r.version, r.slug_id, r.config, ` + releaseTail
+
+// releaseListSelect is releaseSelect without the config, which lists do
+// not show and which is the widest column.
+const releaseListSelect = `SELECT r.id, r.app_id, a.name, r.version, r.slug_id, '{}', ` + releaseTail
+
+const releaseTail = `r.description, r.status,
 	r.trigger_kind, r.user_id, r.user_email, r.error, r.created_at, r.updated_at,
 	COALESCE((SELECT MAX(CASE s.state WHEN 'error' THEN 3 WHEN 'failure' THEN 2 WHEN 'pending' THEN 1 ELSE 0 END)
 		FROM release_statuses s WHERE s.release_id = r.id), 0),
@@ -25,15 +31,17 @@ var stateRanks = [...]string{slipway.StateSuccess, slipway.StatePending, slipway
 
 func scanRelease(sc scanner) (*slipway.Release, error) {
 	var r slipway.Release
-	var cfg string
+	var cfg []byte
 	var c, u int64
 	var rank, current int
 	if err := sc.Scan(&r.ID, &r.AppID, &r.AppName, &r.Version, &r.SlugID, &cfg, &r.Description, &r.Status,
 		&r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &c, &u, &rank, &current); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(cfg), &r.Config); err != nil {
-		return nil, err
+	if len(cfg) > 2 {
+		if err := json.Unmarshal(cfg, &r.Config); err != nil {
+			return nil, err
+		}
 	}
 	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(u)
 	r.State = stateRanks[rank]
@@ -232,7 +240,7 @@ func (db *DB) FindRelease(ctx context.Context, appID, idOrVersion string) (*slip
 
 // ListReleases streams the app's releases in version order.
 func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn func(*slipway.Release) error) error {
-	q := releaseSelect + "WHERE r.app_id = $1"
+	q := releaseListSelect + "WHERE r.app_id = $1"
 	args := []any{appID}
 	if p.Start != "" {
 		v, err := strconv.Atoi(p.Start)

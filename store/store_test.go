@@ -2,9 +2,7 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -12,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/internal/pgtest"
 	"github.com/slipway/slipway/store"
 )
 
@@ -30,7 +28,7 @@ func openBackends(t testing.TB) map[string]*store.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	out["sqlite"] = db
-	if pg := PostgresDSN(t); pg != "" {
+	if pg := pgtest.DSN(t); pg != "" {
 		db, err := store.Open(ctx, pg)
 		if err != nil {
 			t.Fatal(err)
@@ -39,38 +37,6 @@ func openBackends(t testing.TB) map[string]*store.DB {
 		out["postgres"] = db
 	}
 	return out
-}
-
-// PostgresDSN creates a fresh schema in the database named by
-// SLIPWAY_TEST_DATABASE_URL and returns a DSN that uses it, or "" (with a
-// log line saying why) when the variable is unset.
-func PostgresDSN(t testing.TB) string {
-	base := os.Getenv("SLIPWAY_TEST_DATABASE_URL")
-	if base == "" {
-		t.Log("SLIPWAY_TEST_DATABASE_URL is not set: PostgreSQL backend skipped")
-		return ""
-	}
-	schema := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("pgx", base)
-		if err == nil {
-			a.Exec("DROP SCHEMA " + schema + " CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
 }
 
 func each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
