@@ -1,0 +1,188 @@
+package local
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/internal/testslug"
+)
+
+// BenchmarkRollout measures a release of an app with N web dynos (surge 1,
+// max unavailable 0) and reports, per rollout:
+//
+//	rollout-ms        wall time of Deploy
+//	app-start-ms      the test app's own time from process start (just before
+//	                  fork/exec) to listening on its port, mean per dyno
+//	overhead-ms/dyno  (rollout wall time - sum of app start times) / N: what
+//	                  the controller adds per dyno (health polling, routing,
+//	                  draining, stopping the old dyno)
+//	wall/app          rollout wall time / sum of app start times
+func BenchmarkRollout(b *testing.B) {
+	for _, n := range []int{1, 4, 16} {
+		f := newFixture(b, nil)
+		slug := testslug.UnpackedSlug(b, "web: ./testapp\n")
+		f.mustDeploy(f.desired(1, slug, web(n)))
+		version := 1
+		b.Run(fmt.Sprintf("dynos=%d", n), func(b *testing.B) {
+			var wall, appStart time.Duration
+			for i := 0; i < b.N; i++ {
+				version++
+				start := time.Now()
+				f.mustDeploy(f.desired(version, slug, web(n)))
+				wall += time.Since(start)
+				b.StopTimer()
+				appStart += f.appStartTimes(b)
+				b.StartTimer()
+			}
+			perDyno := float64(b.N * n)
+			b.ReportMetric(ms(wall)/float64(b.N), "rollout-ms")
+			b.ReportMetric(ms(appStart)/perDyno, "app-start-ms")
+			b.ReportMetric(ms(wall-appStart)/perDyno, "overhead-ms/dyno")
+			b.ReportMetric(float64(wall)/float64(appStart), "wall/app")
+		})
+		f.rt.Close()
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// appStartTimes sums, over the app's dynos, the time from the start of each
+// dyno's process to the moment the app reports it was listening.
+func (f *fixture) appStartTimes(b *testing.B) time.Duration {
+	a := f.rt.findApp(f.app.ID)
+	a.mu.Lock()
+	ds := append([]*dyno(nil), a.dynos...)
+	a.mu.Unlock()
+	var sum time.Duration
+	for _, d := range ds {
+		d.mu.Lock()
+		p := d.proc
+		d.mu.Unlock()
+		res, err := http.Get("http://127.0.0.1:" + fmt.Sprint(p.port) + "/startup")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var st struct {
+			ListenNS int64 `json:"listen_ns"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&st)
+		res.Body.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum += time.Duration(st.ListenNS - p.started.UnixNano())
+	}
+	return sum
+}
+
+// BenchmarkRouter compares GET / sent straight to a dyno with the same
+// request through the router, from 1 and 32 concurrent clients, and reports
+// latency percentiles, throughput, and CPU time per request of the test
+// process (clients, plus the router in router mode) and of the app.
+func BenchmarkRouter(b *testing.B) {
+	f := newFixture(b, nil)
+	f.mustDeploy(f.desired(1, testslug.UnpackedSlug(b, "web: ./testapp\n"), web(1)))
+	d := (*f.rt.findApp(f.app.ID).routes.Load())[0]
+	targets := []struct {
+		name, url, host string
+	}{
+		{"direct", "http://" + *d.addr.Load() + "/", ""},
+		{"router", f.srv.URL + "/", f.app.Key + ".localhost"},
+	}
+	for _, tg := range targets {
+		for _, clients := range []int{1, 32} {
+			b.Run(fmt.Sprintf("%s/clients=%d", tg.name, clients), func(b *testing.B) {
+				tr := &http.Transport{MaxIdleConnsPerHost: 64}
+				defer tr.CloseIdleConnections()
+				client := &http.Client{Transport: tr}
+				lat := make([][]time.Duration, clients)
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				cpu0, app0 := selfCPU(), procCPU(d)
+				b.ResetTimer()
+				start := time.Now()
+				for c := range clients {
+					wg.Go(func() {
+						for next.Add(1) <= int64(b.N) {
+							t0 := time.Now()
+							req, _ := http.NewRequest(http.MethodGet, tg.url, nil)
+							if tg.host != "" {
+								req.Host = tg.host
+							}
+							res, err := client.Do(req)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							io.Copy(io.Discard, res.Body)
+							res.Body.Close()
+							if res.StatusCode != 200 {
+								b.Errorf("status %d", res.StatusCode)
+								return
+							}
+							lat[c] = append(lat[c], time.Since(t0))
+						}
+					})
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				b.StopTimer()
+				cpu, appCPU := selfCPU()-cpu0, procCPU(d)-app0
+				var all []time.Duration
+				for _, l := range lat {
+					all = append(all, l...)
+				}
+				if len(all) == 0 {
+					return
+				}
+				sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+				pct := func(p float64) float64 {
+					return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / float64(time.Microsecond)
+				}
+				b.ReportMetric(pct(0.50), "p50-µs")
+				b.ReportMetric(pct(0.99), "p99-µs")
+				b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
+				// CPU per request, which the other processes on a shared
+				// machine do not skew: the test process (clients, plus the
+				// router in router mode) and the app.
+				b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/req")
+				b.ReportMetric(float64(appCPU.Microseconds())/float64(len(all)), "app-cpu-µs/req")
+			})
+		}
+	}
+}
+
+// selfCPU is the user+system CPU time of this process so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the user+system CPU time of d's process so far (in clock
+// ticks of 10ms, so only meaningful over many requests).
+func procCPU(d *dyno) time.Duration {
+	d.mu.Lock()
+	pid := d.proc.pid
+	d.mu.Unlock()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}

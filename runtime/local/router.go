@@ -1,0 +1,303 @@
+package local
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// maxReplayBody is the largest request body the router buffers so that it
+// can resend the request to another dyno when the first refuses the
+// connection. Larger or chunked bodies are streamed and never retried.
+const maxReplayBody = 64 << 10
+
+// Router returns the built-in router: an http.Handler that sends a request
+// with Host "<app key>.<BaseDomain>" (any port, any case) to one of the
+// app's ready web dynos. It picks the dyno with the fewest requests in
+// flight, starting its scan at a round-robin position (plain round robin
+// when all are idle), never a starting, draining or dead dyno. When a
+// connection to the chosen dyno fails before any response (refused, reset)
+// it retries on another ready dyno, if the request can be replayed: no body,
+// or a body of at most 64 KiB that it buffered (and, for a reset after the
+// request may have been sent, only GET, HEAD, OPTIONS and TRACE). An
+// unknown host gets 404, an app without a ready dyno 503; both bodies are
+// plain text saying what to do. X-Forwarded-For, -Host and -Proto are set
+// (incoming ones dropped); the Host header passes through unchanged.
+func (r *Runtime) Router() http.Handler { return r.router }
+
+// router is the Router's handler.
+type router struct {
+	rt        *Runtime
+	suffix    string // "." + BaseDomain
+	proxy     *httputil.ReverseProxy
+	transport *http.Transport
+}
+
+func newRouter(rt *Runtime) *router {
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          0, // no limit in total; per dyno below
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true, // pass encodings through untouched
+	}
+	rtr := &router{rt: rt, suffix: "." + rt.cfg.BaseDomain, transport: tr}
+	rtr.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetXForwarded()
+			// The key travels in URL.Host to dynoTransport, which swaps in
+			// the chosen dyno's address.
+			key, _ := rtr.appKey(pr.In.Host)
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = key
+		},
+		Transport:    &dynoTransport{rtr: rtr},
+		BufferPool:   newBufferPool(),
+		ErrorHandler: rtr.proxyError,
+		ErrorLog:     slog.NewLogLogger(rt.log.Handler(), slog.LevelWarn),
+	}
+	return rtr
+}
+
+func (rt *router) close() { rt.transport.CloseIdleConnections() }
+
+// appKey returns the app key in host, "" and false when host is not under
+// the base domain.
+func (rt *router) appKey(host string) (string, bool) {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if len(host) <= len(rt.suffix) || !strings.HasSuffix(host, rt.suffix) {
+		return "", false
+	}
+	key := host[:len(host)-len(rt.suffix)]
+	if strings.IndexByte(key, '.') >= 0 {
+		return "", false
+	}
+	return key, true
+}
+
+func (rt *router) appByKey(key string) *app {
+	rt.rt.mu.RLock()
+	a := rt.rt.hosts[key]
+	rt.rt.mu.RUnlock()
+	return a
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	key, ok := rt.appKey(req.Host)
+	var a *app
+	if ok {
+		a = rt.appByKey(key)
+	}
+	if a == nil {
+		plainError(w, http.StatusNotFound, "No app is routed at host "+quote(req.Host)+"; apps answer at <app>-<space>."+rt.rt.cfg.BaseDomain+".\n")
+		return
+	}
+	if len(*a.routes.Load()) == 0 {
+		noDyno(w, key)
+		return
+	}
+	if req.ContentLength > 0 && req.ContentLength <= maxReplayBody && req.GetBody == nil {
+		body, err := io.ReadAll(io.LimitReader(req.Body, req.ContentLength))
+		req.Body.Close()
+		if err != nil {
+			plainError(w, http.StatusBadRequest, "Could not read the request body: "+err.Error()+"\n")
+			return
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	rt.proxy.ServeHTTP(w, req)
+}
+
+func quote(s string) string { return "\"" + strings.ReplaceAll(s, "\"", "\\\"") + "\"" }
+
+func plainError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	io.WriteString(w, msg)
+}
+
+func noDyno(w http.ResponseWriter, key string) {
+	plainError(w, http.StatusServiceUnavailable, "No web dyno of app "+key+" is ready; check `GET /apps/"+key+"/dynos`.\n")
+}
+
+// noDynoError means the app had no ready dyno left to try.
+type noDynoError struct{ key string }
+
+func (e *noDynoError) Error() string { return "no web dyno of app " + e.key + " is ready" }
+
+func (rt *router) proxyError(w http.ResponseWriter, req *http.Request, err error) {
+	var nd *noDynoError
+	switch {
+	case errors.As(err, &nd):
+		noDyno(w, nd.key)
+	case req.Context().Err() != nil:
+		// The client went away; nobody reads an answer.
+		w.WriteHeader(http.StatusBadGateway)
+	default:
+		rt.rt.log.Warn("router: dyno did not answer", "host", req.Host, "path", req.URL.Path, "err", err)
+		plainError(w, http.StatusBadGateway, "The app's dyno did not answer; try again.\n")
+	}
+}
+
+// dynoTransport picks a dyno for each request, counts the request in flight
+// until its response body is closed, and retries replayable requests whose
+// connection failed on another dyno.
+type dynoTransport struct{ rtr *router }
+
+func (t *dynoTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	key := req.URL.Host
+	a := t.rtr.appByKey(key)
+	if a == nil {
+		return nil, &noDynoError{key: key}
+	}
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	var tried [8]*dyno
+	ntried := 0
+	for {
+		d := a.pick(tried[:ntried])
+		if d == nil {
+			return nil, &noDynoError{key: key}
+		}
+		// req is the proxy's own outgoing copy (its URL cloned), so
+		// pointing it at the dyno in place is safe.
+		req.URL.Host = *d.addr.Load()
+		res, err := t.rtr.transport.RoundTrip(req)
+		if err == nil {
+			res.Body = releaseOnClose(res.Body, d)
+			return res, nil
+		}
+		d.inflight.Add(-1)
+		if !replayable || ntried == len(tried) || req.Context().Err() != nil || !retryable(err, req.Method) {
+			return nil, err
+		}
+		tried[ntried] = d
+		ntried++
+		if req.GetBody != nil {
+			body, gerr := req.GetBody()
+			if gerr != nil {
+				return nil, err
+			}
+			req.Body = body
+		}
+	}
+}
+
+// retryable reports whether err means the request never reached the app:
+// the dial failed, or (for methods that are safe to repeat) the connection
+// was reset or closed before a response.
+func retryable(err error, method string) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+	default:
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// pick returns a routed dyno not in skip with the fewest requests in flight,
+// scanning from a round-robin start, and counts one more request in flight
+// on it; nil when there is none. The routed flag is checked again after the
+// count goes up, so a dyno taken out of the router meanwhile is never sent
+// a request that its drain would not wait for.
+func (a *app) pick(skip []*dyno) *dyno {
+	for range 4 {
+		rs := *a.routes.Load()
+		n := len(rs)
+		if n == 0 {
+			return nil
+		}
+		start := int(a.next.Add(1) % uint32(n))
+		var best *dyno
+		var bestIn int64
+	scan:
+		for i := range n {
+			d := rs[(start+i)%n]
+			if !d.routed.Load() {
+				continue
+			}
+			for _, s := range skip {
+				if s == d {
+					continue scan
+				}
+			}
+			if in := d.inflight.Load(); best == nil || in < bestIn {
+				best, bestIn = d, in
+			}
+		}
+		if best == nil {
+			return nil
+		}
+		best.inflight.Add(1)
+		if best.routed.Load() {
+			return best
+		}
+		best.inflight.Add(-1)
+	}
+	return nil
+}
+
+// releaseOnClose wraps a response body so that closing it ends the request's
+// in-flight count on d. It keeps the body writable for 101 Switching
+// Protocols responses, which the proxy turns into a two-way tunnel.
+func releaseOnClose(body io.ReadCloser, d *dyno) io.ReadCloser {
+	if rwc, ok := body.(io.ReadWriteCloser); ok {
+		return &releaseRWC{ReadWriteCloser: rwc, d: d}
+	}
+	return &releaseBody{ReadCloser: body, d: d}
+}
+
+type releaseBody struct {
+	io.ReadCloser
+	d    *dyno
+	once sync.Once
+}
+
+func (b *releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() { b.d.inflight.Add(-1) })
+	return err
+}
+
+type releaseRWC struct {
+	io.ReadWriteCloser
+	d    *dyno
+	once sync.Once
+}
+
+func (b *releaseRWC) Close() error {
+	err := b.ReadWriteCloser.Close()
+	b.once.Do(func() { b.d.inflight.Add(-1) })
+	return err
+}
+
+// bufferPool recycles the proxy's 32 KiB copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (b *bufferPool) Get() []byte { return *(b.p.Get().(*[]byte)) }
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

@@ -1,0 +1,177 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// procRecord is one process this server started, as kept in dynos.json.
+// StartTicks is field 22 of /proc/<pid>/stat (start time in clock ticks
+// since boot): with the pid it identifies the process, so a pid the kernel
+// gave to another process since is never killed.
+type procRecord struct {
+	App        string    `json:"app"`
+	Dyno       string    `json:"dyno"`
+	PID        int       `json:"pid"`
+	PGID       int       `json:"pgid"`
+	StartTicks uint64    `json:"start_ticks"`
+	Started    time.Time `json:"started"`
+}
+
+// stateFile is DataDir/dynos.json, rewritten (atomically) whenever a process
+// starts or ends.
+type stateFile struct {
+	mu    sync.Mutex
+	path  string
+	procs map[int]procRecord
+}
+
+func (s *stateFile) add(rec procRecord, log *slog.Logger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.procs[rec.PID] = rec
+	if err := s.writeLocked(); err != nil {
+		log.Warn("local runtime: writing dynos.json", "err", err)
+	}
+}
+
+func (s *stateFile) remove(pid int, log *slog.Logger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.procs, pid)
+	if err := s.writeLocked(); err != nil {
+		log.Warn("local runtime: writing dynos.json", "err", err)
+	}
+}
+
+func (s *stateFile) write() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeLocked()
+}
+
+func (s *stateFile) writeLocked() error {
+	recs := make([]procRecord, 0, len(s.procs))
+	for _, r := range s.procs {
+		recs = append(recs, r)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].PID < recs[j].PID })
+	b, err := json.MarshalIndent(recs, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := s.path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Clean(s.path))
+}
+
+// procStat is what killOrphans needs of /proc/<pid>/stat.
+type procStat struct {
+	state      byte
+	pgrp       int
+	startTicks uint64
+}
+
+func readProcStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	// The command name (field 2) is in parentheses and may hold anything;
+	// the fields after the last ')' start with field 3, the state.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return procStat{}, errors.New("malformed stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return procStat{}, errors.New("malformed stat")
+	}
+	pgrp, _ := strconv.Atoi(f[2])
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return procStat{}, err
+	}
+	return procStat{state: f[0][0], pgrp: pgrp, startTicks: start}, nil
+}
+
+// procStartTicks returns the start time of pid from /proc, 0 if unknown.
+func procStartTicks(pid int) uint64 {
+	st, err := readProcStat(pid)
+	if err != nil {
+		return 0
+	}
+	return st.startTicks
+}
+
+// stillRuns reports whether rec's process is alive: same pid, same start
+// time, same process group, not a zombie.
+func stillRuns(rec procRecord) bool {
+	st, err := readProcStat(rec.PID)
+	return err == nil && st.startTicks == rec.StartTicks && st.pgrp == rec.PGID && st.state != 'Z' && st.state != 'X'
+}
+
+// killOrphans stops the process groups listed in the state file at path that
+// still run: SIGTERM, then SIGKILL to those alive after grace. Records whose
+// pid now belongs to another process (different start time or group) are
+// left alone. A group whose leader is gone is not touched either: its id
+// can no longer be checked.
+func killOrphans(path string, grace time.Duration, log *slog.Logger) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		log.Warn("local runtime: reading dynos.json", "err", err)
+		return
+	}
+	var recs []procRecord
+	if err := json.Unmarshal(b, &recs); err != nil {
+		log.Warn("local runtime: dynos.json is not valid; ignoring it", "err", err)
+		return
+	}
+	var alive []procRecord
+	for _, rec := range recs {
+		if rec.PID <= 1 || rec.PGID <= 1 || rec.StartTicks == 0 {
+			continue
+		}
+		if !stillRuns(rec) {
+			continue
+		}
+		log.Info("local runtime: stopping a dyno left by a previous server", "app", rec.App, "dyno", rec.Dyno, "pid", rec.PID)
+		syscall.Kill(-rec.PGID, syscall.SIGTERM)
+		alive = append(alive, rec)
+	}
+	deadline := time.Now().Add(grace)
+	interval := 5 * time.Millisecond
+	for len(alive) > 0 && time.Now().Before(deadline) {
+		time.Sleep(min(interval, time.Until(deadline)))
+		interval = min(interval*2, 100*time.Millisecond)
+		still := alive[:0]
+		for _, rec := range alive {
+			if stillRuns(rec) {
+				still = append(still, rec)
+			}
+		}
+		alive = still
+	}
+	for _, rec := range alive {
+		if stillRuns(rec) {
+			log.Warn("local runtime: killing a dyno left by a previous server", "app", rec.App, "dyno", rec.Dyno, "pid", rec.PID)
+			syscall.Kill(-rec.PGID, syscall.SIGKILL)
+		}
+	}
+}
