@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -321,17 +322,18 @@ func (e *Engine) logf(ctx context.Context, r *slipway.Release, format string, ar
 	}
 }
 
+// formatEvent is a progress event's log line: runtimes write complete
+// lines as messages ("web.4 healthy on v2 (12ms)"); an event without one
+// is named by its dyno or process and type.
 func formatEvent(ev slipway.ProgressEvent) string {
-	s := ev.Type
-	if ev.Dyno != "" {
-		s = ev.Dyno + " " + s
-	} else if ev.Process != "" {
-		s = ev.Process + " " + s
-	}
 	if ev.Message != "" {
-		s += ": " + ev.Message
+		return ev.Message
 	}
-	return s
+	who := ev.Dyno
+	if who == "" {
+		who = ev.Process
+	}
+	return strings.TrimSpace(who + " " + ev.Type)
 }
 
 // desired builds the runtime's target for a release: its slug and config

@@ -48,7 +48,7 @@ func (f *fakeRuntime) Deploy(ctx context.Context, d slipway.Desired, p slipway.P
 			return err
 		}
 	}
-	p(slipway.ProgressEvent{Type: slipway.EventDone, Process: "web", Message: fmt.Sprintf("1/1 on v%d", d.Release.Version)})
+	p(slipway.ProgressEvent{Type: slipway.EventDone, Process: "web", Message: fmt.Sprintf("web: 1/1 on v%d", d.Release.Version)})
 	return nil
 }
 
@@ -179,7 +179,7 @@ func TestEngine_ReleasesOfOneApp_RunInVersionOrder(t *testing.T) {
 		t.Fatalf("current = v%d, want v6", cur.Version)
 	}
 	d := f.log(t, rels[0].ID)
-	for _, want := range []string{"Release v1 started", "web.1 started", "web done: 1/1 on v1", "Release v1 succeeded."} {
+	for _, want := range []string{"Release v1 started", "web.1 started", "web: 1/1 on v1", "Release v1 succeeded."} {
 		if !strings.Contains(d, want) {
 			t.Errorf("log lacks %q:\n%s", want, d)
 		}
