@@ -17,7 +17,7 @@ import (
 // fakeRuntime records Deploy calls and lets a test decide their outcome.
 type fakeRuntime struct {
 	mu       sync.Mutex
-	deploys  map[string][]int // app id → versions deployed, in order
+	deploys  map[string][]int // app id → versions placed, in order
 	inflight map[string]int
 	overlap  bool // two deploys of one app ran at once
 	// deploy, when set, decides a Deploy's outcome.
@@ -34,7 +34,11 @@ func (f *fakeRuntime) Deploy(ctx context.Context, d slipway.Desired, p slipway.P
 	if f.inflight[d.App.ID] > 1 {
 		f.overlap = true
 	}
-	f.deploys[d.App.ID] = append(f.deploys[d.App.ID], d.Release.Version)
+	// A Deploy of the release already placed is a converge (after start or
+	// scaling): record changes of release only.
+	if v := f.deploys[d.App.ID]; len(v) == 0 || v[len(v)-1] != d.Release.Version {
+		f.deploys[d.App.ID] = append(v, d.Release.Version)
+	}
 	fn := f.deploy
 	f.mu.Unlock()
 	defer func() {

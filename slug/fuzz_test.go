@@ -1,0 +1,187 @@
+package slug
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/slipway/slipway"
+)
+
+// Seed corpora live in testdata/fuzz/<FuzzName>/. The archive seeds there
+// are written by TestWriteFuzzCorpus when SLUG_WRITE_FUZZ_CORPUS=1.
+
+func FuzzParseProcfile(f *testing.F) {
+	for _, s := range []string{
+		"web: ./server\nworker: ./worker\n",
+		"# c\r\n\r\nweb: a:b\r\n",
+		"\ufeffweb: x",
+		"web: a\nweb: b",
+		"Web: x",
+		": x",
+		"web:",
+		"web: a\x00",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		procs, err := ParseProcfile(strings.NewReader(s))
+		if err != nil {
+			if code := slipway.ErrorCode(err); code != slipway.EUnprocessable {
+				t.Fatalf("code %q (%v), want %q", code, err, slipway.EUnprocessable)
+			}
+			return
+		}
+		if len(procs) == 0 {
+			t.Fatal("no error and no process types")
+		}
+		for name, cmd := range procs {
+			if !processTypeRE.MatchString(name) {
+				t.Errorf("invalid process type %q accepted", name)
+			}
+			if cmd == "" || cmd != strings.TrimSpace(cmd) || strings.ContainsAny(cmd, "\r\n\x00") {
+				t.Errorf("process type %q has command %q", name, cmd)
+			}
+		}
+	})
+}
+
+func FuzzDecodeDataURI(f *testing.F) {
+	f.Add("data:application/gzip;base64,H4sIAAAAAAAAAwMAAAAAAAAAAAA=", int64(0))
+	f.Add("data:;base64,QUJD", int64(2))
+	f.Add("data:a/b;charset=x;base64,QU JD%3D\n", int64(10))
+	f.Add("data:text/plain,hello", int64(0))
+	f.Add("data:a/b;base64,-_-_", int64(-1))
+	f.Fuzz(func(t *testing.T, s string, max int64) {
+		b, _, err := DecodeDataURI(s, max)
+		if err != nil {
+			if code := slipway.ErrorCode(err); code != slipway.EUnprocessable && code != slipway.ETooLarge {
+				t.Fatalf("code %q (%v)", code, err)
+			}
+		} else if max > 0 && int64(len(b)) > max {
+			t.Fatalf("decoded %d bytes, max %d", len(b), max)
+		}
+		// Whatever s is, its own base64 encoding decodes back to it.
+		got, _, err := DecodeDataURI("data:a/b;base64,"+base64.StdEncoding.EncodeToString([]byte(s)), 0)
+		if err != nil || string(got) != s {
+			t.Fatalf("round trip of %q: %q, %v", s, got, err)
+		}
+	})
+}
+
+// fuzzArchives are the FuzzUnpack seeds: good archives, and hostile ones
+// from the unit tests.
+func fuzzArchives(t testing.TB) map[string][]byte {
+	good := []entry{procfile, exe("bin/server", "#!/bin/sh\n"), symlinkEntry("bin/run", "server"), hardlinkEntry("bin/s2", "bin/server")}
+	return map[string][]byte{
+		"good-tar-gz":        tarGz(t, good),
+		"good-tar":           tarBytes(t, good),
+		"good-zip":           zipBytes(t, good[:3]),
+		"top-folder":         tarGz(t, []entry{file("r/Procfile", "web: x"), symlinkEntry("r/a", "Procfile"), file("__MACOSX/r/._a", "")}),
+		"escape-after-strip": tarGz(t, []entry{file("r/Procfile", "web: x"), symlinkEntry("r/a", "../r/Procfile")}),
+		"dotdot":             tarGz(t, []entry{procfile, file("a/../../evil", "x")}),
+		"write-through":      zipBytes(t, []entry{procfile, symlinkEntry("l", ".."), file("l/evil", "x")}),
+		"chain":              tarGz(t, []entry{procfile, symlinkEntry("c", "b/../x"), symlinkEntry("b", ".")}),
+		"hardlink-out":       tarGz(t, []entry{procfile, hardlinkEntry("h", "../x")}),
+		"device":             tarGz(t, []entry{procfile, {name: "null", typ: tar.TypeChar}}),
+	}
+}
+
+func FuzzUnpack(f *testing.F) {
+	for _, b := range fuzzArchives(f) {
+		f.Add(b)
+	}
+	// Small limits keep each run cheap; the limits themselves are tested
+	// by TestUnpack_Limits.
+	lim := limits{maxSize: 1 << 20, maxUnpacked: 256 << 10, maxFiles: 100}
+	base := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parent, err := os.MkdirTemp(base, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(parent)
+		dir := filepath.Join(parent, "slug")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, err = extract(context.Background(), bytes.NewReader(data), int64(len(data)), dir, lim, func(string, ...any) {})
+		ents, rerr := os.ReadDir(parent)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		if err != nil {
+			if code := slipway.ErrorCode(err); code != slipway.EUnprocessable && code != slipway.ETooLarge {
+				t.Errorf("code %q (%v), want %s or %s", code, err, slipway.EUnprocessable, slipway.ETooLarge)
+			}
+			if len(ents) != 0 {
+				t.Fatalf("after a failure %s still holds %v", parent, ents)
+			}
+			return
+		}
+		if len(ents) != 1 || ents[0].Name() != "slug" {
+			t.Fatalf("%s holds %v, want only slug", parent, ents)
+		}
+		real, _ := filepath.EvalSymlinks(dir)
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := fi.Mode()
+			switch {
+			case m.IsDir():
+				if m.Perm() != 0o755 || m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
+					t.Errorf("%s: mode %v", p, m)
+				}
+			case m.IsRegular():
+				if m != 0o755 && m != 0o644 {
+					t.Errorf("%s: mode %v", p, m)
+				}
+			case m&fs.ModeSymlink != 0:
+				if to, err := filepath.EvalSymlinks(p); err == nil && to != real && !strings.HasPrefix(to, real+"/") {
+					t.Errorf("symlink %s resolves to %s, outside %s", p, to, real)
+				}
+			default:
+				t.Errorf("%s: unexpected mode %v", p, m)
+			}
+			return nil
+		})
+	})
+}
+
+// TestWriteFuzzCorpus writes the seed corpora under testdata/fuzz when
+// SLUG_WRITE_FUZZ_CORPUS=1; it is how the committed files were made.
+func TestWriteFuzzCorpus(t *testing.T) {
+	if os.Getenv("SLUG_WRITE_FUZZ_CORPUS") != "1" {
+		t.Skip("set SLUG_WRITE_FUZZ_CORPUS=1 to rewrite testdata/fuzz")
+	}
+	write := func(target, name string, values ...string) {
+		d := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		body := "go test fuzz v1\n" + strings.Join(values, "\n") + "\n"
+		if err := os.WriteFile(filepath.Join(d, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, b := range fuzzArchives(t) {
+		write("FuzzUnpack", name, "[]byte("+strconv.Quote(string(b))+")")
+	}
+	write("FuzzParseProcfile", "crlf-comments", "string("+strconv.Quote("# app\r\nweb: ./server -p $PORT\r\n\r\nworker: ./w\r\n")+")")
+	write("FuzzParseProcfile", "duplicate", "string("+strconv.Quote("web: a\nweb: b\n")+")")
+	write("FuzzDecodeDataURI", "wrapped", "string("+strconv.Quote("data:application/zip;base64,UEsF\r\nBgAAAAAAAAAAAAAAAAAAAAAAAA==")+")", fmt.Sprintf("int64(%d)", 100))
+	write("FuzzDecodeDataURI", "oversize", "string("+strconv.Quote("data:a/b;base64,QUJDREVG")+")", "int64(3)")
+}
