@@ -54,6 +54,8 @@ type BuildResult struct {
 // EUnprocessable for a request that breaks a rule; anything else is
 // internal.
 type Store interface {
+	WorkflowStore
+
 	Ping(ctx context.Context) error
 	Close() error
 

@@ -147,8 +147,31 @@ func (s *Server) routes() http.Handler {
 			r.Get("/dynos", s.listDynos)
 			r.Delete("/dynos", s.restartDynos)
 			r.Delete("/dynos/{dyno}", s.restartDyno)
+			r.Get("/pipeline-couplings", s.listAppCouplings)
+			r.Post("/hooks", s.createHook)
+			r.Get("/hooks", s.listHooks)
+			r.Get("/hooks/{hook}", s.getHook)
+			r.Patch("/hooks/{hook}", s.updateHook)
+			r.Delete("/hooks/{hook}", s.deleteHook)
+			r.Get("/hooks/{hook}/results", s.listHookResults)
 		})
 		r.Get("/slugs/{slug}", s.getSlug)
+
+		r.Post("/pipelines", s.createPipeline)
+		r.Get("/pipelines", s.listPipelines)
+		r.Get("/pipelines/{pipeline}", s.getPipeline)
+		r.Delete("/pipelines/{pipeline}", s.deletePipeline)
+		r.Get("/pipelines/{pipeline}/pipeline-couplings", s.listPipelineCouplings)
+		r.Get("/pipeline-stages", s.listStages)
+		r.Post("/pipeline-couplings", s.createCoupling)
+		r.Get("/pipeline-couplings", s.listCouplings)
+		r.Get("/pipeline-couplings/{coupling}", s.getCoupling)
+		r.Patch("/pipeline-couplings/{coupling}", s.updateCoupling)
+		r.Delete("/pipeline-couplings/{coupling}", s.deleteCoupling)
+		r.Post("/pipeline-promotions", s.createPromotion)
+		r.Get("/pipeline-promotions/{promotion}", s.getPromotion)
+		r.Get("/pipeline-promotions/{promotion}/promotion-targets", s.listPromotionTargets)
+		r.Get("/audits", s.listAudits)
 	})
 	return r
 }
@@ -234,7 +257,9 @@ func (s *Server) auth(next http.Handler) http.Handler {
 			s.writeError(w, r, slipway.Errorf(slipway.EUnauthorized, "The token is not valid; check SLIPWAY_TOKEN or log in again."))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyUser, adminUser)))
+		ctx := context.WithValue(r.Context(), keyUser, adminUser)
+		ctx = slipway.WithActor(ctx, slipway.Actor{ID: adminUser.ID, Email: adminUser.Email})
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -299,14 +299,18 @@ func (db *DB) UpdateApp(ctx context.Context, id string, u slipway.AppUpdate) (*s
 // DeleteApp deletes the app and every record that belongs to it.
 func (db *DB) DeleteApp(ctx context.Context, id string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM apps WHERE id = $1`, id)
+		app, err := db.findApp(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return slipway.Errorf(slipway.ENotFound, "App %q was not found.", id)
+		if err := db.emit(ctx, tx, app, slipway.EventDestroy, nil); err != nil {
+			return err
 		}
-		return nil
+		if err := db.audit(ctx, tx, app, "app.destroy", "deleted "+app.Key()); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM apps WHERE id = $1`, app.ID)
+		return err
 	})
 }
 

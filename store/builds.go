@@ -173,6 +173,13 @@ func (db *DB) FinishBuild(ctx context.Context, id string, r slipway.BuildResult)
 		if err := appendBuildLines(ctx, tx, id, r.Lines); err != nil {
 			return err
 		}
+		app, err := db.findApp(ctx, tx, appID)
+		if err != nil {
+			return err
+		}
+		if err := db.emit(ctx, tx, app, slipway.EventBuild, map[string]any{"build": map[string]string{"id": id, "status": r.Status}}); err != nil {
+			return err
+		}
 		if r.Status != slipway.BuildSucceeded || r.Slug == nil {
 			return nil
 		}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 
 	"github.com/slipway/slipway"
 )
@@ -70,22 +72,49 @@ func (db *DB) UpsertFormations(ctx context.Context, appID string, changes []slip
 			}
 		}
 		var err error
-		out, err = listFormations(ctx, tx, appID)
-		return err
+		if out, err = listFormations(ctx, tx, appID); err != nil {
+			return err
+		}
+		return db.formationChanged(ctx, tx, appID, out)
 	})
 	return out, err
 }
 
-// DeleteFormation removes a formation; ENotFound if the app has none of that type.
-func (db *DB) DeleteFormation(ctx context.Context, appID, typ string) error {
-	res, err := db.w.ExecContext(ctx, `DELETE FROM formations WHERE app_id = $1 AND type = $2`, appID, typ)
+// formationChanged emits formation_change with the app's formations and
+// audits it.
+func (db *DB) formationChanged(ctx context.Context, tx *sql.Tx, appID string, fs []*slipway.Formation) error {
+	app, err := db.findApp(ctx, tx, appID)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return slipway.Errorf(slipway.ENotFound, "The app has no %q formation.", typ)
+	var desc []string
+	list := make([]map[string]any, 0, len(fs))
+	for _, f := range fs {
+		desc = append(desc, fmt.Sprintf("%s=%d", f.Type, f.Quantity))
+		list = append(list, map[string]any{"type": f.Type, "quantity": f.Quantity, "size": f.Size, "command": f.Command, "healthcheck": f.Healthcheck})
 	}
-	return nil
+	if err := db.emit(ctx, tx, app, slipway.EventFormationChange, map[string]any{"formation": list}); err != nil {
+		return err
+	}
+	return db.audit(ctx, tx, app, "formation.change", strings.Join(desc, " "))
+}
+
+// DeleteFormation removes a formation; ENotFound if the app has none of that type.
+func (db *DB) DeleteFormation(ctx context.Context, appID, typ string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM formations WHERE app_id = $1 AND type = $2`, appID, typ)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return slipway.Errorf(slipway.ENotFound, "The app has no %q formation.", typ)
+		}
+		fs, err := listFormations(ctx, tx, appID)
+		if err != nil {
+			return err
+		}
+		return db.formationChanged(ctx, tx, appID, fs)
+	})
 }
 
 // EnsureFormations gives an app with no formation web×1 and every other

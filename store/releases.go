@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,6 +77,13 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 		if cfg, err = applyConfigChange(ctx, tx, app.ID, nr.ConfigChange); err != nil {
 			return "", err
 		}
+		desc = configDescription(nr.ConfigChange)
+		if err := db.emit(ctx, tx, app, slipway.EventConfigChange, map[string]any{"changes": configChanges(nr.ConfigChange)}); err != nil {
+			return "", err
+		}
+		if err := db.audit(ctx, tx, app, "config.change", desc); err != nil {
+			return "", err
+		}
 		cur, err := db.findRelease(ctx, tx, "r.id = a.current_release_id AND a.id = $1", app.ID)
 		if slipway.ErrorCode(err) == slipway.ENotFound {
 			return "", nil // no release yet: the next one picks the config up
@@ -84,7 +92,6 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 			return "", err
 		}
 		slugID = cur.SlugID
-		desc = configDescription(nr.ConfigChange)
 	case nr.RollbackTo != "":
 		target, err := db.findReleaseOf(ctx, tx, app.ID, nr.RollbackTo)
 		if err != nil {
@@ -98,14 +105,18 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 			return "", err
 		}
 		desc = "Rollback to v" + strconv.Itoa(target.Version)
-	default:
-		if slugID, err = db.releasableSlug(ctx, tx, app.ID, nr.SlugID); err != nil {
+	case nr.Promotion:
+		// The slug is a build of the pipeline's source app.
+		if _, err := findSlug(ctx, tx, nr.SlugID); err != nil {
 			return "", err
 		}
-		if !nr.Promotion {
-			if err := downstreamCheck(ctx, tx, app); err != nil {
-				return "", err
-			}
+		slugID = nr.SlugID
+	default:
+		if err := downstreamCheck(ctx, tx, app); err != nil {
+			return "", err
+		}
+		if slugID, err = db.releasableSlug(ctx, tx, app.ID, nr.SlugID); err != nil {
+			return "", err
 		}
 		desc = "Deploy " + slugID
 	}
@@ -130,7 +141,29 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	_, err = tx.ExecContext(ctx, `INSERT INTO releases (id, app_id, version, slug_id, config, description, status, trigger_kind, user_id, user_email, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
 		id, app.ID, version, slugID, string(cfgJSON), desc, slipway.ReleaseQueued, nr.Trigger, nr.UserID, nr.UserEmail, now)
-	return id, err
+	if err != nil {
+		return "", err
+	}
+	r := &slipway.Release{ID: id, Version: version, SlugID: slugID, Description: desc, Status: slipway.ReleaseQueued, Trigger: nr.Trigger}
+	if err := db.emit(ctx, tx, app, slipway.EventRelease, releaseEventData(r)); err != nil {
+		return "", err
+	}
+	return id, db.audit(ctx, tx, app, "release."+nr.Trigger, fmt.Sprintf("v%d: %s", version, desc))
+}
+
+// configChanges lists the keys a change sets and unsets, never the values.
+func configChanges(change map[string]*string) map[string][]string {
+	out := map[string][]string{"set": {}, "unset": {}}
+	for k, v := range change {
+		if v == nil {
+			out["unset"] = append(out["unset"], k)
+		} else {
+			out["set"] = append(out["set"], k)
+		}
+	}
+	sort.Strings(out["set"])
+	sort.Strings(out["unset"])
+	return out
 }
 
 // releasableSlug resolves a slug request to the id of a succeeded build of
@@ -160,10 +193,6 @@ func (db *DB) releasableSlug(ctx context.Context, tx *sql.Tx, appID, slug string
 	}
 	return slug, nil
 }
-
-// downstreamCheck refuses a slug release to an app coupled to a pipeline at
-// a stage that has an earlier stage with apps (the hook for pipelines).
-func downstreamCheck(ctx context.Context, tx *sql.Tx, app *slipway.App) error { return nil }
 
 func applyConfigChange(ctx context.Context, tx *sql.Tx, appID string, change map[string]*string) (map[string]string, error) {
 	for k := range change {
@@ -320,12 +349,26 @@ func (db *DB) SetReleaseStatus(ctx context.Context, id, status, reason string) e
 		if _, err := tx.ExecContext(ctx, `UPDATE releases SET status = $1, error = $2, updated_at = $3 WHERE id = $4`, status, reason, now, id); err != nil {
 			return err
 		}
-		if status != slipway.ReleaseSucceeded && status != slipway.ReleaseUnknown {
+		if status == slipway.ReleaseSucceeded || status == slipway.ReleaseUnknown {
+			_, err = tx.ExecContext(ctx, `UPDATE apps SET current_release_id = (SELECT id FROM releases
+				WHERE app_id = $1 AND status IN ('succeeded', 'unknown') ORDER BY version DESC LIMIT 1), released_at = $2, updated_at = $2 WHERE id = $1`, appID, now)
+			if err != nil {
+				return err
+			}
+		}
+		event := map[string]string{slipway.ReleaseSucceeded: slipway.EventReleased, slipway.ReleaseFailed: slipway.EventReleaseFailed}[status]
+		if event == "" {
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE apps SET current_release_id = (SELECT id FROM releases
-			WHERE app_id = $1 AND status IN ('succeeded', 'unknown') ORDER BY version DESC LIMIT 1), released_at = $2, updated_at = $2 WHERE id = $1`, appID, now)
-		return err
+		app, err := db.findApp(ctx, tx, appID)
+		if err != nil {
+			return err
+		}
+		r, err := db.findRelease(ctx, tx, "r.id = $1", id)
+		if err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, app, event, releaseEventData(r))
 	})
 }
 

@@ -32,7 +32,7 @@ func testConfig(t *testing.T) serveConfig {
 		Listen: "127.0.0.1:0", RouterListen: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "data"),
 		BaseDomain: "localhost", ReleaseDeadline: time.Minute, HealthyDeadline: 10 * time.Second,
 		DrainTimeout: 5 * time.Second, StopGrace: 2 * time.Second, Surge: 1, MaxSlugSize: 64 << 20,
-		LogLevel: "warn", Token: "test-token",
+		HookRetryBase: 50 * time.Millisecond, LogLevel: "warn", Token: "test-token",
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway/slipway/api"
 	"github.com/slipway/slipway/engine"
+	"github.com/slipway/slipway/hook"
 	"github.com/slipway/slipway/runtime/local"
 	"github.com/slipway/slipway/slug"
 	"github.com/slipway/slipway/store"
@@ -41,6 +42,7 @@ type serveConfig struct {
 	Surge           int
 	MaxUnavailable  int
 	MaxSlugSize     int64
+	HookRetryBase   time.Duration
 	LogLevel        string
 	// Token is the admin token; empty reads or creates DataDir/token.
 	Token string
@@ -96,6 +98,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.IntVar(&c.Surge, "surge", 1, "dynos per type started above the quantity during a rollout")
 	f.IntVar(&c.MaxUnavailable, "max-unavailable", 0, "ready dynos per type a rollout may take away")
 	f.Int64Var(&c.MaxSlugSize, "max-slug-size", 200<<20, "largest build archive in bytes")
+	f.DurationVar(&c.HookRetryBase, "hook-retry-base", time.Second, "wait before retrying a failed webhook delivery; doubles each time")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -127,6 +130,7 @@ type server struct {
 	api, router       *http.Server
 	cancel            context.CancelFunc
 	engineDone        chan error
+	hooksDone         chan error
 }
 
 // startServer opens the store, starts the runtime, the engine and both
@@ -201,11 +205,13 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &server{
 		APIURL: "http://" + apiLn.Addr().String(), RouterURL: "http://" + routerLn.Addr().String(), Token: token,
-		db: db, rt: rt, cancel: cancel, engineDone: make(chan error, 1),
+		db: db, rt: rt, cancel: cancel, engineDone: make(chan error, 1), hooksDone: make(chan error, 1),
 		api:    &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 		router: &http.Server{Handler: rt.Router(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}
+	deliverer := hook.New(hook.Config{Outbox: db, RetryBase: c.HookRetryBase, Logger: logger})
 	go func() { s.engineDone <- eng.Run(ectx) }()
+	go func() { s.hooksDone <- deliverer.Run(ectx) }()
 	go s.api.Serve(apiLn)
 	go s.router.Serve(routerLn)
 	fmt.Fprintf(out, "Slipway API on %s, router on %s (apps at http://<name>-<space>.%s:%d/)\n", s.APIURL, s.RouterURL, baseDomain, routerPort)
@@ -222,7 +228,7 @@ func (s *server) Close() error {
 	defer cancel()
 	s.api.Shutdown(ctx)
 	s.cancel()
-	err := <-s.engineDone
+	err := errors.Join(<-s.engineDone, <-s.hooksDone)
 	s.router.Shutdown(ctx)
 	return errors.Join(err, s.rt.Close(), s.db.Close())
 }
