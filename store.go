@@ -125,6 +125,12 @@ type Store interface {
 	// existing formation keeps its value unless set in fields.
 	UpsertFormations(ctx context.Context, appID string, fs []FormationChange) ([]*Formation, error)
 	DeleteFormation(ctx context.Context, appID, typ string) error
+	// AcquireLease takes or renews the app's lease for holder for ttl; it
+	// reports false while another holder's lease is unexpired.
+	AcquireLease(ctx context.Context, appID, holder string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives the lease up if holder has it.
+	ReleaseLease(ctx context.Context, appID, holder string) error
+
 	// EnsureFormations creates, for an app with no formation, web with
 	// quantity 1 and every other process type with quantity 0.
 	EnsureFormations(ctx context.Context, appID string, processTypes []string) error

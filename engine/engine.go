@@ -7,8 +7,11 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"log/slog"
 	"sort"
 	"strings"
@@ -28,8 +31,14 @@ type Config struct {
 	// ReleaseDeadline bounds a rollout; past it the release is unknown.
 	ReleaseDeadline time.Duration
 	// Sweep is how often the store is scanned for work another server (or
-	// a lost wake-up) left behind. Default 5s.
+	// a lost wake-up) left behind. Default 1s.
 	Sweep time.Duration
+	// LeaseTTL is how long an app's lease lasts without renewal: a server
+	// that dies holding it is replaced after at most LeaseTTL plus one
+	// Sweep. Default 15s.
+	LeaseTTL time.Duration
+	// Holder names this server in leases; default host-pid-random.
+	Holder string
 	// Events, when set, hears about builds and releases (webhooks, metrics).
 	Events Observer
 	Logger *slog.Logger
@@ -70,7 +79,16 @@ func New(cfg Config) *Engine {
 		cfg.ReleaseDeadline = 10 * time.Minute
 	}
 	if cfg.Sweep <= 0 {
-		cfg.Sweep = 5 * time.Second
+		cfg.Sweep = time.Second
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 15 * time.Second
+	}
+	if cfg.Holder == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		rand.Read(b[:])
+		cfg.Holder = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -181,17 +199,24 @@ func (e *Engine) work(appID string, w *worker) {
 	e.mu.Lock()
 	w.cancel = cancel
 	e.mu.Unlock()
+	defer e.cfg.Store.ReleaseLease(context.WithoutCancel(ctx), appID, e.cfg.Holder)
 	for {
-		e.mu.Lock()
-		converge := w.converge
-		w.converge = false
-		e.mu.Unlock()
-		if converge && ctx.Err() == nil {
-			if err := e.converge(ctx, appID); err != nil && ctx.Err() == nil {
-				e.log.Error("converge", "app", appID, "err", err)
+		// Only the holder of the app's lease carries out its releases; if
+		// another server has it, the sweep brings us back once it expires.
+		if ok := e.lease(ctx, appID); ok {
+			lctx, stop := e.keepLease(ctx, appID)
+			e.mu.Lock()
+			converge := w.converge
+			w.converge = false
+			e.mu.Unlock()
+			if converge && lctx.Err() == nil {
+				if err := e.converge(lctx, appID); err != nil && lctx.Err() == nil {
+					e.log.Error("converge", "app", appID, "err", err)
+				}
 			}
+			e.drain(lctx, appID)
+			stop()
 		}
-		e.drain(ctx, appID)
 		e.mu.Lock()
 		if !w.again || ctx.Err() != nil {
 			delete(e.workers, appID)
@@ -201,6 +226,42 @@ func (e *Engine) work(appID string, w *worker) {
 		w.again = false
 		e.mu.Unlock()
 	}
+}
+
+func (e *Engine) lease(ctx context.Context, appID string) bool {
+	ok, err := e.cfg.Store.AcquireLease(ctx, appID, e.cfg.Holder, e.cfg.LeaseTTL)
+	if err != nil && ctx.Err() == nil {
+		e.log.Error("lease", "app", appID, "err", err)
+	}
+	return ok && err == nil
+}
+
+// keepLease renews the app's lease in the background; the returned
+// context ends when the lease is lost (work on the app must stop) or when
+// stop is called.
+func (e *Engine) keepLease(ctx context.Context, appID string) (context.Context, func()) {
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(e.cfg.LeaseTTL / 5)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+				if !e.lease(lctx, appID) {
+					if lctx.Err() == nil {
+						e.log.Warn("lost the app's lease; another server carries out its releases now", "app", appID)
+					}
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return lctx, func() { cancel(); <-done }
 }
 
 // drain carries out the app's waiting releases in version order.

@@ -315,3 +315,28 @@ func TestEngine_FirstRelease_CreatesFormationsFromProcfile(t *testing.T) {
 		t.Fatalf("formations = %+v", got)
 	}
 }
+
+func TestEngine_Lease_WaitsForDeadHoldersLeaseToExpire(t *testing.T) {
+	f := newFixture(t, nil)
+	f.eng = engine.New(engine.Config{Store: f.db, Runtime: f.rt, Sweep: 20 * time.Millisecond, LeaseTTL: time.Second, Holder: "b"})
+	a, slug := f.app(t, "leased")
+	// Server "a" took the lease and died.
+	const ttl = 400 * time.Millisecond
+	if ok, err := f.db.AcquireLease(context.Background(), a.ID, "a", ttl); !ok || err != nil {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	expires := time.Now().Add(ttl)
+	r := f.release(t, a.ID, slug)
+	f.run(t)
+	f.eng.Kick(a.ID)
+	got := f.waitStatus(t, a.ID, r.ID)
+	if got.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("status = %s", got.Status)
+	}
+	if got.UpdatedAt.Before(expires) {
+		t.Fatalf("release ended at %v, before the dead holder's lease expired at %v", got.UpdatedAt, expires)
+	}
+	if ok, _ := f.db.AcquireLease(context.Background(), a.ID, "a", ttl); ok {
+		t.Fatal("a took the lease while b held it")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -369,6 +370,37 @@ func TestStore_Builds(t *testing.T) {
 		un, _ := db.UnfinishedBuilds(ctx)
 		if len(un) != 0 {
 			t.Fatalf("unfinished = %v", un)
+		}
+	})
+}
+
+func TestStore_Leases(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "lease")
+		now := time.Now()
+		db.Now = func() time.Time { return now }
+		defer func() { db.Now = time.Now }()
+		steps := []struct {
+			holder string
+			want   bool
+		}{{"s1", true}, {"s2", false}, {"s1", true}}
+		for _, s := range steps {
+			if ok, err := db.AcquireLease(ctx, a.ID, s.holder, 10*time.Second); err != nil || ok != s.want {
+				t.Fatalf("%s acquire = %v, %v; want %v", s.holder, ok, err, s.want)
+			}
+		}
+		now = now.Add(11 * time.Second) // s1 stopped renewing
+		if ok, _ := db.AcquireLease(ctx, a.ID, "s2", 10*time.Second); !ok {
+			t.Fatal("s2 could not take an expired lease")
+		}
+		db.ReleaseLease(ctx, a.ID, "s1") // not s1's any more: no effect
+		if ok, _ := db.AcquireLease(ctx, a.ID, "s1", 10*time.Second); ok {
+			t.Fatal("s1 took s2's lease")
+		}
+		db.ReleaseLease(ctx, a.ID, "s2")
+		if ok, _ := db.AcquireLease(ctx, a.ID, "s1", 10*time.Second); !ok {
+			t.Fatal("s1 could not take a released lease")
 		}
 	})
 }

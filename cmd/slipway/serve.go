@@ -33,6 +33,7 @@ type serveConfig struct {
 	Listen          string
 	RouterListen    string
 	DataDir         string
+	SlugDir         string
 	Database        string
 	BaseDomain      string
 	ReleaseDeadline time.Duration
@@ -43,6 +44,8 @@ type serveConfig struct {
 	MaxUnavailable  int
 	MaxSlugSize     int64
 	HookRetryBase   time.Duration
+	LeaseTTL        time.Duration
+	MigrateOnly     bool
 	LogLevel        string
 	// Token is the admin token; empty reads or creates DataDir/token.
 	Token string
@@ -76,6 +79,9 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 				return err
 			}
 			c.Token = os.Getenv("SLIPWAY_TOKEN")
+			if c.MigrateOnly {
+				return migrateOnly(cmd.Context(), c, cmd.OutOrStdout())
+			}
 			srv, err := startServer(cmd.Context(), c, cmd.OutOrStdout())
 			if err != nil {
 				return err
@@ -90,6 +96,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.StringVar(&c.RouterListen, "router-listen", "127.0.0.1:5080", "address of the router that serves the apps")
 	f.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "folder for the database, slugs, dyno logs and the token")
 	f.StringVar(&c.Database, "database", "", "SQLite file path or postgres:// URL (default: slipway.db in the data dir)")
+	f.StringVar(&c.SlugDir, "slug-dir", "", "where builds are unpacked (default: slugs in the data dir; share it between servers on one database)")
 	f.StringVar(&c.BaseDomain, "base-domain", "localhost", "apps answer at <name>-<space>.<base domain> on the router")
 	f.DurationVar(&c.ReleaseDeadline, "release-deadline", 10*time.Minute, "past this a release's outcome is unknown")
 	f.DurationVar(&c.HealthyDeadline, "healthy-deadline", 60*time.Second, "time a new dyno has to pass its health check")
@@ -99,6 +106,8 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.IntVar(&c.MaxUnavailable, "max-unavailable", 0, "ready dynos per type a rollout may take away")
 	f.Int64Var(&c.MaxSlugSize, "max-slug-size", 200<<20, "largest build archive in bytes")
 	f.DurationVar(&c.HookRetryBase, "hook-retry-base", time.Second, "wait before retrying a failed webhook delivery; doubles each time")
+	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
+	f.BoolVar(&c.MigrateOnly, "migrate-only", false, "apply database migrations and exit (for deploy pipelines)")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -154,6 +163,9 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	if c.Database == "" {
 		c.Database = filepath.Join(c.DataDir, "slipway.db")
 	}
+	if c.SlugDir == "" {
+		c.SlugDir = filepath.Join(c.DataDir, "slugs")
+	}
 	db, err := store.Open(ctx, c.Database)
 	if err != nil {
 		return nil, err
@@ -198,8 +210,8 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	})
 	a.RegisterGauges()
 	eng = engine.New(engine.Config{
-		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize}, SlugDir: filepath.Join(c.DataDir, "slugs"),
-		ReleaseDeadline: c.ReleaseDeadline, Events: a.Metrics(), Logger: logger,
+		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize}, SlugDir: c.SlugDir,
+		ReleaseDeadline: c.ReleaseDeadline, LeaseTTL: c.LeaseTTL, Events: a.Metrics(), Logger: logger,
 	})
 	engineRef.Engine = eng
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -231,6 +243,22 @@ func (s *server) Close() error {
 	err := errors.Join(<-s.engineDone, <-s.hooksDone)
 	s.router.Shutdown(ctx)
 	return errors.Join(err, s.rt.Close(), s.db.Close())
+}
+
+// migrateOnly applies the migrations (store.Open does) and exits.
+func migrateOnly(ctx context.Context, c serveConfig, out io.Writer) error {
+	if c.Database == "" {
+		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		c.Database = filepath.Join(c.DataDir, "slipway.db")
+	}
+	db, err := store.Open(ctx, c.Database)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Migrations applied to %s.\n", redactDSN(c.Database))
+	return db.Close()
 }
 
 // lateEngine lets the API be built before the engine it calls.

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/client"
+	"github.com/slipway/slipway/internal/pgtest"
+	"github.com/slipway/slipway/internal/testslug"
+)
+
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// slipwayBinary builds this command once per test run.
+func slipwayBinary(t *testing.T) string {
+	t.Helper()
+	binaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "slipway-bin")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		binaryPath = filepath.Join(dir, "slipway")
+		out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput()
+		if err != nil {
+			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
+	}
+	return binaryPath
+}
+
+// process is `slipway serve` running as a child process.
+type process struct {
+	cmd    *exec.Cmd
+	apiURL string
+	c      *client.Client
+	done   chan struct{}
+}
+
+var apiLine = regexp.MustCompile(`Slipway API on (http://[0-9.:]+),`)
+
+// startProcess runs `slipway serve` with args and waits for its API.
+func startProcess(t *testing.T, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(slipwayBinary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
+	cmd.Env = append(os.Environ(), "SLIPWAY_TOKEN=multi-token")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if m := apiLine.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	go func() { cmd.Wait(); close(p.done) }()
+	select {
+	case p.apiURL = <-found:
+	case <-p.done:
+		t.Fatal("slipway serve exited before it listened")
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("slipway serve did not start within 30s")
+	}
+	p.c = client.New(p.apiURL, "multi-token")
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// stop ends the process gracefully (it stops its dynos).
+func (p *process) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *process) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+func TestE2E_TwoServersOnePostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	if dsn == "" {
+		t.Skip(pgtest.EnvVar + " is not set: the multi-server test needs PostgreSQL")
+	}
+	root := t.TempDir()
+	slugs := filepath.Join(root, "slugs") // shared, as a network volume would be
+	common := []string{"--database", dsn, "--slug-dir", slugs, "--lease-ttl", "3s", "--healthy-deadline", "30s"}
+	a := startProcess(t, append([]string{"--data-dir", filepath.Join(root, "a")}, common...)...)
+	b := startProcess(t, append([]string{"--data-dir", filepath.Join(root, "b")}, common...)...)
+	ctx := context.Background()
+
+	// A release created through one is listed by the other at once.
+	if _, err := a.c.CreateApp(ctx, "many", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	build, err := b.c.CreateBuild(ctx, "many", client.NewBuild{URL: testslug.DataURI(testslug.TestAppSlug(t, "web: ./testapp\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.c.WaitBuild(ctx, "many", build.ID, nil); err != nil || got.Status != "succeeded" {
+		t.Fatalf("build = %+v, %v", got, err)
+	}
+	// No dynos, so 100 releases roll out quickly.
+	if err := a.c.Do(ctx, "POST", "/apps/many/formation", map[string]any{"type": "web", "quantity": 0}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	ids := make(chan string, 100)
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func(c *client.Client) {
+			defer wg.Done()
+			r, err := c.CreateRelease(ctx, "many", client.NewRelease{Slug: build.ID})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- r.ID
+		}([]*client.Client{a.c, b.c}[i%2])
+	}
+	wg.Wait()
+	close(ids)
+	var versions []int
+	for id := range ids {
+		r, err := b.c.WaitRelease(ctx, "many", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != "succeeded" {
+			t.Fatalf("v%d = %s (%s)", r.Version, r.Status, r.Error)
+		}
+		versions = append(versions, r.Version)
+		log, _ := a.c.ReleaseLog(ctx, "many", id)
+		if n := strings.Count(strings.Join(log.Lines, "\n"), fmt.Sprintf("Release v%d started", r.Version)); n != 1 {
+			t.Fatalf("v%d was started %d times:\n%s", r.Version, n, strings.Join(log.Lines, "\n"))
+		}
+	}
+	sort.Ints(versions)
+	if len(versions) != 100 || versions[0] != 1 || versions[99] != 100 {
+		t.Fatalf("versions = %v", versions)
+	}
+	for i, v := range versions {
+		if v != i+1 {
+			t.Fatalf("versions have a gap at %d: %v", i+1, versions)
+		}
+	}
+	la, _ := a.c.Releases(ctx, "many")
+	lb, _ := b.c.Releases(ctx, "many")
+	if len(la) != 100 || len(lb) != 100 || !la[99].Current || !lb[99].Current {
+		t.Fatalf("lists differ: %d vs %d", len(la), len(lb))
+	}
+}
+
+func TestE2E_KilledLeaseHolder_OtherServerFinishes(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	if dsn == "" {
+		t.Skip(pgtest.EnvVar + " is not set: the multi-server test needs PostgreSQL")
+	}
+	root := t.TempDir()
+	slugs := filepath.Join(root, "slugs")
+	common := []string{"--database", dsn, "--slug-dir", slugs, "--lease-ttl", "3s", "--healthy-deadline", "30s"}
+	dirA := filepath.Join(root, "a")
+	a := startProcess(t, append([]string{"--data-dir", dirA}, common...)...)
+	ctx := context.Background()
+	a.c.CreateApp(ctx, "phoenix", "", "")
+	build, err := a.c.CreateBuild(ctx, "phoenix", client.NewBuild{URL: testslug.DataURI(testslug.TestAppSlug(t, "web: ./testapp --start-delay=3s\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.c.WaitBuild(ctx, "phoenix", build.ID, nil)
+	rel, err := a.c.CreateRelease(ctx, "phoenix", client.NewRelease{Slug: build.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the release to be pending on a", 10*time.Second, func() bool {
+		r, _ := a.c.Release(ctx, "phoenix", rel.ID)
+		return r.Status == slipway.ReleasePending
+	})
+	// b starts after a holds the app's lease; then a dies mid-release.
+	b := startProcess(t, append([]string{"--data-dir", filepath.Join(root, "b")}, common...)...)
+	killed := time.Now()
+	a.kill()
+	got, err := b.c.WaitRelease(ctx, "phoenix", rel.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != "succeeded" || !got.Current {
+		t.Fatalf("release after the kill = %+v", got)
+	}
+	log, _ := b.c.ReleaseLog(ctx, "phoenix", rel.ID)
+	text := strings.Join(log.Lines, "\n")
+	if strings.Count(text, "Release v1 started") != 1 || !strings.Contains(text, "resumed after a server restart") {
+		t.Fatalf("log:\n%s", text)
+	}
+	t.Logf("taken over and finished %.1fs after the kill", time.Since(killed).Seconds())
+	// a left its dyno running when it died; a restart on its data dir
+	// stops it (orphan clean-up) before the test ends.
+	startProcess(t, append([]string{"--data-dir", dirA}, common...)...).stop()
+}
