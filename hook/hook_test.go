@@ -1,0 +1,87 @@
+package hook
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway"
+)
+
+// fakeOutbox hands out deliveries once and records attempts.
+type fakeOutbox struct {
+	mu       sync.Mutex
+	pending  []*slipway.Delivery
+	attempts []*slipway.HookResult
+	done     map[string]bool
+	retryAt  map[string]time.Time
+}
+
+func (f *fakeOutbox) ClaimDeliveries(ctx context.Context, n int, lease time.Duration) ([]*slipway.Delivery, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.pending
+	f.pending = nil
+	return out, nil
+}
+
+func (f *fakeOutbox) RecordAttempt(ctx context.Context, d *slipway.Delivery, r *slipway.HookResult, done bool, retryAt time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attempts = append(f.attempts, r)
+	f.done[d.ID] = done
+	f.retryAt[d.ID] = retryAt
+	return nil
+}
+
+func TestDeliver_SignsAndSchedulesRetries(t *testing.T) {
+	var got http.Header
+	status := http.StatusInternalServerError
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ob := &fakeOutbox{done: map[string]bool{}, retryAt: map[string]time.Time{}}
+	d := New(Config{Outbox: ob, RetryBase: time.Second, RetryMax: 8 * time.Second, GiveUpAfter: time.Hour, Now: func() time.Time { return now }})
+	del := &slipway.Delivery{ID: "d1", HookID: "h1", Event: "release", URL: srv.URL, Secret: "k", Payload: []byte(`{"action":"release"}`), CreatedAt: now}
+
+	wantWaits := []time.Duration{1, 2, 4, 8, 8}
+	for i, w := range wantWaits {
+		del.Attempts = i
+		d.deliver(context.Background(), del)
+		if ob.done["d1"] || !ob.retryAt["d1"].Equal(now.Add(w*time.Second)) {
+			t.Fatalf("attempt %d: done=%v retry at %v, want +%ds", i+1, ob.done["d1"], ob.retryAt["d1"], w)
+		}
+	}
+	s1, s256 := Sign(del.Payload, "k")
+	if got.Get("X-Akkeris-Signature") != s1 || got.Get("X-Slipway-Signature-256") != s256 || got.Get("X-Akkeris-Event") != "release" || got.Get("X-Akkeris-Delivery") != "d1" {
+		t.Fatalf("headers = %v", got)
+	}
+	// Past GiveUpAfter a failure is final.
+	now = now.Add(2 * time.Hour)
+	d.deliver(context.Background(), del)
+	if !ob.retryAt["d1"].IsZero() {
+		t.Fatalf("a delivery past its give-up time is retried at %v", ob.retryAt["d1"])
+	}
+	// A 2xx ends it.
+	status = http.StatusNoContent
+	d.deliver(context.Background(), del)
+	if !ob.done["d1"] || ob.attempts[len(ob.attempts)-1].StatusCode != 204 {
+		t.Fatalf("done = %v, last = %+v", ob.done["d1"], ob.attempts[len(ob.attempts)-1])
+	}
+}
+
+func TestDeliver_DeadHookIsRecorded(t *testing.T) {
+	ob := &fakeOutbox{done: map[string]bool{}, retryAt: map[string]time.Time{}}
+	d := New(Config{Outbox: ob, Client: &http.Client{Timeout: time.Second}})
+	del := &slipway.Delivery{ID: "d2", URL: "http://127.0.0.1:1/", Payload: []byte(`{}`), CreatedAt: time.Now()}
+	d.deliver(context.Background(), del)
+	if len(ob.attempts) != 1 || ob.attempts[0].StatusCode != 0 || ob.attempts[0].Error == "" || ob.retryAt["d2"].IsZero() {
+		t.Fatalf("attempt = %+v retry %v", ob.attempts, ob.retryAt["d2"])
+	}
+}
