@@ -125,6 +125,11 @@ type Store interface {
 	// existing formation keeps its value unless set in fields.
 	UpsertFormations(ctx context.Context, appID string, fs []FormationChange) ([]*Formation, error)
 	DeleteFormation(ctx context.Context, appID, typ string) error
+	// CreateToken stores a token scoped to t.OrgID; only its hash is kept.
+	CreateToken(ctx context.Context, t *Token, secret string) error
+	// FindToken finds a scoped token by its secret; ENotFound if none.
+	FindToken(ctx context.Context, secret string) (*Token, error)
+
 	// AcquireLease takes or renews the app's lease for holder for ttl; it
 	// reports false while another holder's lease is unexpired.
 	AcquireLease(ctx context.Context, appID, holder string, ttl time.Duration) (bool, error)

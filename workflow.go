@@ -218,3 +218,12 @@ func ActorFrom(ctx context.Context) Actor {
 	a, _ := ctx.Value(actorKey{}).(Actor)
 	return a
 }
+
+// Token is an API token limited to one organization's apps.
+type Token struct {
+	ID          string
+	OrgID       string
+	OrgName     string
+	Description string
+	CreatedAt   time.Time
+}

@@ -43,13 +43,18 @@ func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]orgJSON, 0, len(orgs))
 	for _, o := range orgs {
-		out = append(out, orgToJSON(o))
+		if allowed(r, o.ID) {
+			out = append(out, orgToJSON(o))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
 	o, err := s.st.FindOrganization(r.Context(), chi.URLParam(r, "org"))
+	if err == nil && !allowed(r, o.ID) {
+		err = slipway.Errorf(slipway.ENotFound, "Organization %q was not found.", chi.URLParam(r, "org"))
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -110,6 +115,16 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if p := currentPrincipal(r); p.OrgID != "" {
+		// A scoped token creates apps in its own organization only.
+		if body.Org == "" {
+			body.Org = p.OrgID
+		}
+		if o, err := s.st.FindOrganization(r.Context(), body.Org); err != nil || o.ID != p.OrgID {
+			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Organization %q was not found.", body.Org))
+			return
+		}
+	}
 	if body.Org == "" {
 		body.Org = "default"
 	}
@@ -132,14 +147,21 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]appJSON, 0, len(apps))
 	for _, a := range apps {
-		out = append(out, s.appJSON(a))
+		if allowed(r, a.OrgID) {
+			out = append(out, s.appJSON(a))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// app finds the {app} of the path, answering 404 itself when it is unknown.
+// app finds the {app} of the path, answering 404 itself when it is
+// unknown or belongs to an organization the token may not see (404, not
+// 403, so app names do not leak).
 func (s *Server) app(w http.ResponseWriter, r *http.Request) (*slipway.App, bool) {
 	a, err := s.st.FindApp(r.Context(), chi.URLParam(r, "app"))
+	if err == nil && !allowed(r, a.OrgID) {
+		err = slipway.Errorf(slipway.ENotFound, "App %q was not found.", chi.URLParam(r, "app"))
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return nil, false

@@ -160,6 +160,10 @@ func (s *Server) getSlug(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if a, err := s.st.FindApp(r.Context(), sl.AppID); err != nil || !allowed(r, a.OrgID) {
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Slug %q was not found.", sl.ID))
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": sl.ID, "process_types": sl.ProcessTypes, "size": sl.Size, "checksum": sl.Checksum, "image": sl.Image,
 		"source_blob": buildToJSON(b).SourceBlob, "created_at": Time(sl.CreatedAt),

@@ -104,10 +104,10 @@ func (s *Server) routes() http.Handler {
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	r.Group(func(r chi.Router) {
 		r.Use(s.auth)
-		r.Post("/organizations", s.createOrganization)
+		r.With(s.adminOnly).Post("/organizations", s.createOrganization)
 		r.Get("/organizations", s.listOrganizations)
 		r.Get("/organizations/{org}", s.getOrganization)
-		r.Post("/spaces", s.createSpace)
+		r.With(s.adminOnly).Post("/spaces", s.createSpace)
 		r.Get("/spaces", s.listSpaces)
 		r.Get("/spaces/{space}", s.getSpace)
 
@@ -157,20 +157,24 @@ func (s *Server) routes() http.Handler {
 		})
 		r.Get("/slugs/{slug}", s.getSlug)
 
-		r.Post("/pipelines", s.createPipeline)
-		r.Get("/pipelines", s.listPipelines)
-		r.Get("/pipelines/{pipeline}", s.getPipeline)
-		r.Delete("/pipelines/{pipeline}", s.deletePipeline)
-		r.Get("/pipelines/{pipeline}/pipeline-couplings", s.listPipelineCouplings)
-		r.Get("/pipeline-stages", s.listStages)
-		r.Post("/pipeline-couplings", s.createCoupling)
-		r.Get("/pipeline-couplings", s.listCouplings)
-		r.Get("/pipeline-couplings/{coupling}", s.getCoupling)
-		r.Patch("/pipeline-couplings/{coupling}", s.updateCoupling)
-		r.Delete("/pipeline-couplings/{coupling}", s.deleteCoupling)
-		r.Post("/pipeline-promotions", s.createPromotion)
-		r.Get("/pipeline-promotions/{promotion}", s.getPromotion)
-		r.Get("/pipeline-promotions/{promotion}/promotion-targets", s.listPromotionTargets)
+		r.Group(func(r chi.Router) {
+			r.Use(s.adminOnly)
+			r.Post("/tokens", s.createToken)
+			r.Post("/pipelines", s.createPipeline)
+			r.Get("/pipelines", s.listPipelines)
+			r.Get("/pipelines/{pipeline}", s.getPipeline)
+			r.Delete("/pipelines/{pipeline}", s.deletePipeline)
+			r.Get("/pipelines/{pipeline}/pipeline-couplings", s.listPipelineCouplings)
+			r.Get("/pipeline-stages", s.listStages)
+			r.Post("/pipeline-couplings", s.createCoupling)
+			r.Get("/pipeline-couplings", s.listCouplings)
+			r.Get("/pipeline-couplings/{coupling}", s.getCoupling)
+			r.Patch("/pipeline-couplings/{coupling}", s.updateCoupling)
+			r.Delete("/pipeline-couplings/{coupling}", s.deleteCoupling)
+			r.Post("/pipeline-promotions", s.createPromotion)
+			r.Get("/pipeline-promotions/{promotion}", s.getPromotion)
+			r.Get("/pipeline-promotions/{promotion}/promotion-targets", s.listPromotionTargets)
+		})
 		r.Get("/audits", s.listAudits)
 	})
 	return r
@@ -240,8 +244,16 @@ type internalError struct{}
 
 func (*internalError) Error() string { return "panic" }
 
-// auth accepts "Authorization: Bearer <token>" or a bare token, compared
-// in constant time.
+// principal is who a request acts as: the admin, or a token limited to
+// one organization.
+type principal struct {
+	user
+	OrgID string // "" for the admin token
+}
+
+// auth accepts "Authorization: Bearer <token>" or a bare token: the admin
+// token (compared in constant time) or a scoped token (looked up by its
+// SHA-256, so no secret is compared byte by byte).
 func (s *Server) auth(next http.Handler) http.Handler {
 	want := []byte(s.cfg.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -253,19 +265,53 @@ func (s *Server) auth(next http.Handler) http.Handler {
 			s.writeError(w, r, slipway.Errorf(slipway.EUnauthorized, "This endpoint needs a token: send \"Authorization: Bearer <token>\" (see `slipway login`)."))
 			return
 		}
-		if len(want) == 0 || subtle.ConstantTimeCompare([]byte(h), want) != 1 {
+		var p principal
+		switch {
+		case len(want) > 0 && subtle.ConstantTimeCompare([]byte(h), want) == 1:
+			p = principal{user: adminUser}
+		case len(h) <= 256:
+			t, err := s.st.FindToken(r.Context(), h)
+			if err != nil {
+				if slipway.ErrorCode(err) != slipway.ENotFound {
+					s.writeError(w, r, err)
+					return
+				}
+				s.writeError(w, r, slipway.Errorf(slipway.EUnauthorized, "The token is not valid; check SLIPWAY_TOKEN or log in again."))
+				return
+			}
+			p = principal{user: user{ID: t.ID}, OrgID: t.OrgID}
+		default:
 			s.writeError(w, r, slipway.Errorf(slipway.EUnauthorized, "The token is not valid; check SLIPWAY_TOKEN or log in again."))
 			return
 		}
-		ctx := context.WithValue(r.Context(), keyUser, adminUser)
-		ctx = slipway.WithActor(ctx, slipway.Actor{ID: adminUser.ID, Email: adminUser.Email})
+		ctx := context.WithValue(r.Context(), keyUser, p)
+		ctx = slipway.WithActor(ctx, slipway.Actor{ID: p.ID, Email: p.Email})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-func currentUser(r *http.Request) user {
-	u, _ := r.Context().Value(keyUser).(user)
-	return u
+// adminOnly refuses scoped tokens: these routes reach across organizations.
+func (s *Server) adminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if currentPrincipal(r).OrgID != "" {
+			s.writeError(w, r, slipway.Errorf(slipway.EForbidden, "This endpoint needs the admin token; the token used is limited to one organization."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func currentPrincipal(r *http.Request) principal {
+	p, _ := r.Context().Value(keyUser).(principal)
+	return p
+}
+
+func currentUser(r *http.Request) user { return currentPrincipal(r).user }
+
+// allowed reports whether the request may see things of the organization.
+func allowed(r *http.Request, orgID string) bool {
+	p := currentPrincipal(r)
+	return p.OrgID == "" || p.OrgID == orgID
 }
 
 // statusRecorder remembers the status code a handler wrote.

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"net/http"
 	"strconv"
 
@@ -498,7 +500,15 @@ func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	key := r.URL.Query().Get("app")
-	if key != "" {
+	if p := currentPrincipal(r); p.OrgID != "" {
+		// A scoped token reads the trail of its own live apps only.
+		a, err := s.st.FindApp(r.Context(), key)
+		if key == "" || err != nil || a.OrgID != p.OrgID {
+			s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "App %q was not found; a scoped token needs ?app=<one of its apps>.", key))
+			return
+		}
+		key = a.Key()
+	} else if key != "" {
 		// A deleted app's audits stay, so an unknown key is not an error,
 		// but a bare name is resolved to the app's key when it exists.
 		if a, err := s.st.FindApp(r.Context(), key); err == nil {
@@ -524,4 +534,47 @@ func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {
 			User: user{ID: a.UserID, Email: a.UserEmail}, CreatedAt: Time(a.CreatedAt)})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// createToken makes a token limited to one organization; the secret is
+// shown in this answer only.
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Org         string `json:"org"`
+		Description string `json:"description"`
+	}
+	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Org == "" {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "org is required: the organization the token is limited to."))
+		return
+	}
+	o, err := s.st.FindOrganization(r.Context(), body.Org)
+	if err != nil {
+		s.writeError(w, r, unprocessable(err))
+		return
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	secret := "slw_" + hex.EncodeToString(raw[:])
+	t := &slipway.Token{OrgID: o.ID, OrgName: o.Name, Description: body.Description}
+	if err := s.st.CreateToken(r.Context(), t, secret); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": t.ID, "token": secret, "organization": ref{ID: o.ID, Name: o.Name},
+		"description": t.Description, "created_at": Time(t.CreatedAt)})
+}
+
+// unprocessable turns a not-found reference in a body into a 422.
+func unprocessable(err error) error {
+	if slipway.ErrorCode(err) == slipway.ENotFound {
+		return slipway.Errorf(slipway.EUnprocessable, "%s", slipway.ErrorMessage(err))
+	}
+	return err
 }

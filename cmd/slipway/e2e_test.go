@@ -31,7 +31,7 @@ func testConfig(t *testing.T) serveConfig {
 	return serveConfig{
 		Listen: "127.0.0.1:0", RouterListen: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "data"),
 		BaseDomain: "localhost", ReleaseDeadline: time.Minute, HealthyDeadline: 10 * time.Second,
-		DrainTimeout: 5 * time.Second, StopGrace: 2 * time.Second, Surge: 1, MaxSlugSize: 64 << 20,
+		DrainTimeout: 5 * time.Second, StopGrace: 2 * time.Second, MinUptime: 500 * time.Millisecond, Surge: 1, MaxSlugSize: 64 << 20,
 		HookRetryBase: 50 * time.Millisecond, LogLevel: "warn", Token: "test-token",
 	}
 }

@@ -40,6 +40,8 @@ type serveConfig struct {
 	HealthyDeadline time.Duration
 	DrainTimeout    time.Duration
 	StopGrace       time.Duration
+	MinUptime       time.Duration
+	ReleasePhase    time.Duration
 	Surge           int
 	MaxUnavailable  int
 	MaxSlugSize     int64
@@ -102,6 +104,8 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.DurationVar(&c.HealthyDeadline, "healthy-deadline", 60*time.Second, "time a new dyno has to pass its health check")
 	f.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "time an old dyno has to finish its requests")
 	f.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "time between SIGTERM and SIGKILL")
+	f.DurationVar(&c.MinUptime, "min-uptime", 2*time.Second, "how long a non-web dyno must stay up to count as healthy")
+	f.DurationVar(&c.ReleasePhase, "release-phase-timeout", 10*time.Minute, "how long the Procfile's release command may run")
 	f.IntVar(&c.Surge, "surge", 1, "dynos per type started above the quantity during a rollout")
 	f.IntVar(&c.MaxUnavailable, "max-unavailable", 0, "ready dynos per type a rollout may take away")
 	f.Int64Var(&c.MaxSlugSize, "max-slug-size", 200<<20, "largest build archive in bytes")
@@ -172,7 +176,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	}
 	rtCfg := local.Config{
 		DataDir: filepath.Join(c.DataDir, "runtime"), HealthyDeadline: c.HealthyDeadline, DrainTimeout: c.DrainTimeout,
-		StopGrace: c.StopGrace, Surge: c.Surge, MaxUnavailable: c.MaxUnavailable, BaseDomain: c.BaseDomain, Logger: logger,
+		StopGrace: c.StopGrace, MinUptime: c.MinUptime, ReleasePhaseTimeout: c.ReleasePhase, Surge: c.Surge, MaxUnavailable: c.MaxUnavailable, BaseDomain: c.BaseDomain, Logger: logger,
 	}
 	if err := rtCfg.Validate(); err != nil {
 		db.Close()
