@@ -24,8 +24,8 @@ type stubRuntime struct{}
 
 func (stubRuntime) Deploy(context.Context, slipway.Desired, slipway.ProgressFunc) error { return nil }
 func (stubRuntime) Restart(context.Context, string, string, slipway.ProgressFunc) error { return nil }
-func (stubRuntime) Dynos(context.Context, string) ([]slipway.Dyno, error)              { return nil, nil }
-func (stubRuntime) Remove(context.Context, string) error                               { return nil }
+func (stubRuntime) Dynos(context.Context, string) ([]slipway.Dyno, error)               { return nil, nil }
+func (stubRuntime) Remove(context.Context, string) error                                { return nil }
 
 type fixture struct {
 	t      testing.TB
