@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -532,5 +533,21 @@ func TestE2E_RestartMidRelease_FinishesAfterRestart(t *testing.T) {
 	}
 	if code, _ := ts2.get(t, "phoenix-default", "/"); code != 200 {
 		t.Fatalf("router after restart: %d", code)
+	}
+}
+
+func TestServe_RefusesDataOpenToOthers(t *testing.T) {
+	cfg := testConfig(t)
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startServer(bg, cfg, io.Discard); err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Fatalf("start with a 0755 data dir: %v", err)
+	}
+	os.Chmod(cfg.DataDir, 0o700)
+	cfg.Token = "" // the generated token file is checked too
+	os.WriteFile(filepath.Join(cfg.DataDir, "token"), []byte("tok\n"), 0o644)
+	if _, err := startServer(bg, cfg, io.Discard); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("start with a 0644 token file: %v", err)
 	}
 }

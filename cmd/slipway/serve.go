@@ -154,11 +154,8 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		return nil, fmt.Errorf("--log-level: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	if err := os.Chmod(c.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := checkDataDir(c.DataDir); err != nil {
+		return nil, err
 	}
 	token, created, err := loadToken(c.DataDir, c.Token)
 	if err != nil {
@@ -267,6 +264,28 @@ func migrateOnly(ctx context.Context, c serveConfig, out io.Writer) error {
 
 // lateEngine lets the API be built before the engine it calls.
 type lateEngine struct{ *engine.Engine }
+
+// checkDataDir creates the data dir with mode 0700, or refuses one that
+// others can read: it holds the token, the database and config vars.
+func checkDataDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data dir %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("data dir %s is open to other users (mode %v); it holds the token and the database: run chmod 700 %s", dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
 
 // loadToken returns the admin token: given (from SLIPWAY_TOKEN), else read
 // from dataDir/token, else generated and saved there with mode 0600.
