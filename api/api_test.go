@@ -333,3 +333,34 @@ func FuzzRequests(f *testing.F) {
 		}
 	})
 }
+
+func TestListBuilds_Paging(t *testing.T) {
+	f := newFixture(t)
+	for i := 0; i < 2; i++ {
+		f.db.CreateBuild(context.Background(), &slipway.Build{AppID: f.app.ID})
+	}
+	get := func(rng string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/apps/hello/builds", nil)
+		req.Header.Set("Authorization", admin)
+		req.Header.Set("Range", rng)
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		return rec
+	}
+	first := get("created_at ..; max=2")
+	next := first.Header().Get("Next-Range")
+	if first.Code != 206 || !strings.HasPrefix(next, "created_at ]") {
+		t.Fatalf("first page: %d, Next-Range %q", first.Code, next)
+	}
+	var page []struct{ ID string }
+	json.Unmarshal(first.Body.Bytes(), &page)
+	second := get(next)
+	var rest []struct{ ID string }
+	json.Unmarshal(second.Body.Bytes(), &rest)
+	if len(page) != 2 || second.Code != 200 || len(rest) != 1 || second.Header().Get("Next-Range") != "" {
+		t.Fatalf("pages: %d + %d (%d)", len(page), len(rest), second.Code)
+	}
+	if rest[0].ID == page[0].ID || rest[0].ID == page[1].ID {
+		t.Fatal("the second page repeats the first")
+	}
+}

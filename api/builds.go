@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -78,25 +79,11 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, err := parseRange(r.Header.Get("Range"), "created_at")
-	if err != nil {
-		s.writeError(w, r, err)
+	builds, status, ok := listPage(s, w, r, func(p slipway.Page) ([]*slipway.Build, error) {
+		return s.st.ListBuilds(r.Context(), a.ID, p)
+	}, func(b *slipway.Build) time.Time { return b.CreatedAt })
+	if !ok {
 		return
-	}
-	fetch := p
-	if p.Max > 0 {
-		fetch.Max = p.Max + 1
-	}
-	builds, err := s.st.ListBuilds(r.Context(), a.ID, fetch)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if p.Max > 0 && len(builds) > p.Max {
-		builds = builds[:p.Max]
-		w.Header().Set("Next-Range", nextRange("created_at", p, formatMicros(builds[len(builds)-1].CreatedAt)))
-		status = http.StatusPartialContent
 	}
 	out := make([]buildJSON, 0, len(builds))
 	for _, b := range builds {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -92,3 +93,31 @@ func nextRange(field string, p slipway.Page, last string) string {
 }
 
 func formatMicros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+
+// listPage answers one page of a list ranged by created_at: it reads the
+// Range header, fetches one row more than the page to learn whether
+// another page follows, and sets Next-Range and 206 when one does. It
+// returns the rows and the status to answer with, or false after it has
+// answered an error itself.
+func listPage[T any](s *Server, w http.ResponseWriter, r *http.Request, fetch func(slipway.Page) ([]T, error), createdAt func(T) time.Time) ([]T, int, bool) {
+	p, err := parseRange(r.Header.Get("Range"), "created_at")
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, 0, false
+	}
+	q := p
+	if p.Max > 0 {
+		q.Max = p.Max + 1
+	}
+	rows, err := fetch(q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, 0, false
+	}
+	if p.Max > 0 && len(rows) > p.Max {
+		rows = rows[:p.Max]
+		w.Header().Set("Next-Range", nextRange("created_at", p, formatMicros(createdAt(rows[len(rows)-1]))))
+		return rows, http.StatusPartialContent, true
+	}
+	return rows, http.StatusOK, true
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -442,25 +443,11 @@ func (s *Server) listHookResults(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, err := parseRange(r.Header.Get("Range"), "created_at")
-	if err != nil {
-		s.writeError(w, r, err)
+	rs, status, ok := listPage(s, w, r, func(p slipway.Page) ([]*slipway.HookResult, error) {
+		return s.st.ListHookResults(r.Context(), h.ID, p)
+	}, func(res *slipway.HookResult) time.Time { return res.CreatedAt })
+	if !ok {
 		return
-	}
-	fetch := p
-	if p.Max > 0 {
-		fetch.Max = p.Max + 1
-	}
-	rs, err := s.st.ListHookResults(r.Context(), h.ID, fetch)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if p.Max > 0 && len(rs) > p.Max {
-		rs = rs[:p.Max]
-		w.Header().Set("Next-Range", nextRange("created_at", p, formatMicros(rs[len(rs)-1].CreatedAt)))
-		status = http.StatusPartialContent
 	}
 	type resultJSON struct {
 		ID       string `json:"id"`
