@@ -2,6 +2,8 @@ package slipway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net/url"
 	"strings"
 	"time"
@@ -226,4 +228,13 @@ type Token struct {
 	OrgName     string
 	Description string
 	CreatedAt   time.Time
+}
+
+// NewTokenSecret returns a fresh random API token, "slw_" and 48 hex digits.
+func NewTokenSecret() (string, error) {
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	return "slw_" + hex.EncodeToString(raw[:]), nil
 }

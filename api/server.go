@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -231,18 +232,12 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic", "request_id", requestID(r), "path", r.URL.Path, "panic", v)
-				s.writeError(w, r, errInternal)
+				s.writeError(w, r, fmt.Errorf("panic: %v", v))
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
-
-var errInternal = &internalError{}
-
-type internalError struct{}
-
-func (*internalError) Error() string { return "panic" }
 
 // principal is who a request acts as: the admin, or a token limited to
 // one organization.

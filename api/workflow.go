@@ -1,8 +1,6 @@
 package api
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"strconv"
 	"time"
@@ -543,12 +541,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, unprocessable(err))
 		return
 	}
-	var raw [24]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+	secret, err := slipway.NewTokenSecret()
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	secret := "slw_" + hex.EncodeToString(raw[:])
 	t := &slipway.Token{OrgID: o.ID, OrgName: o.Name, Description: body.Description}
 	if err := s.st.CreateToken(r.Context(), t, secret); err != nil {
 		s.writeError(w, r, err)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/api"
 	"github.com/slipway/slipway/engine"
 	"github.com/slipway/slipway/hook"
@@ -302,11 +301,9 @@ func loadToken(dataDir, given string) (token string, created bool, err error) {
 			return t, false, nil
 		}
 	}
-	var raw [24]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+	if token, err = slipway.NewTokenSecret(); err != nil {
 		return "", false, err
 	}
-	token = "slw_" + hex.EncodeToString(raw[:])
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
 		return "", false, fmt.Errorf("save token: %w", err)
 	}
