@@ -53,8 +53,9 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 }
 
 // displayURL checks a build source's scheme and returns the form that is
-// stored and shown: data: URIs shrink to "data:" and credentials in URLs
-// are dropped, so neither an archive nor a secret is echoed.
+// stored and shown: data: URIs shrink to "data:", and user info and query
+// strings (where signed URLs keep their signatures) are dropped, so neither
+// an archive nor a secret is echoed.
 func displayURL(raw string) (string, error) {
 	switch {
 	case raw == "":
@@ -68,7 +69,8 @@ func displayURL(raw string) (string, error) {
 		if err != nil || u.Host == "" {
 			return "", slipway.Errorf(slipway.EUnprocessable, "url is not a valid http(s) URL.")
 		}
-		u.User = nil
+		// Signed URLs carry their credentials in the query.
+		u.User, u.RawQuery, u.Fragment = nil, "", ""
 		return u.String(), nil
 	}
 	return "", slipway.Errorf(slipway.EUnprocessable, "url must start with docker://, data:, http:// or https://.")

@@ -107,6 +107,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Unlock()
 	close(e.ready)
 	if err := e.recover(ctx); err != nil {
+		if ctx.Err() != nil {
+			e.wg.Wait()
+			return nil // stopped while recovering
+		}
 		return err
 	}
 	t := time.NewTicker(e.cfg.Sweep)
