@@ -23,6 +23,8 @@ type Client struct {
 	BaseURL string
 	Token   string
 	HTTP    *http.Client
+	// UserAgent, when set, is sent with every request.
+	UserAgent string
 }
 
 // New returns a client for the server at baseURL.
@@ -56,6 +58,8 @@ type App struct {
 	WebURL       string     `json:"web_url"`
 	Image        *string    `json:"image"`
 	Maintenance  bool       `json:"maintenance"`
+	GitURL       string     `json:"git_url,omitempty"`
+	GitBranch    string     `json:"git_branch,omitempty"`
 }
 
 // Build is a build as the API shows it.
@@ -74,7 +78,8 @@ type Build struct {
 		Branch   string `json:"branch"`
 		Repo     string `json:"repo"`
 	} `json:"source_blob"`
-	User User `json:"user"`
+	User            User   `json:"user"`
+	OutputStreamURL string `json:"output_stream_url,omitempty"`
 }
 
 // BuildResult is a build's status and output lines.
@@ -101,6 +106,8 @@ type Release struct {
 	Current     bool      `json:"current"`
 	Trigger     string    `json:"trigger"`
 	Error       string    `json:"error,omitempty"`
+	// OutputStreamURL is the path of the release's rollout log.
+	OutputStreamURL string `json:"output_stream_url,omitempty"`
 }
 
 // ReleaseLog is a release's rollout log.
@@ -154,6 +161,7 @@ type Dyno struct {
 		Version int    `json:"version"`
 	} `json:"release"`
 	Command        string    `json:"command"`
+	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 	AdditionalInfo string    `json:"additional_info"`
 }
@@ -183,6 +191,12 @@ func (c *Client) Send(ctx context.Context, method, path string, body any, header
 }
 
 func (c *Client) send(ctx context.Context, method, path string, body any, headers http.Header) (*http.Response, error) {
+	return c.sendWith(ctx, c.HTTP, method, path, body, headers)
+}
+
+// sendWith is send through hc, so that a stream can do without the
+// client's overall timeout.
+func (c *Client) sendWith(ctx context.Context, hc *http.Client, method, path string, body any, headers http.Header) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -204,7 +218,10 @@ func (c *Client) send(ctx context.Context, method, path string, body any, header
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	resp, err := c.HTTP.Do(req)
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the Slipway API at %s: %w", c.BaseURL, err)
 	}
@@ -250,6 +267,22 @@ func (c *Client) CreateApp(ctx context.Context, name, space, org string) (*App, 
 	var a App
 	err := c.Do(ctx, "POST", "/apps", map[string]string{"name": name, "space": space, "org": org}, &a)
 	return &a, err
+}
+
+// NewApp is an app request; an empty Org or Space means "default".
+type NewApp struct {
+	Name        string `json:"name"`
+	Space       string `json:"space,omitempty"`
+	Org         string `json:"org,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// CreateNewApp creates an app. EUnprocessable for a bad name, EConflict
+// when the name is taken in the space, ENotFound for an unknown org or space.
+func (c *Client) CreateNewApp(ctx context.Context, a NewApp) (*App, error) {
+	var out App
+	err := c.Do(ctx, "POST", "/apps", a, &out)
+	return &out, err
 }
 
 // App gets an app by id or key.
@@ -369,6 +402,40 @@ func (c *Client) Release(ctx context.Context, app, id string) (*Release, error) 
 	return &out, err
 }
 
+// ReleasesPage gets one page of an app's releases with a Range header such
+// as "version ..; order=desc, max=10" ("" for the whole list, oldest
+// first). next is the Next-Range of a page that is not the last, else "".
+// EInvalid for a malformed range, ENotFound for an unknown app.
+func (c *Client) ReleasesPage(ctx context.Context, app, rng string) (rels []Release, next string, err error) {
+	return getPage[Release](ctx, c, "/apps/"+esc(app)+"/releases", rng)
+}
+
+// BuildsPage gets one page of an app's builds with a Range header such as
+// "created_at ..; order=desc, max=10"; next is as for ReleasesPage.
+func (c *Client) BuildsPage(ctx context.Context, app, rng string) (builds []Build, next string, err error) {
+	return getPage[Build](ctx, c, "/apps/"+esc(app)+"/builds", rng)
+}
+
+func getPage[T any](ctx context.Context, c *Client, path, rng string) ([]T, string, error) {
+	var h http.Header
+	if rng != "" {
+		h = http.Header{"Range": {rng}}
+	}
+	resp, err := c.send(ctx, "GET", path, nil, h)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	var out []T
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, "", fmt.Errorf("GET %s: reading the answer: %w", path, err)
+	}
+	if resp.StatusCode == http.StatusPartialContent {
+		return out, resp.Header.Get("Next-Range"), nil
+	}
+	return out, "", nil
+}
+
 // Releases lists all of an app's releases, oldest first.
 func (c *Client) Releases(ctx context.Context, app string) ([]Release, error) {
 	var out []Release
@@ -383,9 +450,17 @@ func (c *Client) ReleaseLog(ctx context.Context, app, id string) (*ReleaseLog, e
 	return &out, err
 }
 
-// FollowReleaseLog streams a release's log lines to fn until the release ends.
+// FollowReleaseLog streams a release's log lines to fn until the release
+// ends. Only ctx bounds the stream: the client's timeout does not apply,
+// as a rollout may take longer. ENotFound for an unknown app or release.
 func (c *Client) FollowReleaseLog(ctx context.Context, app, id string, fn func(line string)) error {
-	resp, err := c.send(ctx, "GET", "/apps/"+esc(app)+"/releases/"+esc(id)+"/log?follow=true", nil, nil)
+	hc := http.DefaultClient
+	if c.HTTP != nil {
+		cp := *c.HTTP
+		cp.Timeout = 0
+		hc = &cp
+	}
+	resp, err := c.sendWith(ctx, hc, "GET", "/apps/"+esc(app)+"/releases/"+esc(id)+"/log?follow=true", nil, nil)
 	if err != nil {
 		return err
 	}

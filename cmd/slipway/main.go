@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,20 +12,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRootCmd().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		os.Exit(1)
-	}
+	code := execute(ctx, newRootCmd(), os.Getenv)
+	stop()
+	os.Exit(code)
 }
 
 func newRootCmd() *cobra.Command {
-	root := &cobra.Command{
-		Use:           "slipway",
-		Short:         "Slipway: release controller for Heroku/Akkeris-style apps",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
+	root := newCLIRoot(osCLIEnv())
 	root.AddCommand(newServeCmd())
 	return root
 }

@@ -1,0 +1,197 @@
+package client
+
+import (
+	"context"
+	"time"
+)
+
+// Pipeline is a named line of stages that apps are coupled to and releases
+// are promoted along.
+type Pipeline struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// StatusChecks are the release status contexts that must be "success" on a
+// release before it may be promoted from a coupling.
+type StatusChecks struct {
+	Contexts []string `json:"contexts"`
+}
+
+// PipelineCoupling places an app at a stage of a pipeline.
+type PipelineCoupling struct {
+	ID                   string       `json:"id"`
+	App                  Ref          `json:"app"`
+	Pipeline             Ref          `json:"pipeline"`
+	Stage                string       `json:"stage"`
+	RequiredStatusChecks StatusChecks `json:"required_status_checks"`
+	CreatedAt            time.Time    `json:"created_at"`
+	UpdatedAt            time.Time    `json:"updated_at"`
+}
+
+// NewPipelineCoupling is a coupling request; App and Pipeline are ids or
+// names (an app's key).
+type NewPipelineCoupling struct {
+	App                  string        `json:"app"`
+	Pipeline             string        `json:"pipeline"`
+	Stage                string        `json:"stage"`
+	RequiredStatusChecks *StatusChecks `json:"required_status_checks,omitempty"`
+}
+
+// IDRef is an {"id": …} reference as promotions take them.
+type IDRef struct {
+	ID string `json:"id"`
+}
+
+// AppRelease names an app and, optionally, one of its releases.
+type AppRelease struct {
+	App     IDRef  `json:"app"`
+	Release *IDRef `json:"release,omitempty"`
+}
+
+// NewPipelinePromotion is a promotion request: the source app's current
+// release (or Source.Release) is released on each target.
+type NewPipelinePromotion struct {
+	Pipeline IDRef        `json:"pipeline"`
+	Source   AppRelease   `json:"source"`
+	Targets  []AppRelease `json:"targets"`
+	// Safe also refuses when source and target config var keys differ.
+	Safe bool `json:"safe,omitempty"`
+}
+
+// PipelinePromotion is a promotion as the API shows it.
+type PipelinePromotion struct {
+	ID        string     `json:"id"`
+	Pipeline  Ref        `json:"pipeline"`
+	Source    AppRelease `json:"source"`
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+// PromotionTarget is one target app of a promotion and the release it got.
+type PromotionTarget struct {
+	ID           string `json:"id"`
+	App          Ref    `json:"app"`
+	Release      *IDRef `json:"release"`
+	Status       string `json:"status"`
+	ErrorMessage string `json:"error_message"`
+}
+
+// CreatePipeline creates a pipeline. EUnprocessable for a bad name,
+// EConflict when the name is taken.
+func (c *Client) CreatePipeline(ctx context.Context, name, description string) (*Pipeline, error) {
+	var out Pipeline
+	err := c.Do(ctx, "POST", "/pipelines", map[string]string{"name": name, "description": description}, &out)
+	return &out, err
+}
+
+// Pipelines lists pipelines.
+func (c *Client) Pipelines(ctx context.Context) ([]Pipeline, error) {
+	var out []Pipeline
+	err := c.Do(ctx, "GET", "/pipelines", nil, &out)
+	return out, err
+}
+
+// Pipeline gets a pipeline by id or name. ENotFound when unknown.
+func (c *Client) Pipeline(ctx context.Context, pipeline string) (*Pipeline, error) {
+	var out Pipeline
+	err := c.Do(ctx, "GET", "/pipelines/"+esc(pipeline), nil, &out)
+	return &out, err
+}
+
+// DeletePipeline deletes a pipeline. ENotFound when unknown.
+func (c *Client) DeletePipeline(ctx context.Context, pipeline string) error {
+	return c.Do(ctx, "DELETE", "/pipelines/"+esc(pipeline), nil, nil)
+}
+
+// PipelineStages lists the stages in order: review, development, staging,
+// production.
+func (c *Client) PipelineStages(ctx context.Context) ([]string, error) {
+	var raw []any
+	if err := c.Do(ctx, "GET", "/pipeline-stages", nil, &raw); err != nil {
+		return nil, err
+	}
+	// Accept ["review", …] and [{"name": "review"}, …] alike.
+	out := make([]string, 0, len(raw))
+	for _, v := range raw {
+		switch v := v.(type) {
+		case string:
+			out = append(out, v)
+		case map[string]any:
+			if n, ok := v["name"].(string); ok {
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
+}
+
+// CreatePipelineCoupling couples an app to a pipeline at a stage.
+// EUnprocessable for an unknown stage or checks on "review", ENotFound for
+// an unknown app or pipeline, EConflict when the app is coupled already.
+func (c *Client) CreatePipelineCoupling(ctx context.Context, nc NewPipelineCoupling) (*PipelineCoupling, error) {
+	var out PipelineCoupling
+	err := c.Do(ctx, "POST", "/pipeline-couplings", nc, &out)
+	return &out, err
+}
+
+// PipelineCouplings lists every coupling of every pipeline.
+func (c *Client) PipelineCouplings(ctx context.Context) ([]PipelineCoupling, error) {
+	var out []PipelineCoupling
+	err := c.Do(ctx, "GET", "/pipeline-couplings", nil, &out)
+	return out, err
+}
+
+// PipelineCouplingsOf lists the couplings of one pipeline.
+func (c *Client) PipelineCouplingsOf(ctx context.Context, pipeline string) ([]PipelineCoupling, error) {
+	var out []PipelineCoupling
+	err := c.Do(ctx, "GET", "/pipelines/"+esc(pipeline)+"/pipeline-couplings", nil, &out)
+	return out, err
+}
+
+// AppPipelineCouplings lists the couplings of one app (none or one).
+func (c *Client) AppPipelineCouplings(ctx context.Context, app string) ([]PipelineCoupling, error) {
+	var out []PipelineCoupling
+	err := c.Do(ctx, "GET", "/apps/"+esc(app)+"/pipeline-couplings", nil, &out)
+	return out, err
+}
+
+// UpdatePipelineCoupling changes a coupling's required status checks.
+func (c *Client) UpdatePipelineCoupling(ctx context.Context, id string, checks StatusChecks) (*PipelineCoupling, error) {
+	var out PipelineCoupling
+	err := c.Do(ctx, "PATCH", "/pipeline-couplings/"+esc(id), map[string]any{"required_status_checks": checks}, &out)
+	return &out, err
+}
+
+// DeletePipelineCoupling uncouples an app. ENotFound when unknown.
+func (c *Client) DeletePipelineCoupling(ctx context.Context, id string) error {
+	return c.Do(ctx, "DELETE", "/pipeline-couplings/"+esc(id), nil, nil)
+}
+
+// CreatePipelinePromotion promotes a release along a pipeline.
+// EUnprocessable when a target is not at a later stage of the pipeline (or,
+// with Safe, config var keys differ); EConflict when a required status
+// check is not "success" on the promoted release.
+func (c *Client) CreatePipelinePromotion(ctx context.Context, np NewPipelinePromotion) (*PipelinePromotion, error) {
+	var out PipelinePromotion
+	err := c.Do(ctx, "POST", "/pipeline-promotions", np, &out)
+	return &out, err
+}
+
+// PipelinePromotion gets a promotion.
+func (c *Client) PipelinePromotion(ctx context.Context, id string) (*PipelinePromotion, error) {
+	var out PipelinePromotion
+	err := c.Do(ctx, "GET", "/pipeline-promotions/"+esc(id), nil, &out)
+	return &out, err
+}
+
+// PromotionTargets lists a promotion's targets and the releases they got.
+func (c *Client) PromotionTargets(ctx context.Context, id string) ([]PromotionTarget, error) {
+	var out []PromotionTarget
+	err := c.Do(ctx, "GET", "/pipeline-promotions/"+esc(id)+"/promotion-targets", nil, &out)
+	return out, err
+}
