@@ -59,10 +59,13 @@ type Engine struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker
-	builds  map[string]context.CancelFunc
-	ctx     context.Context // set by Run; work started before Run waits for it
-	wg      sync.WaitGroup
-	ready   chan struct{}
+	// reconverge holds apps whose converge could not run (another holder
+	// had the lease); the sweep asks for it again.
+	reconverge map[string]bool
+	builds     map[string]context.CancelFunc
+	ctx        context.Context // set by Run; work started before Run waits for it
+	wg         sync.WaitGroup
+	ready      chan struct{}
 }
 
 // worker runs one app's queue. again asks it for one more pass; converge
@@ -96,7 +99,7 @@ func New(cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, builds: map[string]context.CancelFunc{}, ready: make(chan struct{})}
+	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, reconverge: map[string]bool{}, builds: map[string]context.CancelFunc{}, ready: make(chan struct{})}
 }
 
 // Run recovers what a previous run left, then carries out work until ctx
@@ -161,6 +164,16 @@ func (e *Engine) sweep(ctx context.Context) {
 	for _, id := range ids {
 		e.Kick(id)
 	}
+	e.mu.Lock()
+	again := make([]string, 0, len(e.reconverge))
+	for id := range e.reconverge {
+		again = append(again, id)
+	}
+	clear(e.reconverge)
+	e.mu.Unlock()
+	for _, id := range again {
+		e.kick(id, true)
+	}
 }
 
 // Kick tells the engine the app has new work (a release was queued).
@@ -223,6 +236,9 @@ func (e *Engine) work(appID string, w *worker) {
 		}
 		e.mu.Lock()
 		if !w.again || ctx.Err() != nil {
+			if w.converge && ctx.Err() == nil {
+				e.reconverge[appID] = true // the lease was elsewhere: retry on the next sweep
+			}
 			delete(e.workers, appID)
 			e.mu.Unlock()
 			return
@@ -294,7 +310,12 @@ func (e *Engine) drain(ctx context.Context, appID string) {
 // release is waiting (the waiting one will place itself).
 func (e *Engine) converge(ctx context.Context, appID string) error {
 	if _, err := e.cfg.Store.NextRelease(ctx, appID); err == nil {
-		return nil
+		// The waiting release places itself, unless the runtime runs
+		// nothing of the app (a restart): then the current release goes
+		// first, so a failing waiting release has something to revert to.
+		if ds, err := e.cfg.Runtime.Dynos(ctx, appID); err != nil || len(ds) > 0 {
+			return err
+		}
 	}
 	cur, err := e.cfg.Store.CurrentRelease(ctx, appID)
 	if slipway.ErrorCode(err) == slipway.ENotFound {

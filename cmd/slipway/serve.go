@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -211,7 +212,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	a.RegisterGauges()
 	eng = engine.New(engine.Config{
 		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize}, SlugDir: c.SlugDir,
-		ReleaseDeadline: c.ReleaseDeadline, LeaseTTL: c.LeaseTTL, Events: a.Metrics(), Logger: logger,
+		ReleaseDeadline: c.ReleaseDeadline, LeaseTTL: c.LeaseTTL, Holder: leaseHolder(c.DataDir), Events: a.Metrics(), Logger: logger,
 	})
 	engineRef.Engine = eng
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -243,6 +244,19 @@ func (s *server) Close() error {
 	err := errors.Join(<-s.engineDone, <-s.hooksDone)
 	s.router.Shutdown(ctx)
 	return errors.Join(err, s.rt.Close(), s.db.Close())
+}
+
+// leaseHolder names this server in app leases by host and data dir, so a
+// server restarted on its data dir (after a crash) takes its own leases
+// back at once instead of waiting for them to expire.
+func leaseHolder(dataDir string) string {
+	host, _ := os.Hostname()
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return fmt.Sprintf("%s-%x", host, sum[:6])
 }
 
 // migrateOnly applies the migrations (store.Open does) and exits.
