@@ -19,7 +19,7 @@ run() { # title, command...
     echo
     echo '```'
     echo "\$ $*"
-    "$@" 2>&1 | grep -E '^(Benchmark|goos|cpu|    stress_e2e_test.go:.*(RSS|goroutines|MiB|apps))' || true
+    "$@" 2>&1 | grep -E '^(Benchmark|cpu:)|stress_e2e_test.go:[0-9]+: +(load:|server|goroutines|dyno|  )' | sed -E 's/^ +stress_e2e_test.go:[0-9]+: //' || true
     echo '```'
   } >>"$tmp/body"
 }
@@ -45,7 +45,7 @@ kill $pid; wait $pid 2>/dev/null || true
   echo "Idle: \`slipway serve\` on an empty data dir, 3 s after start: **$((idle / 1024)) MiB** RSS."
 } >>"$tmp/body"
 run "Memory under load: 100 apps × 2 dynos, 20 releases in flight" \
-  env SLIPWAY_STRESS=1 go test ./cmd/slipway -run 'TestE2E_Stress_Load' -count=1 -v
+  env SLIPWAY_STRESS=1 go test ./cmd/slipway -run 'TestStressLoad_ManyAppsConcurrentReleases' -count=1 -v
 
 {
   echo "# Benchmarks"
