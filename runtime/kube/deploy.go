@@ -1,0 +1,554 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	slipway "github.com/slipway/slipway"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+)
+
+// change is what Deploy did to one object, so that it can be undone.
+type change struct {
+	typ  string
+	name string
+	// prev is the Deployment as it was before; nil when Deploy created it.
+	prev *appsv1.Deployment
+	// target is the rollout to wait for.
+	target *target
+}
+
+// Deploy converges the app to d: namespace, release Secret(s), Service,
+// the release phase (once per release), then one Deployment per formation
+// type, and waits until every one has rolled out (see the package comment).
+// Deploying the running release with other quantities scales it: the pod
+// template does not change, so only the replica counts do.
+//
+// Errors: EUnprocessable for a desired state Kubernetes cannot run, an
+// object of the same name that belongs to another app, a refused API call
+// (naming the verb and resource), a failed release phase (nothing changed),
+// or a failed rollout (after auto-revert; the message says why and which
+// version the app is back on); the context's error (wrapped, errors.Is
+// finds it) when ctx ends first, also after putting the previous templates
+// back.
+func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipway.ProgressFunc) error {
+	p, err := r.plan(&d)
+	if err != nil {
+		return err
+	}
+	a := r.appFor(d.App.ID)
+	if err := a.acquire(ctx); err != nil {
+		return err
+	}
+	defer a.release()
+	rep := &reporter{fn: progress, log: r.log, app: d.App.ID}
+
+	if err := r.ensureNamespace(ctx, p.ns, rep); err != nil {
+		return err
+	}
+	r.remember(a, d.App, p.ns)
+	sel := metav1.ListOptions{LabelSelector: LabelAppID + "=" + d.App.ID}
+	existing, err := r.kc.AppsV1().Deployments(p.ns).List(ctx, sel)
+	if err != nil {
+		return r.apiError(ctx, err, "list", "deployments", p.ns, "")
+	}
+	running := false // is d.Release already what the app runs?
+	for _, dep := range existing.Items {
+		running = running || dep.Spec.Template.Labels[LabelRelease] == d.Release.ID
+	}
+	// Objects of another app under our names are refused before anything
+	// is changed.
+	for _, tp := range p.types {
+		if err := r.checkOwner(ctx, p, "deployments", tp.deployment.Name); err != nil {
+			return err
+		}
+	}
+
+	var created []string // secrets this call created
+	undoSecrets := func() {
+		dctx, cancel := r.detached(ctx)
+		defer cancel()
+		for _, name := range created {
+			if err := r.kc.CoreV1().Secrets(p.ns).Delete(dctx, name, metav1.DeleteOptions{}); err != nil && !isNotFound(err) {
+				r.log.Warn("kubernetes runtime: deleting the secret of a failed release", "namespace", p.ns, "secret", name, "err", err)
+			}
+		}
+	}
+	for _, s := range []*corev1.Secret{p.secret, p.slugSecret} {
+		if s == nil {
+			continue
+		}
+		made, err := r.applySecret(ctx, s)
+		if made {
+			created = append(created, s.Name)
+		}
+		if err != nil {
+			undoSecrets()
+			return err
+		}
+	}
+	if p.job != nil && !running {
+		if err := r.releasePhase(ctx, p, rep); err != nil {
+			undoSecrets()
+			return err
+		}
+	}
+
+	before, err := r.kc.CoreV1().Pods(p.ns).List(ctx, sel)
+	if err != nil {
+		undoSecrets()
+		return r.apiError(ctx, err, "list", "pods", p.ns, "")
+	}
+	var (
+		changes    []*change
+		svcCreated bool
+		svcPrev    *corev1.Service
+	)
+	fail := func(cause error) error {
+		return r.revert(ctx, p, changes, svcCreated, svcPrev, undoSecrets, cause, rep)
+	}
+	if p.service != nil {
+		if svcPrev, svcCreated, err = r.applyService(ctx, p.service); err != nil {
+			return fail(err)
+		}
+	}
+	for _, tp := range p.types {
+		ch, err := r.applyDeployment(ctx, tp, before.Items, rep)
+		if ch != nil {
+			changes = append(changes, ch)
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	targets := make([]*target, len(changes))
+	for i, ch := range changes {
+		targets[i] = ch.target
+	}
+	if err := r.await(ctx, p.ns, d.App.ID, targets, rep); err != nil {
+		return fail(err)
+	}
+	r.cleanup(ctx, p, rep)
+	return nil
+}
+
+// detached returns a context for clean-up after ctx may have ended: the
+// same values, its own bound.
+func (r *Runtime) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), r.cfg.HealthyDeadline+30*time.Second)
+}
+
+// ensureNamespace creates the namespace, labelled as Slipway's, unless it
+// exists. A service account that may not read namespaces is assumed to work
+// in one that exists (a namespaced installation); if it does not, the first
+// object created in it fails with a message that says so.
+func (r *Runtime) ensureNamespace(ctx context.Context, ns string, rep *reporter) error {
+	_, err := r.kc.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return nil
+	case isForbidden(err):
+		return nil
+	case !isNotFound(err):
+		return r.apiError(ctx, err, "get", "namespaces", "", ns)
+	}
+	_, err = r.kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{LabelManaged: "true"}},
+	}, metav1.CreateOptions{})
+	if err != nil && !isAlreadyExists(err) {
+		return r.apiError(ctx, err, "create", "namespaces", "", ns)
+	}
+	if err == nil {
+		rep.emit(slipway.EventInfo, "", "", "namespace %s created", ns)
+	}
+	return nil
+}
+
+// checkOwner refuses an existing object of the name that is not the app's.
+func (r *Runtime) checkOwner(ctx context.Context, p *plan, resource, name string) error {
+	var (
+		labels map[string]string
+		err    error
+	)
+	switch resource {
+	case "deployments":
+		var o *appsv1.Deployment
+		if o, err = r.kc.AppsV1().Deployments(p.ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			labels = o.Labels
+		}
+	case "services":
+		var o *corev1.Service
+		if o, err = r.kc.CoreV1().Services(p.ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			labels = o.Labels
+		}
+	}
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return r.apiError(ctx, err, "get", resource, p.ns, name)
+	}
+	return ownedBy(labels, p, resource, name)
+}
+
+func ownedBy(labels map[string]string, p *plan, resource, name string) error {
+	if labels[LabelAppID] == p.app.ID {
+		return nil
+	}
+	owner := "something that is not Slipway's"
+	if id := labels[LabelAppID]; id != "" {
+		owner = fmt.Sprintf("another app (%s, id %s)", labels[LabelApp], id)
+	}
+	return slipway.Errorf(slipway.EUnprocessable, "The %s %s in namespace %s belongs to %s; Slipway will not take it over. Rename the app or remove that object.", strings.TrimSuffix(resource, "s"), name, p.ns, owner)
+}
+
+// applySecret creates s unless the release's Secret exists with the same
+// data (Secrets are immutable: a different one is replaced). made reports
+// whether s did not exist before.
+func (r *Runtime) applySecret(ctx context.Context, s *corev1.Secret) (made bool, err error) {
+	api := r.kc.CoreV1().Secrets(s.Namespace)
+	cur, err := api.Get(ctx, s.Name, metav1.GetOptions{})
+	switch {
+	case isNotFound(err):
+		if _, err := api.Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			return false, r.apiError(ctx, err, "create", "secrets", s.Namespace, s.Name)
+		}
+		return true, nil
+	case err != nil:
+		return false, r.apiError(ctx, err, "get", "secrets", s.Namespace, s.Name)
+	}
+	if cur.Labels[LabelAppID] != s.Labels[LabelAppID] {
+		return false, ownedBy(cur.Labels, &plan{ns: s.Namespace, app: slipway.AppRef{ID: s.Labels[LabelAppID]}}, "secrets", s.Name)
+	}
+	if cur.Labels[LabelRelease] == s.Labels[LabelRelease] && secretDataEqual(cur.Data, s.Data) {
+		return false, nil
+	}
+	// Same name, other release or data (a version number reused after the
+	// app was deleted and created again): replace it.
+	if err := api.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !isNotFound(err) {
+		return false, r.apiError(ctx, err, "delete", "secrets", s.Namespace, s.Name)
+	}
+	if _, err := api.Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		return false, r.apiError(ctx, err, "create", "secrets", s.Namespace, s.Name)
+	}
+	return false, nil
+}
+
+func secretDataEqual(a, b map[string][]byte) bool {
+	return maps.EqualFunc(a, b, bytes.Equal)
+}
+
+// applyService creates or updates the app's Service; prev is the Service
+// as it was before (nil when created).
+func (r *Runtime) applyService(ctx context.Context, want *corev1.Service) (prev *corev1.Service, made bool, err error) {
+	api := r.kc.CoreV1().Services(want.Namespace)
+	p := &plan{ns: want.Namespace, app: slipway.AppRef{ID: want.Labels[LabelAppID]}}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := api.Get(ctx, want.Name, metav1.GetOptions{})
+		if isNotFound(err) {
+			if _, err := api.Create(ctx, want, metav1.CreateOptions{}); err != nil {
+				return r.apiError(ctx, err, "create", "services", want.Namespace, want.Name)
+			}
+			made = true
+			return nil
+		}
+		if err != nil {
+			return r.apiError(ctx, err, "get", "services", want.Namespace, want.Name)
+		}
+		if err := ownedBy(cur.Labels, p, "services", want.Name); err != nil {
+			return err
+		}
+		prev = cur.DeepCopy()
+		if maps.Equal(cur.Spec.Selector, want.Spec.Selector) && reflect.DeepEqual(cur.Spec.Ports, want.Spec.Ports) {
+			return nil
+		}
+		cur.Spec.Selector = want.Spec.Selector
+		cur.Spec.Ports = want.Spec.Ports
+		maps.Copy(cur.Labels, want.Labels)
+		_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
+		if err != nil && !isConflict(err) {
+			return r.apiError(ctx, err, "update", "services", want.Namespace, want.Name)
+		}
+		return err
+	})
+	if isConflict(err) {
+		err = r.apiError(ctx, err, "update", "services", want.Namespace, want.Name)
+	}
+	return prev, made, err
+}
+
+// applyDeployment creates or updates the Deployment of tp. It keeps the
+// restartedAt annotation of the running template, so that deploying the
+// same release again does not restart it. pods are the app's pods before
+// the change (those are not reported as started).
+func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []corev1.Pod, rep *reporter) (*change, error) {
+	want := tp.deployment
+	api := r.kc.AppsV1().Deployments(want.Namespace)
+	ch := &change{typ: tp.typ, name: want.Name}
+	var applied *appsv1.Deployment
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ch.prev = nil
+		cur, err := api.Get(ctx, want.Name, metav1.GetOptions{})
+		if isNotFound(err) {
+			applied, err = api.Create(ctx, want, metav1.CreateOptions{})
+			if err != nil {
+				return r.apiError(ctx, err, "create", "deployments", want.Namespace, want.Name)
+			}
+			return nil
+		}
+		if err != nil {
+			return r.apiError(ctx, err, "get", "deployments", want.Namespace, want.Name)
+		}
+		if !apiequality.Semantic.DeepEqual(cur.Spec.Selector, want.Spec.Selector) {
+			return slipway.Errorf(slipway.EUnprocessable, "The Deployment %s in namespace %s selects pods by %v, not by app id and type; delete it so that Slipway can create it again.", want.Name, want.Namespace, cur.Spec.Selector)
+		}
+		ch.prev = cur.DeepCopy()
+		next := cur.DeepCopy()
+		if next.Labels == nil {
+			next.Labels = map[string]string{}
+		}
+		maps.Copy(next.Labels, want.Labels)
+		if next.Annotations == nil {
+			next.Annotations = map[string]string{}
+		}
+		tmpl := *want.Spec.Template.DeepCopy()
+		if at := cur.Spec.Template.Annotations[AnnotationRestartedAt]; at != "" {
+			tmpl.Annotations[AnnotationRestartedAt] = at
+		}
+		if templateID(cur.Spec.Template.Annotations) != templateID(tmpl.Annotations) {
+			maps.Copy(next.Annotations, want.Annotations) // change-cause: only for a new template
+		}
+		next.Spec.Replicas = want.Spec.Replicas
+		next.Spec.Template = tmpl
+		next.Spec.Strategy = want.Spec.Strategy
+		next.Spec.ProgressDeadlineSeconds = want.Spec.ProgressDeadlineSeconds
+		next.Spec.RevisionHistoryLimit = want.Spec.RevisionHistoryLimit
+		applied, err = api.Update(ctx, next, metav1.UpdateOptions{})
+		if err != nil && !isConflict(err) {
+			return r.apiError(ctx, err, "update", "deployments", want.Namespace, want.Name)
+		}
+		return err
+	})
+	if isConflict(err) {
+		err = r.apiError(ctx, err, "update", "deployments", want.Namespace, want.Name)
+	}
+	if err != nil {
+		if ch.prev == nil && applied == nil {
+			return nil, err
+		}
+		return ch, err
+	}
+	ch.target = newTarget(tp.typ, applied, pods)
+	switch {
+	case ch.prev == nil:
+		rep.emit(slipway.EventInfo, "", tp.typ, "%s: rolling out v%s to %s (Deployment %s/%s created)", tp.typ, ch.target.version, nPods(ch.target.want), want.Namespace, want.Name)
+	case templateID(ch.prev.Spec.Template.Annotations) != ch.target.tmplID:
+		rep.emit(slipway.EventInfo, "", tp.typ, "%s: rolling out v%s to %s, replacing v%s (surge %d, max unavailable %d)",
+			tp.typ, ch.target.version, nPods(ch.target.want), ch.prev.Spec.Template.Labels[LabelVersion], r.cfg.Surge, r.cfg.MaxUnavailable)
+	case ptr.Deref(ch.prev.Spec.Replicas, 1) != ch.target.want:
+		rep.emit(slipway.EventInfo, "", tp.typ, "%s: scaling v%s from %d to %s", tp.typ, ch.target.version, ptr.Deref(ch.prev.Spec.Replicas, 1), nPods(ch.target.want))
+	}
+	return ch, nil
+}
+
+// revert puts back what Deploy changed after cause made it fail, waits
+// (while ctx lasts) for the previous templates to be running again, and
+// returns the error to report.
+func (r *Runtime) revert(ctx context.Context, p *plan, changes []*change, svcCreated bool, svcPrev *corev1.Service, undoSecrets func(), cause error, rep *reporter) error {
+	msg := causeMessage(cause)
+	rep.emit(slipway.EventFailed, "", "", "%s", msg)
+	if len(changes) == 0 && !svcCreated && svcPrev == nil {
+		undoSecrets()
+		return cause // nothing had changed yet
+	}
+	dctx, cancel := r.detached(ctx)
+	defer cancel()
+	versions := map[string]bool{}
+	var (
+		targets []*target
+		errs    []string
+		deleted []string
+	)
+	pods, _ := r.kc.CoreV1().Pods(p.ns).List(dctx, metav1.ListOptions{LabelSelector: LabelAppID + "=" + p.app.ID})
+	var podItems []corev1.Pod
+	if pods != nil {
+		podItems = pods.Items
+	}
+	api := r.kc.AppsV1().Deployments(p.ns)
+	for _, ch := range changes {
+		if ch.prev == nil {
+			err := api.Delete(dctx, ch.name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+			if err != nil && !isNotFound(err) {
+				errs = append(errs, causeMessage(r.apiError(dctx, err, "delete", "deployments", p.ns, ch.name)))
+			} else {
+				deleted = append(deleted, ch.name)
+			}
+			continue
+		}
+		v := ch.prev.Spec.Template.Labels[LabelVersion]
+		versions[v] = true
+		rep.emit(slipway.EventInfo, "", ch.typ, "%s: putting the pod template of v%s back", ch.typ, v)
+		var applied *appsv1.Deployment
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := api.Get(dctx, ch.name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Spec.Template = ch.prev.Spec.Template
+			cur.Spec.Replicas = ch.prev.Spec.Replicas
+			if cause, ok := ch.prev.Annotations[changeCause]; ok && cur.Annotations != nil {
+				cur.Annotations[changeCause] = cause
+			}
+			applied, err = api.Update(dctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			errs = append(errs, causeMessage(r.apiError(dctx, err, "update", "deployments", p.ns, ch.name)))
+			continue
+		}
+		targets = append(targets, newTarget(ch.typ, applied, podItems))
+	}
+	svcAPI := r.kc.CoreV1().Services(p.ns)
+	switch {
+	case svcCreated:
+		if err := svcAPI.Delete(dctx, p.service.Name, metav1.DeleteOptions{}); err != nil && !isNotFound(err) {
+			errs = append(errs, causeMessage(r.apiError(dctx, err, "delete", "services", p.ns, p.service.Name)))
+		}
+	case svcPrev != nil && !reflect.DeepEqual(svcPrev.Spec.Ports, p.service.Spec.Ports):
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := svcAPI.Get(dctx, svcPrev.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Spec.Ports = svcPrev.Spec.Ports
+			_, err = svcAPI.Update(dctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			errs = append(errs, causeMessage(r.apiError(dctx, err, "update", "services", p.ns, svcPrev.Name)))
+		}
+	}
+	undoSecrets()
+
+	vs := sortedVersions(versions)
+	var out string
+	switch {
+	case len(errs) > 0:
+		out = msg + " Reverting failed too: " + strings.Join(errs, " ")
+	case len(vs) == 0:
+		out = msg + " There is no previous release to go back to: the new Deployments were deleted."
+	case ctx.Err() != nil:
+		out = msg + fmt.Sprintf(" The pod templates of %s were put back.", strings.Join(vs, ", "))
+	default:
+		if err := r.await(dctx, p.ns, p.app.ID, targets, rep); err != nil {
+			out = msg + fmt.Sprintf(" The pod templates of %s were put back, but they have not rolled out again yet: %s", strings.Join(vs, ", "), causeMessage(err))
+		} else {
+			out = msg + fmt.Sprintf(" The previous pod template was put back: the app is back on %s.", strings.Join(vs, ", "))
+		}
+	}
+	if len(deleted) > 0 && len(vs) > 0 {
+		out += fmt.Sprintf(" The new Deployment(s) %s were deleted.", strings.Join(deleted, ", "))
+	}
+	return wrapCause(cause, out)
+}
+
+// nPods is "1 pod", "3 pods".
+func nPods(n int32) string {
+	if n == 1 {
+		return "1 pod"
+	}
+	return strconv.Itoa(int(n)) + " pods"
+}
+
+// sortedVersions returns "v6", "v7"... in version order.
+func sortedVersions(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for v := range set {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, _ := strconv.Atoi(out[i])
+		b, _ := strconv.Atoi(out[j])
+		return a < b
+	})
+	for i, v := range out {
+		out[i] = "v" + v
+	}
+	return out
+}
+
+// cleanup runs after a successful rollout: it deletes the Deployments of
+// types no longer desired, the Service when there is no web type any more,
+// and the Secrets and release Jobs of releases older than the last
+// RevisionHistory. Failures are logged: the release has succeeded.
+func (r *Runtime) cleanup(ctx context.Context, p *plan, rep *reporter) {
+	sel := metav1.ListOptions{LabelSelector: LabelAppID + "=" + p.app.ID}
+	keep := map[string]bool{}
+	for _, tp := range p.types {
+		keep[tp.deployment.Name] = true
+	}
+	warn := func(err error, what string) {
+		if err != nil && !isNotFound(err) {
+			r.log.Warn("kubernetes runtime: clean-up after a release", "app", p.app.ID, "what", what, "err", err)
+		}
+	}
+	deps, err := r.kc.AppsV1().Deployments(p.ns).List(ctx, sel)
+	warn(err, "list deployments")
+	if err == nil {
+		for _, dep := range deps.Items {
+			if keep[dep.Name] {
+				continue
+			}
+			typ := dep.Labels[LabelType]
+			err := r.kc.AppsV1().Deployments(p.ns).Delete(ctx, dep.Name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+			warn(err, "delete deployment "+dep.Name)
+			if err == nil {
+				rep.emit(slipway.EventStopped, "", typ, "%s: no longer in the formation; Deployment %s deleted", typ, dep.Name)
+			}
+		}
+	}
+	if p.service == nil {
+		svc, err := r.kc.CoreV1().Services(p.ns).Get(ctx, p.app.Name, metav1.GetOptions{})
+		if err == nil && svc.Labels[LabelAppID] == p.app.ID {
+			warn(r.kc.CoreV1().Services(p.ns).Delete(ctx, svc.Name, metav1.DeleteOptions{}), "delete service")
+		} else {
+			warn(err, "get service")
+		}
+	}
+	oldest := p.release.Version - RevisionHistory
+	old := func(l map[string]string) bool {
+		v, err := strconv.Atoi(l[LabelVersion])
+		return err == nil && v < oldest
+	}
+	secrets, err := r.kc.CoreV1().Secrets(p.ns).List(ctx, sel)
+	warn(err, "list secrets")
+	if err == nil {
+		for _, s := range secrets.Items {
+			if old(s.Labels) {
+				warn(r.kc.CoreV1().Secrets(p.ns).Delete(ctx, s.Name, metav1.DeleteOptions{}), "delete secret "+s.Name)
+			}
+		}
+	}
+	jobs, err := r.kc.BatchV1().Jobs(p.ns).List(ctx, sel)
+	warn(err, "list jobs")
+	if err == nil {
+		for _, j := range jobs.Items {
+			if old(j.Labels) {
+				warn(r.kc.BatchV1().Jobs(p.ns).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)}), "delete job "+j.Name)
+			}
+		}
+	}
+}

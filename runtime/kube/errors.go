@@ -1,0 +1,96 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	slipway "github.com/slipway/slipway"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+func isForbidden(err error) bool     { return apierrors.IsForbidden(err) }
+func isNotFound(err error) bool      { return apierrors.IsNotFound(err) }
+func isAlreadyExists(err error) bool { return apierrors.IsAlreadyExists(err) }
+func isConflict(err error) bool      { return apierrors.IsConflict(err) }
+
+// apiError turns an error of a Kubernetes API call (verb on resource, in
+// namespace ns, object name) into the error a release reports:
+//   - the context's end stays an uncoded error that errors.Is finds, so the
+//     engine can tell a deadline or a shutdown from a failure;
+//   - Forbidden (RBAC, or an admission plugin such as a ResourceQuota)
+//     becomes EUnprocessable naming the verb and resource that were refused;
+//   - anything else becomes EUnprocessable with the API server's message.
+func (r *Runtime) apiError(ctx context.Context, err error, verb, resource, ns, name string) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("kubernetes: %s %s cancelled: %w", verb, resource, context.Cause(ctx))
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("kubernetes: %s %s: %w", verb, resource, err)
+	}
+	where := ""
+	if ns != "" {
+		where = " in namespace " + ns
+	}
+	obj := resource
+	if name != "" {
+		obj = fmt.Sprintf("%s %q", resource, name)
+	}
+	if apierrors.IsForbidden(err) {
+		msg := apiMessage(err)
+		if strings.Contains(msg, "exceeded quota") || strings.Contains(msg, "must specify limits") {
+			return slipway.Errorf(slipway.EUnprocessable, "Kubernetes refused to %s %s%s: %s", verb, obj, where, msg)
+		}
+		return slipway.Errorf(slipway.EUnprocessable,
+			"Kubernetes refused to %s %s%s: the server's service account lacks the RBAC permission to %q %q. Grant it with the Role in runtime/kube/README.md. (%s)",
+			verb, obj, where, verb, resource, msg)
+	}
+	if apierrors.IsNotFound(err) && ns != "" && strings.Contains(apiMessage(err), "namespaces") {
+		return slipway.Errorf(slipway.EUnprocessable, "Kubernetes could not %s %s: the namespace %s does not exist and the server may not create it; create it or grant \"create\" on \"namespaces\".", verb, obj, ns)
+	}
+	return slipway.Errorf(slipway.EUnprocessable, "Kubernetes could not %s %s%s: %s", verb, obj, where, apiMessage(err))
+}
+
+// apiMessage is the API server's own message for err.
+func apiMessage(err error) string {
+	var se apierrors.APIStatus
+	if errors.As(err, &se) && se.Status().Message != "" {
+		return se.Status().Message
+	}
+	return err.Error()
+}
+
+// causeMessage is the user-facing text of a rollout error.
+func causeMessage(err error) string {
+	var e *slipway.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
+// wrapCause returns an EUnprocessable error with msg that still matches
+// cause with errors.Is (so a cancelled context stays detectable).
+func wrapCause(cause error, msg string) error {
+	e := slipway.Errorf(slipway.EUnprocessable, "%s", msg)
+	var se *slipway.Error
+	if errors.As(cause, &se) {
+		return e
+	}
+	return &wrappedError{err: e, cause: cause}
+}
+
+// wrappedError is a *slipway.Error that also unwraps to the non-coded error
+// (context.Canceled, DeadlineExceeded) that caused it.
+type wrappedError struct {
+	err   *slipway.Error
+	cause error
+}
+
+func (w *wrappedError) Error() string   { return w.err.Error() }
+func (w *wrappedError) Unwrap() []error { return []error{w.err, w.cause} }

@@ -1,0 +1,69 @@
+package kube
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	slipway "github.com/slipway/slipway"
+)
+
+// Every namespaced call the runtime makes in a full life cycle (release
+// phase, release, scale, failed release with revert, restarts, dynos,
+// remove) is allowed by the Role in README.md; cluster-scoped calls are
+// the namespace get/create and the cross-namespace lists the README lists
+// for the ClusterRole.
+func TestRBAC_ReadmeRoleCoversEveryCall(t *testing.T) {
+	role := readmeRole(t)
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	d := release(1, "hello:v1", map[string]string{"A": "1"}, web(2), slipway.Formation{Type: "worker", Quantity: 1, Command: "w"})
+	d.Slug.ProcessTypes["release"] = "bin/migrate"
+	h.mustDeploy(d)
+	d.Formations[0].Quantity = 3
+	h.mustDeploy(d)
+	if _, err := h.deploy(release(2, "hello:crash-loop", nil, web(1))); err == nil {
+		t.Fatal("the crash-looping release succeeded")
+	}
+	h.mustDeploy(release(3, "hello:v3", nil, web(1)))
+	ds := h.waitPods(1)
+	if err := h.rt.Restart(ctx, appID, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	ds = h.waitPods(1)
+	if err := h.rt.Restart(ctx, appID, ds[0].Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := newRuntimeOn(t, h).Remove(ctx, appID); err != nil {
+		t.Fatal(err)
+	}
+
+	clusterWide := map[string]bool{"get namespaces": true, "create namespaces": true, "list deployments": true, "list secrets": true}
+	seen := map[string]bool{}
+	for _, a := range h.cl.Clientset.Actions() {
+		res := a.GetResource().Resource
+		if a.GetSubresource() != "" {
+			res += "/" + a.GetSubresource()
+		}
+		call := a.GetVerb() + " " + res
+		if seen[call+a.GetNamespace()] {
+			continue
+		}
+		seen[call+a.GetNamespace()] = true
+		if a.GetNamespace() == "" {
+			if !clusterWide[call] {
+				t.Errorf("cluster-scoped call %q is not in README.md's ClusterRole extras", call)
+			}
+			continue
+		}
+		allowed := false
+		for _, r := range role.Rules {
+			allowed = allowed || slices.Contains(r.Resources, res) && slices.Contains(r.Verbs, a.GetVerb()) &&
+				slices.Contains(r.APIGroups, a.GetResource().Group)
+		}
+		if !allowed {
+			t.Errorf("README.md's Role does not allow %q (API group %q)", call, a.GetResource().Group)
+		}
+	}
+	t.Logf("calls: %v", len(seen))
+}

@@ -1,0 +1,186 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	slipway "github.com/slipway/slipway"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// releasePhase runs the slug's release command as the Job p.job, once per
+// release, and waits for it before any Deployment changes. A Job of the
+// release that completed is not run again (a server restart deploys the
+// release again); one that failed is replaced. The output (its last lines,
+// when pods/log may be read) becomes info events. A failure changes
+// nothing else: EUnprocessable "Release phase failed: ...".
+func (r *Runtime) releasePhase(ctx context.Context, p *plan, rep *reporter) error {
+	api := r.kc.BatchV1().Jobs(p.ns)
+	name := p.job.Name
+	cmd := strings.Join(p.job.Spec.Template.Spec.Containers[0].Command[2:], " ")
+	cur, err := api.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case isNotFound(err):
+		cur = nil
+	case err != nil:
+		return r.apiError(ctx, err, "get", "jobs", p.ns, name)
+	default:
+		if err := ownedBy(cur.Labels, p, "jobs", name); err != nil {
+			return err
+		}
+		done, _ := jobFinished(cur)
+		switch {
+		case cur.Labels[LabelRelease] == p.release.ID && done == batchv1.JobComplete:
+			rep.emit(slipway.EventInfo, "", "release", "release phase: already ran for v%d", p.release.Version)
+			return nil
+		case cur.Labels[LabelRelease] == p.release.ID && done == "":
+			rep.emit(slipway.EventInfo, "", "release", "release phase: waiting for the Job %s/%s that is already running", p.ns, name)
+		default:
+			err := api.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+			if err != nil && !isNotFound(err) {
+				return r.apiError(ctx, err, "delete", "jobs", p.ns, name)
+			}
+			cur = nil
+		}
+	}
+	start := r.now()
+	if cur == nil {
+		rep.emit(slipway.EventInfo, "", "release", "release phase: running %s (Job %s/%s)", cmd, p.ns, name)
+		for attempt := 0; ; attempt++ {
+			_, err = api.Create(ctx, p.job, metav1.CreateOptions{})
+			if !isAlreadyExists(err) || attempt == 20 {
+				break
+			}
+			// the failed Job we deleted is still going away
+			if err := sleep(ctx, r.cfg.PollInterval); err != nil {
+				return fmt.Errorf("the release phase was cancelled: %w", err)
+			}
+		}
+		if err != nil {
+			return r.apiError(ctx, err, "create", "jobs", p.ns, name)
+		}
+	}
+
+	podSel := metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s=release,%s=%s", LabelAppID, p.app.ID, LabelType, LabelRelease, p.release.ID)}
+	tick := time.NewTicker(r.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		job, err := api.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return r.apiError(ctx, err, "get", "jobs", p.ns, name)
+		}
+		pods, err := r.kc.CoreV1().Pods(p.ns).List(ctx, podSel)
+		if err != nil {
+			return r.apiError(ctx, err, "list", "pods", p.ns, "")
+		}
+		done, why := jobFinished(job)
+		switch done {
+		case batchv1.JobComplete:
+			r.jobOutput(ctx, p.ns, pods.Items, rep)
+			rep.emit(slipway.EventInfo, "", "release", "release phase finished in %s", fmtDur(r.now().Sub(start).Round(100*time.Millisecond)))
+			return nil
+		case batchv1.JobFailed:
+			last := r.jobOutput(ctx, p.ns, pods.Items, rep)
+			return slipway.Errorf(slipway.EUnprocessable, "%s", withLast("Release phase failed: the release command "+jobFailure(job, why, pods.Items, r.cfg.ReleasePhaseTimeout), last))
+		}
+		for i := range pods.Items {
+			if problem := podFailure(&pods.Items[i]); problem != "" {
+				// A pod that cannot start never ends the Job by itself.
+				api.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+				return slipway.Errorf(slipway.EUnprocessable, "Release phase failed: pod %s %s.", pods.Items[i].Name, problem)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the release was cancelled during its release phase: %w", context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
+}
+
+// jobFinished returns JobComplete or JobFailed (with the condition's reason
+// and message) once the Job has ended, "" before.
+func jobFinished(job *batchv1.Job) (batchv1.JobConditionType, string) {
+	for _, c := range job.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return c.Type, c.Reason
+		}
+	}
+	return "", ""
+}
+
+// jobFailure says how the release command ended, as a clause.
+func jobFailure(job *batchv1.Job, reason string, pods []corev1.Pod, timeout time.Duration) string {
+	if reason == batchv1.JobReasonDeadlineExceeded {
+		return fmt.Sprintf("did not finish within %s and was stopped", fmtDur(timeout))
+	}
+	for _, pod := range pods {
+		for _, cs := range pod.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+				s := "exited with status " + strconv.Itoa(int(t.ExitCode))
+				if t.Reason != "" && t.Reason != "Error" {
+					s += " (" + t.Reason + ")"
+				}
+				return s
+			}
+		}
+	}
+	if reason != "" {
+		return "failed (" + reason + ")"
+	}
+	return "failed"
+}
+
+func withLast(msg, last string) string {
+	if last != "" {
+		return msg + ": " + last
+	}
+	return msg + "."
+}
+
+// jobOutput reports the last lines of the release pods' output as info
+// events and returns the last non-blank one; nothing when logs may not be
+// read.
+func (r *Runtime) jobOutput(ctx context.Context, ns string, pods []corev1.Pod, rep *reporter) string {
+	var last string
+	// Logs come from the node's kubelet through the API server; a node that
+	// does not answer must not hold up the release.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, pod := range pods {
+		b, err := r.kc.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "release", TailLines: ptr.To(int64(20))}).DoRaw(ctx)
+		if err != nil {
+			r.log.Debug("kubernetes runtime: release phase output", "pod", pod.Name, "err", err)
+			continue
+		}
+		for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			if len(line) > 512 {
+				line = line[:512]
+			}
+			last = line
+			rep.emit(slipway.EventInfo, pod.Name, "release", "%s: %s", pod.Name, line)
+		}
+	}
+	return last
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}

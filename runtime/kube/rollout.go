@@ -1,0 +1,430 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	slipway "github.com/slipway/slipway"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// target is one Deployment's rollout as Deploy or Restart waits for it.
+type target struct {
+	typ     string
+	name    string
+	version string // release version of the template rolled out
+	want    int32  // replicas
+	gen     int64  // the Deployment's generation after the change
+	tmplID  string // templateID of the template rolled out
+	// exclude is a pod being replaced by Restart: it counts as old.
+	exclude string
+	// strict drops the slack of the no-progress guard: used when no
+	// progressDeadlineSeconds applies (a pod replaced by Restart).
+	strict bool
+
+	known    map[string]bool   // pods of the template reported started, or there before
+	ready    map[string]bool   // pods of the template reported ready
+	old      map[string]string // pods of other templates still there: name → version
+	stopping map[string]bool   // old pods reported stopping
+	status   string            // the last status seen, to tell progress
+	since    time.Time         // when status last changed
+	done     bool
+}
+
+// newTarget is the rollout of dep as just applied; pods are the app's pods
+// before the change.
+func newTarget(typ string, dep *appsv1.Deployment, pods []corev1.Pod) *target {
+	t := &target{
+		typ: typ, name: dep.Name, version: dep.Spec.Template.Labels[LabelVersion],
+		want: ptr.Deref(dep.Spec.Replicas, 1), gen: dep.Generation, tmplID: templateID(dep.Spec.Template.Annotations),
+		known: map[string]bool{}, ready: map[string]bool{}, old: map[string]string{}, stopping: map[string]bool{},
+	}
+	for i := range pods {
+		pod := &pods[i]
+		if pod.Labels[LabelType] != typ || pod.DeletionTimestamp != nil {
+			continue
+		}
+		if templateID(pod.Annotations) == t.tmplID {
+			t.known[pod.Name] = true
+			t.ready[pod.Name] = podReady(pod)
+		} else {
+			t.old[pod.Name] = pod.Labels[LabelVersion]
+		}
+	}
+	return t
+}
+
+// await polls the app's Deployments and pods until every target has rolled
+// out, reporting each pod that starts, becomes ready or stops. It fails on
+// the first target that cannot finish (see step).
+func (r *Runtime) await(ctx context.Context, ns, appID string, ts []*target, rep *reporter) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	sel := metav1.ListOptions{LabelSelector: LabelAppID + "=" + appID}
+	tick := time.NewTicker(r.cfg.PollInterval)
+	defer tick.Stop()
+	start := r.now()
+	for _, t := range ts {
+		t.since = start
+	}
+	for {
+		deps, err := r.kc.AppsV1().Deployments(ns).List(ctx, sel)
+		if err != nil {
+			return r.apiError(ctx, err, "list", "deployments", ns, "")
+		}
+		pods, err := r.kc.CoreV1().Pods(ns).List(ctx, sel)
+		if err != nil {
+			return r.apiError(ctx, err, "list", "pods", ns, "")
+		}
+		byName := map[string]*appsv1.Deployment{}
+		for i := range deps.Items {
+			byName[deps.Items[i].Name] = &deps.Items[i]
+		}
+		byType := map[string][]*corev1.Pod{}
+		for i := range pods.Items {
+			pod := &pods.Items[i]
+			byType[pod.Labels[LabelType]] = append(byType[pod.Labels[LabelType]], pod)
+		}
+		for _, list := range byType {
+			sort.Slice(list, func(i, j int) bool { return podLess(list[i], list[j]) })
+		}
+		pending := 0
+		for _, t := range ts {
+			if t.done {
+				continue
+			}
+			if err := r.step(ctx, ns, t, byName[t.name], byType[t.typ], rep); err != nil {
+				return err
+			}
+			if !t.done {
+				pending++
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the rollout was cancelled before it finished: %w", context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
+}
+
+// step looks at one target once. It reports what changed, marks the target
+// done when the Deployment has observed its generation and runs want
+// updated, available pods and no other, and fails when:
+//   - a pod of the new template cannot pull its image, cannot create its
+//     container or crash-loops (no need to wait for the deadline);
+//   - the Deployment reports ReplicaFailure (a quota, an admission webhook)
+//     or ProgressDeadlineExceeded;
+//   - nothing changed for HealthyDeadline plus a slack (the controller is
+//     not running, or Restart's replacement pod never gets ready).
+func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.Deployment, pods []*corev1.Pod, rep *reporter) error {
+	if dep == nil {
+		return slipway.Errorf(slipway.EUnprocessable, "%s: the Deployment %s/%s was deleted during the rollout of v%s.", t.typ, ns, t.name, t.version)
+	}
+	present := map[string]bool{}
+	readyNew := int32(0)
+	var fresh []*corev1.Pod // pods of the new template, not terminating
+	for _, pod := range pods {
+		present[pod.Name] = true
+		if pod.Name == t.exclude || templateID(pod.Annotations) != t.tmplID {
+			if _, ok := t.old[pod.Name]; !ok {
+				t.old[pod.Name] = pod.Labels[LabelVersion]
+			}
+			if pod.DeletionTimestamp != nil && !t.stopping[pod.Name] {
+				t.stopping[pod.Name] = true
+				rep.emit(slipway.EventInfo, pod.Name, t.typ, "%s is stopping (v%s)", pod.Name, pod.Labels[LabelVersion])
+			}
+			continue
+		}
+		if pod.DeletionTimestamp != nil {
+			continue
+		}
+		fresh = append(fresh, pod)
+		if !t.known[pod.Name] {
+			t.known[pod.Name] = true
+			rep.emit(slipway.EventStarted, pod.Name, t.typ, "%s started on v%s", pod.Name, t.version)
+		}
+		if podReady(pod) {
+			readyNew++
+			if !t.ready[pod.Name] {
+				t.ready[pod.Name] = true
+				rep.emit(slipway.EventHealthy, pod.Name, t.typ, "%s is ready (v%s%s)", pod.Name, t.version, readyAfter(pod))
+			}
+		}
+		if problem := podFailure(pod); problem != "" {
+			rep.emit(slipway.EventFailed, pod.Name, t.typ, "%s %s", pod.Name, problem)
+			return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: pod %s %s.", t.typ, t.version, pod.Name, problem)
+		}
+	}
+	for name, v := range t.old {
+		if !present[name] {
+			delete(t.old, name)
+			delete(t.stopping, name)
+			rep.emit(slipway.EventStopped, name, t.typ, "%s stopped (v%s)", name, v)
+		}
+	}
+
+	st := dep.Status
+	want := ptr.Deref(dep.Spec.Replicas, 1)
+	observed := st.ObservedGeneration >= dep.Generation && st.ObservedGeneration >= t.gen
+	status := fmt.Sprintf("%d %d %d %d %d %d %d", st.ObservedGeneration, st.Replicas, st.UpdatedReplicas, st.ReadyReplicas, st.AvailableReplicas, readyNew, len(present))
+	now := r.now()
+	if status != t.status {
+		t.status, t.since = status, now
+	}
+	if observed {
+		for _, c := range st.Conditions {
+			switch {
+			case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue:
+				return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes cannot create its pods (%s: %s).", t.typ, t.version, c.Reason, c.Message)
+			case c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded":
+				return r.stuck(ctx, ns, t, dep, fresh, fmt.Sprintf("no progress within the deadline of %s (ProgressDeadlineExceeded)", fmtDur(time.Duration(ptr.Deref(dep.Spec.ProgressDeadlineSeconds, 600))*time.Second)))
+			}
+		}
+	}
+	complete := observed && st.Replicas == want && st.UpdatedReplicas == want && st.AvailableReplicas == want
+	if t.exclude != "" {
+		complete = complete && readyNew >= want
+	}
+	if complete {
+		t.done = true
+		rep.emit(slipway.EventDone, "", t.typ, "%s: %d/%d on v%s", t.typ, st.AvailableReplicas, want, t.version)
+		return nil
+	}
+	limit := r.cfg.HealthyDeadline
+	if !t.strict {
+		limit += max(30*time.Second, limit/2)
+	}
+	if now.Sub(t.since) > limit {
+		if !observed {
+			return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes did not pick up the change of Deployment %s/%s within %s; is the deployment controller running?", t.typ, t.version, ns, t.name, fmtDur(limit))
+		}
+		return r.stuck(ctx, ns, t, dep, fresh, "no progress for "+fmtDur(limit))
+	}
+	return nil
+}
+
+// stuck is the error of a rollout that stopped making progress: why, and
+// what its new pods are doing.
+func (r *Runtime) stuck(ctx context.Context, ns string, t *target, dep *appsv1.Deployment, fresh []*corev1.Pod, why string) error {
+	var notes []string
+	for _, pod := range fresh {
+		if podReady(pod) {
+			continue
+		}
+		notes = append(notes, r.describePod(ctx, ns, dep, pod))
+		if len(notes) == 2 {
+			break
+		}
+	}
+	if len(notes) == 0 {
+		ready := 0
+		for _, ok := range t.ready {
+			if ok {
+				ready++
+			}
+		}
+		notes = append(notes, fmt.Sprintf("%d of %s of v%s available", dep.Status.AvailableReplicas, nPods(t.want), t.version))
+		for _, c := range dep.Status.Conditions {
+			if c.Type == appsv1.DeploymentProgressing && c.Message != "" {
+				notes = append(notes, c.Message)
+			}
+		}
+	}
+	return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: %s: %s.", t.typ, t.version, why, strings.Join(notes, "; "))
+}
+
+// describePod says why a pod is not ready.
+func (r *Runtime) describePod(ctx context.Context, ns string, dep *appsv1.Deployment, pod *corev1.Pod) string {
+	if problem := podFailure(pod); problem != "" {
+		return "pod " + pod.Name + " " + problem
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			return fmt.Sprintf("pod %s cannot be scheduled (%s: %s)", pod.Name, c.Reason, c.Message)
+		}
+	}
+	if pod.Status.Phase == corev1.PodPending || pod.Status.Phase == "" {
+		s := "pod " + pod.Name + " is still Pending"
+		if w := waitingReason(pod); w != "" {
+			s += " (" + w + ")"
+		}
+		return s
+	}
+	s := fmt.Sprintf("pod %s is %s but not ready", pod.Name, pod.Status.Phase)
+	if probe := probeText(dep); probe != "" {
+		s += ": its readiness probe (" + probe + ") fails"
+	}
+	if ev := r.lastEvent(ctx, ns, pod.Name, "Unhealthy"); ev != "" {
+		s += " (" + ev + ")"
+	}
+	return s
+}
+
+// lastEvent is the message of the newest event of the pod with the reason,
+// "" when there is none or events may not be read.
+func (r *Runtime) lastEvent(ctx context.Context, ns, pod, reason string) string {
+	list, err := r.kc.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
+	if err != nil {
+		return ""
+	}
+	var (
+		msg  string
+		last time.Time
+	)
+	for _, ev := range list.Items {
+		if ev.InvolvedObject.Name != pod || ev.Reason != reason {
+			continue
+		}
+		at := ev.LastTimestamp.Time
+		if at.IsZero() {
+			at = ev.EventTime.Time
+		}
+		if msg == "" || at.After(last) {
+			msg, last = strings.TrimSpace(ev.Message), at
+		}
+	}
+	return msg
+}
+
+func probeText(dep *appsv1.Deployment) string {
+	if len(dep.Spec.Template.Spec.Containers) == 0 {
+		return ""
+	}
+	p := dep.Spec.Template.Spec.Containers[0].ReadinessProbe
+	switch {
+	case p == nil:
+		return ""
+	case p.HTTPGet != nil:
+		return fmt.Sprintf("HTTP GET %s on port %s", p.HTTPGet.Path, p.HTTPGet.Port.String())
+	case p.TCPSocket != nil:
+		return "TCP connect to port " + p.TCPSocket.Port.String()
+	}
+	return ""
+}
+
+// podFailure says why a pod will not become ready without a new release,
+// as a clause ("cannot pull its image ..."); "" when nothing says so yet.
+func podFailure(pod *corev1.Pod) string {
+	for _, cs := range pod.Status.InitContainerStatuses {
+		if p := containerFailure(cs); p != "" {
+			return "cannot download its slug: the init container " + p
+		}
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if p := containerFailure(cs); p != "" {
+			return p
+		}
+	}
+	return ""
+}
+
+func containerFailure(cs corev1.ContainerStatus) string {
+	w := cs.State.Waiting
+	if w == nil {
+		return ""
+	}
+	detail := w.Reason
+	if w.Message != "" {
+		detail += ": " + w.Message
+	}
+	switch w.Reason {
+	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
+		return fmt.Sprintf("cannot pull its image %s (%s)", cs.Image, detail)
+	case "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
+		return fmt.Sprintf("cannot create its container (%s)", detail)
+	case "CrashLoopBackOff":
+		s := "is crash-looping"
+		if term := cs.LastTerminationState.Terminated; term != nil {
+			s += ": it exited with code " + strconv.Itoa(int(term.ExitCode))
+			if term.Reason != "" && term.Reason != "Error" {
+				s += " (" + term.Reason + ")"
+			}
+			if m := strings.TrimSpace(term.Message); m != "" {
+				s += ": " + lastLine(m)
+			}
+		}
+		return s + fmt.Sprintf(", restarted %d times", cs.RestartCount)
+	}
+	return ""
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	l := strings.TrimSpace(lines[len(lines)-1])
+	if len(l) > 300 {
+		l = l[:300] + "…"
+	}
+	return l
+}
+
+// waitingReason is the first waiting reason of the pod's containers
+// (ContainerCreating, PodInitializing...).
+func waitingReason(pod *corev1.Pod) string {
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range list {
+			if cs.State.Waiting != nil && cs.State.Waiting.Reason != "" {
+				return cs.State.Waiting.Reason
+			}
+		}
+	}
+	return ""
+}
+
+func podReady(pod *corev1.Pod) bool {
+	if pod.DeletionTimestamp != nil {
+		return false
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// readyAfter is ", 3.2s after start" when the pod says when it became
+// ready, "" otherwise.
+func readyAfter(pod *corev1.Pod) string {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady && !c.LastTransitionTime.IsZero() && !pod.CreationTimestamp.IsZero() {
+			if d := c.LastTransitionTime.Sub(pod.CreationTimestamp.Time); d >= 0 {
+				return ", " + fmtDur(d.Round(100*time.Millisecond)) + " after start"
+			}
+		}
+	}
+	return ""
+}
+
+// podLess orders pods by creation, then name.
+func podLess(a, b *corev1.Pod) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
+
+// fmtDur prints d the way people write it: 300ms, 60s, 90s, 10m, 1.5s.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= 2*time.Minute && d%time.Minute == 0 && d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d >= time.Second && d%time.Second == 0 && d < time.Hour:
+		return strconv.Itoa(int(d/time.Second)) + "s"
+	case d < time.Second && d%time.Millisecond == 0:
+		return strconv.Itoa(int(d/time.Millisecond)) + "ms"
+	}
+	return d.String()
+}
