@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
@@ -362,5 +363,37 @@ func TestListBuilds_Paging(t *testing.T) {
 	}
 	if rest[0].ID == page[0].ID || rest[0].ID == page[1].ID {
 		t.Fatal("the second page repeats the first")
+	}
+}
+
+func TestSlugBlob_PerReleaseToken(t *testing.T) {
+	f := newFixture(t)
+	key := []byte("blob-key")
+	ctx := context.Background()
+	b := &slipway.Build{AppID: f.app.ID}
+	f.db.CreateBuild(ctx, b)
+	f.db.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildSucceeded, Slug: &slipway.Slug{Dir: t.TempDir(), ProcessTypes: map[string]string{"web": "x"}}})
+	f.srv = api.New(api.Config{Store: f.db, Engine: nopEngine{}, Runtime: stubRuntime{}, Token: "admin-token", BlobKey: key,
+		SlugBlob: func(w io.Writer, s *slipway.Slug) error { _, err := io.WriteString(w, "tar.gz of "+s.ID); return err }})
+	good := api.SlugToken(key, b.ID, f.rel.ID)
+	tests := []struct {
+		name, path, auth string
+		want             int
+	}{
+		{"release token", "/slugs/" + b.ID + "/blob?release=" + f.rel.ID, "Bearer " + good, 200},
+		{"admin token", "/slugs/" + b.ID + "/blob", admin, 200},
+		{"token of another release", "/slugs/" + b.ID + "/blob?release=" + f.other.ID, "Bearer " + good, 401},
+		{"token of another slug", "/slugs/" + f.slug + "/blob?release=" + f.rel.ID, "Bearer " + good, 401},
+		{"no token", "/slugs/" + b.ID + "/blob?release=" + f.rel.ID, "", 401},
+		{"image or empty slug", "/slugs/" + f.slug + "/blob", admin, 501},
+	}
+	for _, tt := range tests {
+		rec := f.do("GET", tt.path, tt.auth, "")
+		if rec.Code != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, rec.Code, rec.Body, tt.want)
+		}
+		if tt.want == 200 && rec.Body.String() != "tar.gz of "+b.ID {
+			t.Errorf("%s: body %q", tt.name, rec.Body)
+		}
 	}
 }

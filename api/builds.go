@@ -1,6 +1,10 @@
 package api
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
@@ -157,4 +161,40 @@ func (s *Server) getSlug(w http.ResponseWriter, r *http.Request) {
 		"id": sl.ID, "process_types": sl.ProcessTypes, "size": sl.Size, "checksum": sl.Checksum, "image": sl.Image,
 		"source_blob": buildToJSON(b).SourceBlob, "created_at": Time(sl.CreatedAt),
 	})
+}
+
+// SlugToken is the token a release's pods present to download its slug:
+// an HMAC of the slug and release ids, so it is good for that release only.
+func SlugToken(key []byte, slugID, releaseID string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(slugID + "/" + releaseID))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// getSlugBlob serves a slug's files as a .tar.gz to a release's pods:
+// GET /slugs/{id}/blob?release=<release id> with the release's slug token
+// (or the admin token) as a bearer token.
+func (s *Server) getSlugBlob(w http.ResponseWriter, r *http.Request) {
+	id, rel := chi.URLParam(r, "slug"), r.URL.Query().Get("release")
+	tok := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	admin := len(s.cfg.Token) > 0 && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1
+	signed := len(s.cfg.BlobKey) > 0 && rel != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(SlugToken(s.cfg.BlobKey, id, rel))) == 1
+	if !admin && !signed {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnauthorized, "Downloading a slug needs its release's slug token (or the admin token) and ?release=<release id>."))
+		return
+	}
+	sl, err := s.st.FindSlug(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if sl.Dir == "" || s.cfg.SlugBlob == nil {
+		s.writeError(w, r, slipway.Errorf(slipway.ENotImplemented, "Slug %s has no files to download (an image build, or a server that keeps none).", id))
+		return
+	}
+	w.Header().Set("Content-Type", "application/gzip")
+	if err := s.cfg.SlugBlob(w, sl); err != nil {
+		s.log.Error("slug blob", "slug", id, "request_id", requestID(r), "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }

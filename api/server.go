@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -47,7 +48,13 @@ type Config struct {
 	// archive pushed inline as a data: URI (default 200 MiB).
 	MaxBody, MaxSlug int64
 	// WebURL returns an app's public URL from its key.
-	WebURL   func(key string) string
+	WebURL func(key string) string
+	// SlugBlob writes a slug's files as a .tar.gz, for runtimes that
+	// download slugs (GET /slugs/{id}/blob); nil answers 501.
+	SlugBlob func(w io.Writer, s *slipway.Slug) error
+	// BlobKey signs the per-release tokens that let a release's pods
+	// download its slug; see SlugToken.
+	BlobKey  []byte
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 }
@@ -102,6 +109,9 @@ func (s *Server) routes() http.Handler {
 		s.writeError(w, r, slipway.Errorf(slipway.EMethodNotAllowed, "Method %s is not allowed on %s.", r.Method, r.URL.Path))
 	})
 	r.Get("/healthz", s.healthz)
+	// Pods download their slug with a per-release token (or the admin
+	// token); the route checks it itself.
+	r.Get("/slugs/{slug}/blob", s.getSlugBlob)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	r.Group(func(r chi.Router) {
 		r.Use(s.auth)

@@ -23,6 +23,7 @@ import (
 	"github.com/slipway/slipway/api"
 	"github.com/slipway/slipway/engine"
 	"github.com/slipway/slipway/hook"
+	"github.com/slipway/slipway/runtime/kube"
 	"github.com/slipway/slipway/runtime/local"
 	"github.com/slipway/slipway/slug"
 	"github.com/slipway/slipway/store"
@@ -35,6 +36,10 @@ type serveConfig struct {
 	DataDir         string
 	SlugDir         string
 	Database        string
+	Runtime         string
+	Kubeconfig      string
+	SlugBaseImage   string
+	PublicURL       string
 	BaseDomain      string
 	ReleaseDeadline time.Duration
 	HealthyDeadline time.Duration
@@ -99,6 +104,10 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "folder for the database, slugs, dyno logs and the token")
 	f.StringVar(&c.Database, "database", "", "SQLite file path or postgres:// URL (default: slipway.db in the data dir)")
 	f.StringVar(&c.SlugDir, "slug-dir", "", "where builds are unpacked (default: slugs in the data dir; share it between servers on one database)")
+	f.StringVar(&c.Runtime, "runtime", "local", "where dynos run: local (processes on this machine) or kubernetes")
+	f.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default $KUBECONFIG, else in-cluster)")
+	f.StringVar(&c.SlugBaseImage, "slug-base-image", "", "kubernetes: image that runs archive slugs (needs sh, tar and curl or wget)")
+	f.StringVar(&c.PublicURL, "public-url", "", "kubernetes: the API's URL as pods reach it, for slug downloads (default the listen address)")
 	f.StringVar(&c.BaseDomain, "base-domain", "localhost", "apps answer at <name>-<space>.<base domain> on the router")
 	f.DurationVar(&c.ReleaseDeadline, "release-deadline", 10*time.Minute, "past this a release's outcome is unknown")
 	f.DurationVar(&c.HealthyDeadline, "healthy-deadline", 60*time.Second, "time a new dyno has to pass its health check")
@@ -139,7 +148,7 @@ type server struct {
 	APIURL, RouterURL string
 	Token             string
 	db                *store.DB
-	rt                *local.Runtime
+	closeRT           func() error
 	api, router       *http.Server
 	cancel            context.CancelFunc
 	engineDone        chan error
@@ -167,36 +176,39 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	if c.SlugDir == "" {
 		c.SlugDir = filepath.Join(c.DataDir, "slugs")
 	}
+	// closers undo what was opened so far when a later step fails.
+	var closers []func() error
+	fail := func(err error) (*server, error) {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+		return nil, err
+	}
 	db, err := store.Open(ctx, c.Database)
 	if err != nil {
 		return nil, err
 	}
-	rtCfg := local.Config{
-		DataDir: filepath.Join(c.DataDir, "runtime"), HealthyDeadline: c.HealthyDeadline, DrainTimeout: c.DrainTimeout,
-		StopGrace: c.StopGrace, MinUptime: c.MinUptime, ReleasePhaseTimeout: c.ReleasePhase, Surge: c.Surge, MaxUnavailable: c.MaxUnavailable, BaseDomain: c.BaseDomain, Logger: logger,
-	}
-	if err := rtCfg.Validate(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	rt, err := local.New(rtCfg)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
+	closers = append(closers, db.Close)
 	apiLn, err := net.Listen("tcp", c.Listen)
 	if err != nil {
-		rt.Close()
-		db.Close()
-		return nil, fmt.Errorf("API listener: %w (is another slipway running? use --listen)", err)
+		return fail(fmt.Errorf("API listener: %w (is another slipway running? use --listen)", err))
 	}
+	closers = append(closers, apiLn.Close)
 	routerLn, err := net.Listen("tcp", c.RouterListen)
 	if err != nil {
-		apiLn.Close()
-		rt.Close()
-		db.Close()
-		return nil, fmt.Errorf("router listener: %w (use --router-listen)", err)
+		return fail(fmt.Errorf("router listener: %w (use --router-listen)", err))
 	}
+	closers = append(closers, routerLn.Close)
+	apiURL := "http://" + apiLn.Addr().String()
+	if c.PublicURL == "" {
+		c.PublicURL = apiURL
+	}
+	blobKey := sha256.Sum256([]byte("slug-blob:" + token))
+	rt, routes, closeRT, err := newRuntime(c, logger, blobKey[:])
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, closeRT)
 	routerPort := routerLn.Addr().(*net.TCPAddr).Port
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -207,7 +219,8 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	engineRef := &lateEngine{}
 	a := api.New(api.Config{
 		Store: db, Engine: engineRef, Runtime: rt, Token: token, MaxSlug: c.MaxSlugSize, Logger: logger, Registry: reg,
-		WebURL: func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
+		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
+		SlugBlob: func(w io.Writer, s *slipway.Slug) error { return slug.Pack(w, s.Dir) }, BlobKey: blobKey[:],
 	})
 	a.RegisterGauges()
 	eng = engine.New(engine.Config{
@@ -217,10 +230,10 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	engineRef.Engine = eng
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &server{
-		APIURL: "http://" + apiLn.Addr().String(), RouterURL: "http://" + routerLn.Addr().String(), Token: token,
-		db: db, rt: rt, cancel: cancel, engineDone: make(chan error, 1), hooksDone: make(chan error, 1),
+		APIURL: apiURL, RouterURL: "http://" + routerLn.Addr().String(), Token: token,
+		db: db, closeRT: closeRT, cancel: cancel, engineDone: make(chan error, 1), hooksDone: make(chan error, 1),
 		api:    &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
-		router: &http.Server{Handler: rt.Router(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
+		router: &http.Server{Handler: routes, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}
 	deliverer := hook.New(hook.Config{Outbox: db, RetryBase: c.HookRetryBase, Logger: logger})
 	go func() { s.engineDone <- eng.Run(ectx) }()
@@ -243,7 +256,55 @@ func (s *server) Close() error {
 	s.cancel()
 	err := errors.Join(<-s.engineDone, <-s.hooksDone)
 	s.router.Shutdown(ctx)
-	return errors.Join(err, s.rt.Close(), s.db.Close())
+	return errors.Join(err, s.closeRT(), s.db.Close())
+}
+
+// newRuntime builds the runtime --runtime names, the handler the router
+// listener serves, and what stops the runtime.
+func newRuntime(c serveConfig, logger *slog.Logger, blobKey []byte) (slipway.Runtime, http.Handler, func() error, error) {
+	switch c.Runtime {
+	case "local", "":
+		cfg := local.Config{
+			DataDir: filepath.Join(c.DataDir, "runtime"), HealthyDeadline: c.HealthyDeadline, DrainTimeout: c.DrainTimeout,
+			StopGrace: c.StopGrace, MinUptime: c.MinUptime, ReleasePhaseTimeout: c.ReleasePhase, Surge: c.Surge,
+			MaxUnavailable: c.MaxUnavailable, BaseDomain: c.BaseDomain, Logger: logger,
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, nil, nil, err
+		}
+		rt, err := local.New(cfg)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return rt, rt.Router(), rt.Close, nil
+	case "kubernetes":
+		client, err := kube.NewFromKubeconfig(c.Kubeconfig)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("kubernetes: %w (set --kubeconfig or KUBECONFIG)", err)
+		}
+		public := strings.TrimRight(c.PublicURL, "/")
+		cfg := kube.Config{
+			Client: client, SlugBaseImage: c.SlugBaseImage, HealthyDeadline: c.HealthyDeadline, Surge: c.Surge,
+			MaxUnavailable: c.MaxUnavailable, ReleasePhaseTimeout: c.ReleasePhase, Logger: logger,
+		}
+		if c.SlugBaseImage != "" { // archive slugs are downloaded from this server
+			cfg.SlugURL = func(slugID, releaseID string) (string, string) {
+				return public + "/slugs/" + slugID + "/blob?release=" + releaseID, api.SlugToken(blobKey, slugID, releaseID)
+			}
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, nil, nil, err
+		}
+		rt, err := kube.New(cfg)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		routes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "Apps run on Kubernetes: reach them through their Service (or your ingress), not this router.", http.StatusNotFound)
+		})
+		return rt, routes, func() error { return nil }, nil
+	}
+	return nil, nil, nil, fmt.Errorf("--runtime %q: use local or kubernetes", c.Runtime)
 }
 
 // leaseHolder names this server in app leases by host and data dir, so a
