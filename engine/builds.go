@@ -47,7 +47,14 @@ func (e *Engine) CancelBuild(ctx context.Context, b *slipway.Build) error {
 func (e *Engine) build(ctx context.Context, b *slipway.Build, src slipway.BuildSource) {
 	st := e.cfg.Store
 	bg := context.WithoutCancel(ctx)
-	if err := st.StartBuild(ctx, b.ID); err != nil {
+	if ctx.Err() != nil { // stopped before it started
+		if err := st.FinishBuild(bg, b.ID, slipway.BuildResult{Status: slipway.BuildFailed, Lines: []string{"Build stopped before it started."}}); err != nil {
+			e.log.Error("finish build", "build", b.ID, "err", err)
+		}
+		e.buildFinished(b, slipway.BuildFailed)
+		return
+	}
+	if err := st.StartBuild(bg, b.ID); err != nil {
 		e.log.Error("start build", "build", b.ID, "err", err)
 		return
 	}

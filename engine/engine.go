@@ -369,19 +369,23 @@ func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
 			e.cfg.Events.ProcessReleased(r, ev.Process)
 		}
 	})
+	var se *slipway.Error
+	errors.As(err, &se)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err() // shutting down: the release stays pending and resumes
 	case err == nil:
 		e.logf(ctx, r, "Release v%d succeeded.", r.Version)
 		return e.finish(ctx, r, slipway.ReleaseSucceeded, "", started)
-	case errors.Is(err, context.DeadlineExceeded) || dctx.Err() != nil:
+	case (errors.Is(err, context.DeadlineExceeded) || dctx.Err() != nil) && se == nil:
+		// The runtime never said how it ended: its outcome is unknown.
+		// (A runtime that reverted says so in a *slipway.Error, and the
+		// release has failed.)
 		e.logf(ctx, r, "Release v%d did not finish within the release deadline of %s; its outcome is unknown.", r.Version, e.cfg.ReleaseDeadline)
 		return e.finish(ctx, r, slipway.ReleaseUnknown, "release deadline passed", started)
 	default:
 		msg := err.Error()
-		var se *slipway.Error
-		if errors.As(err, &se) {
+		if se != nil {
 			msg = se.Message
 		}
 		e.logf(ctx, r, "release_failed: %s", msg)

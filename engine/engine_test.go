@@ -336,7 +336,19 @@ func TestEngine_Lease_WaitsForDeadHoldersLeaseToExpire(t *testing.T) {
 	if got.UpdatedAt.Before(expires) {
 		t.Fatalf("release ended at %v, before the dead holder's lease expired at %v", got.UpdatedAt, expires)
 	}
-	if ok, _ := f.db.AcquireLease(context.Background(), a.ID, "a", ttl); ok {
-		t.Fatal("a took the lease while b held it")
+}
+
+func TestEngine_RevertedPastDeadline_IsFailedNotUnknown(t *testing.T) {
+	f := newFixture(t, nil)
+	f.eng = engine.New(engine.Config{Store: f.db, Runtime: f.rt, ReleaseDeadline: 100 * time.Millisecond, Sweep: time.Hour})
+	a, slug := f.app(t, "late")
+	f.rt.deploy = func(ctx context.Context, d slipway.Desired) error {
+		<-ctx.Done() // the runtime gave up at the deadline and put v0 back
+		return &slipway.Error{Code: slipway.EUnprocessable, Message: "web.1 was not healthy in time. The app is back on its previous release."}
+	}
+	r := f.release(t, a.ID, slug)
+	f.run(t)
+	if got := f.waitStatus(t, a.ID, r.ID); got.Status != slipway.ReleaseFailed || !strings.Contains(got.Error, "back on") {
+		t.Fatalf("status = %s (%q), want failed with the runtime's reason", got.Status, got.Error)
 	}
 }
