@@ -397,3 +397,28 @@ func TestSlugBlob_PerReleaseToken(t *testing.T) {
 		}
 	}
 }
+
+// TestListReleases_WholeListAcrossChunks lists more releases than one
+// streamed chunk holds: all of them, oldest first, none twice.
+func TestListReleases_WholeListAcrossChunks(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for i := 0; i < 1100; i++ {
+		if _, err := f.db.CreateRelease(ctx, slipway.NewRelease{AppID: f.app.ID, SlugID: f.slug, Trigger: slipway.TriggerDeploy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := f.do("GET", "/apps/hello/releases", admin, "")
+	var rels []struct{ Version int }
+	if err := json.Unmarshal(rec.Body.Bytes(), &rels); err != nil || rec.Code != 200 {
+		t.Fatalf("%d %v", rec.Code, err)
+	}
+	if len(rels) != 1101 {
+		t.Fatalf("got %d releases, want 1101", len(rels))
+	}
+	for i, r := range rels {
+		if r.Version != i+1 {
+			t.Fatalf("release %d has version %d", i, r.Version)
+		}
+	}
+}

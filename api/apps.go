@@ -201,11 +201,13 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.cfg.Engine.RemoveApp(r.Context(), a.ID); err != nil {
+	// Records first, so the engine finds no more work for the app; then
+	// its work in progress is stopped and its dynos with it.
+	if err := s.st.DeleteApp(r.Context(), a.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.st.DeleteApp(r.Context(), a.ID); err != nil {
+	if err := s.cfg.Engine.RemoveApp(r.Context(), a.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

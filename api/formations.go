@@ -246,8 +246,11 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request, dyno string) {
 	if !ok {
 		return
 	}
-	if _, err := s.st.CurrentRelease(r.Context(), a.ID); err != nil {
+	if _, err := s.st.CurrentRelease(r.Context(), a.ID); slipway.ErrorCode(err) == slipway.ENotFound {
 		s.writeError(w, r, slipway.Errorf(slipway.EConflict, "The app has no current release, so there are no dynos to restart; release a build first."))
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if err := s.cfg.Engine.Restart(r.Context(), a.ID, dyno); err != nil {

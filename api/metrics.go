@@ -71,7 +71,9 @@ type dynoCollector struct {
 func (c *dynoCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *dynoCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx := context.Background()
+	// /metrics needs no token: bound what one scrape can cost.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	counts := map[string]int{slipway.DynoStarting: 0, slipway.DynoRunning: 0, slipway.DynoCrashed: 0, slipway.DynoStopping: 0, slipway.DynoStopped: 0}
 	apps, err := c.s.st.ListApps(ctx)
 	if err == nil && c.s.cfg.Runtime != nil {

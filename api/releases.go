@@ -93,35 +93,47 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, out)
 }
 
+// streamChunk is how many releases one query of a streamed list reads;
+// between chunks no database connection is held while the client reads.
+const streamChunk = 500
+
 func (s *Server) streamReleases(w http.ResponseWriter, r *http.Request, a *slipway.App) {
 	buf := make([]byte, 0, 64<<10)
 	started := false
-	err := s.st.ListReleases(r.Context(), a.ID, slipway.Page{}, func(rel *slipway.Release) error {
-		if !started {
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			w.WriteHeader(http.StatusOK)
-			buf = append(buf, '[')
-			started = true
-		} else {
-			buf = append(buf, ',')
+	p := slipway.Page{Max: streamChunk}
+	for {
+		n, last := 0, 0
+		err := s.st.ListReleases(r.Context(), a.ID, p, func(rel *slipway.Release) error {
+			if !started {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.WriteHeader(http.StatusOK)
+				buf = append(buf, '[')
+				started = true
+			} else {
+				buf = append(buf, ',')
+			}
+			buf = appendRelease(buf, rel)
+			n, last = n+1, rel.Version
+			return nil
+		})
+		if err != nil {
+			if !started {
+				s.writeError(w, r, err)
+				return
+			}
+			// The status is sent: cut the connection so the client sees a
+			// broken body rather than a short list.
+			s.log.Error("list releases", "request_id", requestID(r), "err", err)
+			panic(http.ErrAbortHandler)
 		}
-		buf = appendRelease(buf, rel)
-		if len(buf) >= 60<<10 {
-			_, err := w.Write(buf)
-			buf = buf[:0]
-			return err
+		if n < streamChunk {
+			break
 		}
-		return nil
-	})
-	if err != nil {
-		if !started {
-			s.writeError(w, r, err)
+		if _, err := w.Write(buf); err != nil {
 			return
 		}
-		// The status is sent: cut the connection so the client sees a
-		// broken body rather than a short list.
-		s.log.Error("list releases", "request_id", requestID(r), "err", err)
-		panic(http.ErrAbortHandler)
+		buf = buf[:0]
+		p.Start, p.StartExclusive = strconv.Itoa(last), true
 	}
 	if !started {
 		writeJSON(w, http.StatusOK, []releaseJSON{})

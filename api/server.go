@@ -33,7 +33,8 @@ type Engine interface {
 	CancelBuild(ctx context.Context, b *slipway.Build) error
 	// Restart replaces dynos in the background; ENotFound for an unknown dyno.
 	Restart(ctx context.Context, appID, dyno string) error
-	// RemoveApp stops everything that runs for the app.
+	// RemoveApp stops the app's work and everything that runs for it; it
+	// is called once the app's records are deleted.
 	RemoveApp(ctx context.Context, appID string) error
 }
 

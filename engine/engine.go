@@ -74,6 +74,7 @@ type Engine struct {
 type worker struct {
 	again, converge bool
 	cancel          context.CancelFunc
+	done            chan struct{} // closed when the worker exits
 }
 
 // New returns an engine; call Run to start it.
@@ -191,25 +192,35 @@ func (e *Engine) kick(appID string, converge bool) {
 		w.converge = w.converge || converge
 		return
 	}
-	w := &worker{converge: converge}
+	w := &worker{converge: converge, done: make(chan struct{})}
 	e.workers[appID] = w
 	e.wg.Add(1)
 	go e.work(appID, w)
 }
 
-// RemoveApp stops the app's work in progress and everything the runtime
-// runs for it.
+// RemoveApp stops the app's work in progress, waits for it to end, and
+// stops everything the runtime runs for the app. Call it after the app's
+// records are deleted, so no new work for it can start.
 func (e *Engine) RemoveApp(ctx context.Context, appID string) error {
 	e.mu.Lock()
-	if w := e.workers[appID]; w != nil && w.cancel != nil {
+	w := e.workers[appID]
+	if w != nil && w.cancel != nil {
 		w.cancel()
 	}
 	e.mu.Unlock()
+	if w != nil {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	return e.cfg.Runtime.Remove(ctx, appID)
 }
 
 func (e *Engine) work(appID string, w *worker) {
 	defer e.wg.Done()
+	defer close(w.done)
 	<-e.ready
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()

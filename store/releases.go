@@ -84,14 +84,17 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 		if err := db.audit(ctx, tx, app, "config.change", desc); err != nil {
 			return "", err
 		}
-		cur, err := db.findRelease(ctx, tx, "r.id = a.current_release_id AND a.id = $1", app.ID)
+		// The new config goes with the code the app is heading for: the
+		// slug of its newest release that has not failed (queued, pending
+		// or current), so a waiting deploy is not undone.
+		latest, err := db.findRelease(ctx, tx, "r.app_id = $1 AND r.status <> 'failed' ORDER BY r.version DESC LIMIT 1", app.ID)
 		if slipway.ErrorCode(err) == slipway.ENotFound {
-			return "", nil // no release yet: the next one picks the config up
+			return "", nil // nothing released yet: the first release takes the config vars
 		}
 		if err != nil {
 			return "", err
 		}
-		slugID = cur.SlugID
+		slugID = latest.SlugID
 	case nr.RollbackTo != "":
 		target, err := db.findReleaseOf(ctx, tx, app.ID, nr.RollbackTo)
 		if err != nil {

@@ -404,3 +404,19 @@ func TestStore_Leases(t *testing.T) {
 		}
 	})
 }
+
+func TestStore_ConfigChange_FollowsTheWaitingRelease(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "follow")
+		old, next := mustSlug(t, db, a.ID), mustSlug(t, db, a.ID)
+		v1, _ := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: old, Trigger: slipway.TriggerDeploy})
+		db.SetReleaseStatus(ctx, v1.ID, slipway.ReleasePending, "")
+		db.SetReleaseStatus(ctx, v1.ID, slipway.ReleaseSucceeded, "")
+		db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: next, Trigger: slipway.TriggerDeploy}) // v2 waits
+		v3, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, ConfigChange: map[string]*string{"K": ptr("v")}, Trigger: slipway.TriggerConfig})
+		if err != nil || v3.SlugID != next || v3.Config["K"] != "v" {
+			t.Fatalf("config release = %+v, %v; want the waiting release's slug", v3, err)
+		}
+	})
+}

@@ -246,7 +246,10 @@ func listCouplings(ctx context.Context, q querier, pipelineID, appID string) ([]
 		out = append(out, c)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		return out[i].PipelineName == out[j].PipelineName && slipway.StageIndex(out[i].Stage) < slipway.StageIndex(out[j].Stage)
+		if out[i].PipelineName != out[j].PipelineName {
+			return out[i].PipelineName < out[j].PipelineName
+		}
+		return slipway.StageIndex(out[i].Stage) < slipway.StageIndex(out[j].Stage)
 	})
 	return out, rows.Err()
 }
