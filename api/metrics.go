@@ -44,9 +44,6 @@ func (m *metrics) ReleaseFinished(r *slipway.Release, status string, took time.D
 	m.releases.WithLabelValues(status).Observe(took.Seconds())
 }
 
-// ProcessReleased is not measured.
-func (m *metrics) ProcessReleased(r *slipway.Release, process string) {}
-
 // RegisterGauges adds the series read at scrape time: dynos by state and
 // the number of apps with releases waiting.
 func (s *Server) RegisterGauges() {

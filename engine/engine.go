@@ -49,7 +49,6 @@ type Config struct {
 type Observer interface {
 	BuildFinished(b *slipway.Build, status string)
 	ReleaseFinished(r *slipway.Release, status string, took time.Duration)
-	ProcessReleased(r *slipway.Release, process string)
 }
 
 // Engine carries out releases and builds.
@@ -376,8 +375,13 @@ func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
 	defer cancel()
 	err = e.cfg.Runtime.Deploy(dctx, *d, func(ev slipway.ProgressEvent) {
 		e.logf(ctx, r, "%s", formatEvent(ev))
-		if ev.Type == slipway.EventDone && e.cfg.Events != nil {
-			e.cfg.Events.ProcessReleased(r, ev.Process)
+		if ev.Type == slipway.EventDone {
+			// released: a formation type is fully rolled out on the release.
+			data := map[string]any{"process": ev.Process, "release": map[string]any{"id": r.ID, "version": r.Version,
+				"description": r.Description, "trigger": r.Trigger, "slug": map[string]string{"id": r.SlugID}}}
+			if err := e.cfg.Store.EmitEvent(ctx, r.AppID, slipway.EventReleased, data); err != nil && ctx.Err() == nil {
+				e.log.Error("released event", "release", r.ID, "err", err)
+			}
 		}
 	})
 	var se *slipway.Error

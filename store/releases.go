@@ -359,10 +359,12 @@ func (db *DB) SetReleaseStatus(ctx context.Context, id, status, reason string) e
 				return err
 			}
 		}
-		event := map[string]string{slipway.ReleaseSucceeded: slipway.EventReleased, slipway.ReleaseFailed: slipway.EventReleaseFailed}[status]
-		if event == "" {
+		// released is emitted per formation type by the engine as each is
+		// rolled out; a failed release is one event, here.
+		if status != slipway.ReleaseFailed {
 			return nil
 		}
+		event := slipway.EventReleaseFailed
 		app, err := db.findApp(ctx, tx, appID)
 		if err != nil {
 			return err
