@@ -79,14 +79,16 @@ type Store interface {
 	CreateBuild(ctx context.Context, b *Build) error
 	FindBuild(ctx context.Context, appID, id string) (*Build, error)
 	ListBuilds(ctx context.Context, appID string, p Page) ([]*Build, error)
-	// StartBuild moves a queued build to pending; EConflict if it is not queued.
-	StartBuild(ctx context.Context, id string) error
+	// StartBuild moves a queued build to pending on holder (the server
+	// running it); EConflict if it is not queued.
+	StartBuild(ctx context.Context, id, holder string) error
 	AppendBuildLines(ctx context.Context, id string, lines ...string) error
 	BuildLines(ctx context.Context, id string) ([]string, error)
 	// FinishBuild ends a pending or queued build; EConflict if it already ended.
 	FinishBuild(ctx context.Context, id string, r BuildResult) error
-	// UnfinishedBuilds lists builds left queued or pending.
-	UnfinishedBuilds(ctx context.Context) ([]*Build, error)
+	// UnfinishedBuilds lists builds left queued or pending by holder or by
+	// no server.
+	UnfinishedBuilds(ctx context.Context, holder string) ([]*Build, error)
 	FindSlug(ctx context.Context, id string) (*Slug, error)
 
 	// CreateRelease assigns the next version of the app and queues the

@@ -54,7 +54,7 @@ func (e *Engine) build(ctx context.Context, b *slipway.Build, src slipway.BuildS
 		e.buildFinished(b, slipway.BuildFailed)
 		return
 	}
-	if err := st.StartBuild(bg, b.ID); err != nil {
+	if err := st.StartBuild(bg, b.ID, e.cfg.Holder); err != nil {
 		e.log.Error("start build", "build", b.ID, "err", err)
 		return
 	}

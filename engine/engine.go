@@ -132,7 +132,7 @@ func (e *Engine) Run(ctx context.Context) error {
 // recover fails builds a dead server left running, places every app's
 // current release on its dynos again, and resumes queued work.
 func (e *Engine) recover(ctx context.Context) error {
-	builds, err := e.cfg.Store.UnfinishedBuilds(ctx)
+	builds, err := e.cfg.Store.UnfinishedBuilds(ctx, e.cfg.Holder)
 	if err != nil {
 		return fmt.Errorf("recover builds: %w", err)
 	}

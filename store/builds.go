@@ -106,10 +106,11 @@ func pageOrder(cols string, p slipway.Page) string {
 	return s
 }
 
-// StartBuild moves a queued build to pending; EConflict if it is not queued.
-func (db *DB) StartBuild(ctx context.Context, id string) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE builds SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4`,
-		slipway.BuildPending, micros(db.Now()), id, slipway.BuildQueued)
+// StartBuild moves a queued build to pending on holder (the server running
+// it); EConflict if it is not queued.
+func (db *DB) StartBuild(ctx context.Context, id, holder string) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE builds SET status = $1, updated_at = $2, holder = $5 WHERE id = $3 AND status = $4`,
+		slipway.BuildPending, micros(db.Now()), id, slipway.BuildQueued, holder)
 	if err != nil {
 		return err
 	}
@@ -190,9 +191,10 @@ func (db *DB) FinishBuild(ctx context.Context, id string, r slipway.BuildResult)
 	})
 }
 
-// UnfinishedBuilds lists builds left queued or pending, oldest first.
-func (db *DB) UnfinishedBuilds(ctx context.Context) ([]*slipway.Build, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+buildColumns+` FROM builds WHERE status IN ($1, $2) ORDER BY created_at`, slipway.BuildQueued, slipway.BuildPending)
+// UnfinishedBuilds lists builds left queued or pending by holder (or by no
+// server), oldest first.
+func (db *DB) UnfinishedBuilds(ctx context.Context, holder string) ([]*slipway.Build, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+buildColumns+` FROM builds WHERE status IN ($1, $2) AND holder IN ('', $3) ORDER BY created_at`, slipway.BuildQueued, slipway.BuildPending, holder)
 	if err != nil {
 		return nil, err
 	}

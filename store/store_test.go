@@ -352,10 +352,10 @@ func TestStore_Builds(t *testing.T) {
 		if err := db.CreateBuild(ctx, b); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.StartBuild(ctx, b.ID); err != nil {
+		if err := db.StartBuild(ctx, b.ID, "s1"); err != nil {
 			t.Fatal(err)
 		}
-		wantCode(t, db.StartBuild(ctx, b.ID), slipway.EConflict)
+		wantCode(t, db.StartBuild(ctx, b.ID, "s1"), slipway.EConflict)
 		db.AppendBuildLines(ctx, b.ID, "Fetching", "Unpacked")
 		if err := db.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildFailed, Lines: []string{"failed: no Procfile"}}); err != nil {
 			t.Fatal(err)
@@ -367,7 +367,10 @@ func TestStore_Builds(t *testing.T) {
 		}
 		_, err := db.FindSlug(ctx, b.ID)
 		wantCode(t, err, slipway.ENotFound)
-		un, _ := db.UnfinishedBuilds(ctx)
+		other := &slipway.Build{AppID: a.ID}
+		db.CreateBuild(ctx, other)
+		db.StartBuild(ctx, other.ID, "s2")
+		un, _ := db.UnfinishedBuilds(ctx, "s1")
 		if len(un) != 0 {
 			t.Fatalf("unfinished = %v", un)
 		}
