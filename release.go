@@ -141,8 +141,14 @@ func ValidateConfigKey(k string) error {
 	if !configKeyRE.MatchString(k) {
 		return Errorf(EUnprocessable, "Config var key %q is invalid: use A-Z, 0-9 and _, not starting with a digit.", k)
 	}
-	if k == "PORT" || k == "DYNO" || strings.HasPrefix(k, "SLIPWAY_") {
+	if ReservedConfigKey(k) {
 		return Errorf(EUnprocessable, "Config var key %q is reserved by Slipway; choose another name.", k)
 	}
 	return nil
+}
+
+// ReservedConfigKey reports whether k is set by the runtime itself (PORT,
+// DYNO, SLIPWAY_*), so config vars may not use it.
+func ReservedConfigKey(k string) bool {
+	return k == "PORT" || k == "DYNO" || strings.HasPrefix(k, "SLIPWAY_")
 }

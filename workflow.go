@@ -9,12 +9,14 @@ import (
 	"time"
 )
 
-// Pipeline stages, in promotion order.
-var Stages = []string{"review", "development", "staging", "production"}
+var stages = [...]string{"review", "development", "staging", "production"}
+
+// Stages returns the pipeline stages, in promotion order.
+func Stages() []string { return append([]string(nil), stages[:]...) }
 
 // StageIndex returns the stage's place in Stages, or -1.
 func StageIndex(stage string) int {
-	for i, s := range Stages {
+	for i, s := range stages {
 		if s == stage {
 			return i
 		}
@@ -89,8 +91,10 @@ const (
 	EventDestroy          = "destroy"
 )
 
-// HookEvents lists every event a hook can subscribe to.
-var HookEvents = []string{EventBuild, EventRelease, EventReleased, EventReleaseFailed, EventFormationChange, EventConfigChange, EventPipelinePromoted, EventDestroy}
+var hookEvents = [...]string{EventBuild, EventRelease, EventReleased, EventReleaseFailed, EventFormationChange, EventConfigChange, EventPipelinePromoted, EventDestroy}
+
+// HookEvents returns every event a hook can subscribe to.
+func HookEvents() []string { return append([]string(nil), hookEvents[:]...) }
 
 // Hook is a webhook of an app.
 type Hook struct {
@@ -111,15 +115,15 @@ func (h *Hook) Validate() error {
 		return Errorf(EUnprocessable, "url must be an http:// or https:// URL.")
 	}
 	if len(h.Events) == 0 {
-		return Errorf(EUnprocessable, "events must list at least one of: %s.", strings.Join(HookEvents, ", "))
+		return Errorf(EUnprocessable, "events must list at least one of: %s.", strings.Join(hookEvents[:], ", "))
 	}
 	for _, e := range h.Events {
 		known := false
-		for _, k := range HookEvents {
+		for _, k := range hookEvents {
 			known = known || e == k
 		}
 		if !known {
-			return Errorf(EUnprocessable, "events: %q is not an event; use %s.", e, strings.Join(HookEvents, ", "))
+			return Errorf(EUnprocessable, "events: %q is not an event; use %s.", e, strings.Join(hookEvents[:], ", "))
 		}
 	}
 	if len(h.Secret) > 1024 {

@@ -97,7 +97,7 @@ func (s *Server) deletePipeline(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listStages(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, slipway.Stages)
+	writeJSON(w, http.StatusOK, slipway.Stages())
 }
 
 func (s *Server) writeCouplings(w http.ResponseWriter, r *http.Request, pipelineID, appID string) {

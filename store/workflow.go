@@ -198,7 +198,7 @@ func validateChecks(stage string, checks []string) error {
 // coupled already.
 func (db *DB) CreateCoupling(ctx context.Context, c *slipway.Coupling) error {
 	if slipway.StageIndex(c.Stage) < 0 {
-		return slipway.Errorf(slipway.EUnprocessable, "stage must be one of %s.", strings.Join(slipway.Stages, ", "))
+		return slipway.Errorf(slipway.EUnprocessable, "stage must be one of %s.", strings.Join(slipway.Stages(), ", "))
 	}
 	if c.RequiredChecks == nil {
 		c.RequiredChecks = []string{}

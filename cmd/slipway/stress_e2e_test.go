@@ -1055,7 +1055,7 @@ func TestSecrets_NeverInLogsOrAnswers(t *testing.T) {
 	rc := &receiver{t: t, secret: hookSecret, failN: 1}
 	hookSrv := httptest.NewServer(rc)
 	defer hookSrv.Close()
-	if err := scoped.Do(bg, "POST", "/apps/vault/hooks", map[string]any{"url": hookSrv.URL + "/hook", "events": slipway.HookEvents, "secret": hookSecret}, nil); err != nil {
+	if err := scoped.Do(bg, "POST", "/apps/vault/hooks", map[string]any{"url": hookSrv.URL + "/hook", "events": slipway.HookEvents(), "secret": hookSecret}, nil); err != nil {
 		t.Fatal(err)
 	}
 

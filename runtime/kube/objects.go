@@ -172,15 +172,10 @@ func selector(appID, typ string) map[string]string {
 	return map[string]string{LabelAppID: appID, LabelType: typ}
 }
 
-// reservedKey tells the config keys the runtime sets itself.
-func reservedKey(k string) bool {
-	return k == "PORT" || k == "DYNO" || strings.HasPrefix(k, "SLIPWAY_")
-}
-
 func (r *Runtime) configSecret(p *plan, config map[string]string) *corev1.Secret {
 	data := make(map[string][]byte, len(config))
 	for k, v := range config {
-		if !reservedKey(k) {
+		if !slipway.ReservedConfigKey(k) {
 			data[k] = []byte(v)
 		}
 	}

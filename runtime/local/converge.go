@@ -30,7 +30,7 @@ func (r *Runtime) releaseEnv(d *slipway.Desired) []string {
 	env := append([]string(nil), r.baseEnv...)
 	keys := make([]string, 0, len(d.Config))
 	for k := range d.Config {
-		if k == "PORT" || k == "DYNO" || len(k) >= 8 && k[:8] == "SLIPWAY_" {
+		if slipway.ReservedConfigKey(k) {
 			continue
 		}
 		keys = append(keys, k)
