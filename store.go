@@ -131,6 +131,10 @@ type Store interface {
 	CreateToken(ctx context.Context, t *Token, secret string) error
 	// FindToken finds a scoped token by its secret; ENotFound if none.
 	FindToken(ctx context.Context, secret string) (*Token, error)
+	// ListTokens lists scoped tokens, without their secrets.
+	ListTokens(ctx context.Context) ([]*Token, error)
+	// DeleteToken revokes a scoped token; ENotFound if none.
+	DeleteToken(ctx context.Context, id string) error
 
 	// AcquireLease takes or renews the app's lease for holder for ttl; it
 	// reports false while another holder's lease is unexpired.

@@ -302,6 +302,21 @@ func TestScopedToken_SeesOnlyItsOrganization(t *testing.T) {
 	if len(orgs) != 1 || orgs[0].Name != "acme" {
 		t.Fatalf("scoped org list = %+v", orgs)
 	}
+	// The admin lists tokens (no secrets) and revokes this one.
+	var list []map[string]any
+	json.Unmarshal(f.do("GET", "/tokens", admin, "").Body.Bytes(), &list)
+	if len(list) != 1 || list[0]["token"] != nil || list[0]["description"] != "ci" {
+		t.Fatalf("tokens = %+v", list)
+	}
+	if rec := f.do("DELETE", "/tokens/"+list[0]["id"].(string), admin, ""); rec.Code != 200 {
+		t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
+	}
+	if rec := f.do("GET", "/apps/mine", scoped, ""); rec.Code != 401 {
+		t.Fatalf("revoked token still works: %d", rec.Code)
+	}
+	if rec := f.do("DELETE", "/tokens/"+list[0]["id"].(string), admin, ""); rec.Code != 404 {
+		t.Fatalf("revoking twice: %d", rec.Code)
+	}
 }
 
 // FuzzRequests sends arbitrary bodies to every POST and PATCH route: the

@@ -172,6 +172,8 @@ func (s *Server) routes() http.Handler {
 		r.Group(func(r chi.Router) {
 			r.Use(s.adminOnly)
 			r.Post("/tokens", s.createToken)
+			r.Get("/tokens", s.listTokens)
+			r.Delete("/tokens/{token}", s.deleteToken)
 			r.Post("/pipelines", s.createPipeline)
 			r.Get("/pipelines", s.listPipelines)
 			r.Get("/pipelines/{pipeline}", s.getPipeline)

@@ -555,6 +555,36 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		"description": t.Description, "created_at": Time(t.CreatedAt)})
 }
 
+type tokenJSON struct {
+	ID           string `json:"id"`
+	Organization ref    `json:"organization"`
+	Description  string `json:"description"`
+	CreatedAt    Time   `json:"created_at"`
+}
+
+// listTokens lists the scoped tokens; their secrets are never shown again.
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.st.ListTokens(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]tokenJSON, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, tokenJSON{ID: t.ID, Organization: ref{ID: t.OrgID, Name: t.OrgName}, Description: t.Description, CreatedAt: Time(t.CreatedAt)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// deleteToken revokes a scoped token at once.
+func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) {
+	if err := s.st.DeleteToken(r.Context(), chi.URLParam(r, "token")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "The token is revoked."})
+}
+
 // unprocessable turns a not-found reference in a body into a 422.
 func unprocessable(err error) error {
 	if slipway.ErrorCode(err) == slipway.ENotFound {

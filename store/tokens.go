@@ -35,3 +35,35 @@ func (db *DB) FindToken(ctx context.Context, secret string) (*slipway.Token, err
 	t.CreatedAt = fromMicros(c)
 	return &t, nil
 }
+
+// ListTokens lists the scoped tokens (never their secrets), oldest first.
+func (db *DB) ListTokens(ctx context.Context) ([]*slipway.Token, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT t.id, t.org_id, o.name, t.description, t.created_at FROM tokens t JOIN organizations o ON o.id = t.org_id ORDER BY t.created_at`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*slipway.Token{}
+	for rows.Next() {
+		var t slipway.Token
+		var c int64
+		if err := rows.Scan(&t.ID, &t.OrgID, &t.OrgName, &t.Description, &c); err != nil {
+			return nil, err
+		}
+		t.CreatedAt = fromMicros(c)
+		out = append(out, &t)
+	}
+	return out, rows.Err()
+}
+
+// DeleteToken revokes a scoped token; ENotFound if there is none.
+func (db *DB) DeleteToken(ctx context.Context, id string) error {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM tokens WHERE id = $1`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return slipway.Errorf(slipway.ENotFound, "Token %q was not found.", id)
+	}
+	return nil
+}
