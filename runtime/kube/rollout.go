@@ -184,6 +184,18 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 	if status != t.status {
 		t.status, t.since = status, now
 	}
+	// A Deployment that runs what it should is done, even while a condition
+	// from the rollout it replaced (ProgressDeadlineExceeded of a reverted
+	// template) has not been updated yet.
+	complete := observed && st.Replicas == want && st.UpdatedReplicas == want && st.AvailableReplicas == want
+	if t.exclude != "" {
+		complete = complete && readyNew >= want
+	}
+	if complete {
+		t.done = true
+		rep.emit(slipway.EventDone, "", t.typ, "%s: %d/%d on v%s", t.typ, st.AvailableReplicas, want, t.version)
+		return nil
+	}
 	if observed {
 		for _, c := range st.Conditions {
 			switch {
@@ -193,15 +205,6 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 				return r.stuck(ctx, ns, t, dep, fresh, fmt.Sprintf("no progress within the deadline of %s (ProgressDeadlineExceeded)", fmtDur(time.Duration(ptr.Deref(dep.Spec.ProgressDeadlineSeconds, 600))*time.Second)))
 			}
 		}
-	}
-	complete := observed && st.Replicas == want && st.UpdatedReplicas == want && st.AvailableReplicas == want
-	if t.exclude != "" {
-		complete = complete && readyNew >= want
-	}
-	if complete {
-		t.done = true
-		rep.emit(slipway.EventDone, "", t.typ, "%s: %d/%d on v%s", t.typ, st.AvailableReplicas, want, t.version)
-		return nil
 	}
 	limit := r.cfg.HealthyDeadline
 	if !t.strict {
