@@ -17,10 +17,6 @@ import (
 // derived in SQL, per row, from indexed lookups, so listing stays one query.
 const releaseSelect = `SELECT r.id, r.app_id, a.name, r.version, r.slug_id, r.config, ` + releaseTail
 
-// releaseListSelect is releaseSelect without the config, which lists do
-// not show and which is the widest column.
-const releaseListSelect = `SELECT r.id, r.app_id, a.name, r.version, r.slug_id, '{}', ` + releaseTail
-
 const releaseTail = `r.description, r.status,
 	r.trigger_kind, r.user_id, r.user_email, r.error, r.created_at, r.updated_at,
 	COALESCE((SELECT MAX(CASE s.state WHEN 'error' THEN 3 WHEN 'failure' THEN 2 WHEN 'pending' THEN 1 ELSE 0 END)
@@ -68,6 +64,13 @@ func (db *DB) CreateRelease(ctx context.Context, nr slipway.NewRelease) (*slipwa
 func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelease) (string, error) {
 	app, err := db.findApp(ctx, tx, nr.AppID)
 	if err != nil {
+		return "", err
+	}
+	// Lock the app's row first: releases of one app are then created one
+	// at a time, so a config change reads the config vars the previous one
+	// wrote (PostgreSQL reads committed data per statement; SQLite has one
+	// writer anyway).
+	if _, err := tx.ExecContext(ctx, `UPDATE apps SET release_seq = release_seq WHERE id = $1`, app.ID); err != nil {
 		return "", err
 	}
 	var slugID, desc string
@@ -270,34 +273,94 @@ func (db *DB) FindRelease(ctx context.Context, appID, idOrVersion string) (*slip
 	return db.findReleaseOf(ctx, db.r, appID, idOrVersion)
 }
 
-// ListReleases streams the app's releases in version order.
+// ListReleases streams the app's releases in version order. It reads the
+// releases with one plain index range scan, and their check states and the
+// current marker with one query each beforehand, instead of a join and a
+// subquery per row: listing is the hot read of the API.
 func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn func(*slipway.Release) error) error {
-	q := releaseListSelect + "WHERE r.app_id = $1"
+	var appName string
+	var current sql.NullString
+	var seq int
+	err := db.r.QueryRowContext(ctx, `SELECT name, current_release_id, release_seq FROM apps WHERE id = $1`, appID).Scan(&appName, &current, &seq)
+	if err != nil {
+		return notFound(err, "App %q was not found.", appID)
+	}
+	q := `SELECT id, version, slug_id, description, status, trigger_kind, user_id, user_email, error, created_at, updated_at FROM releases WHERE app_id = $1`
 	args := []any{appID}
+	// Versions are contiguous (1..seq), so a page's versions are known
+	// before it is read: lo..hi bounds the check states to fetch.
+	lo, hi := 1, seq
 	if p.Start != "" {
 		v, err := strconv.Atoi(p.Start)
 		if err != nil {
 			return slipway.Errorf(slipway.EInvalid, "Range start %q is not a version number.", p.Start)
 		}
-		q += " AND r.version " + pageOp(p) + " $2"
+		q += " AND version " + pageOp(p) + " $2"
 		args = append(args, v)
+		switch {
+		case p.Desc && p.StartExclusive:
+			hi = v - 1
+		case p.Desc:
+			hi = v
+		case p.StartExclusive:
+			lo = v + 1
+		default:
+			lo = v
+		}
 	}
-	q += pageOrder("r.version", p)
+	if p.Max > 0 {
+		if p.Desc {
+			lo = max(lo, hi-p.Max+1)
+		} else {
+			hi = min(hi, lo+p.Max-1)
+		}
+	}
+	q += pageOrder("version", p)
+	states, err := db.checkStates(ctx, appID, lo, hi)
+	if err != nil {
+		return err
+	}
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		r, err := scanRelease(rows)
-		if err != nil {
+		r := slipway.Release{AppID: appID, AppName: appName}
+		var c, u int64
+		if err := rows.Scan(&r.ID, &r.Version, &r.SlugID, &r.Description, &r.Status, &r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &c, &u); err != nil {
 			return err
 		}
-		if err := fn(r); err != nil {
+		r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(u)
+		r.State = stateRanks[states[r.ID]]
+		r.Current = current.Valid && current.String == r.ID
+		if err := fn(&r); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
+}
+
+// checkStates returns the combined check state (as a rank into stateRanks)
+// of the app's releases lo..hi that have checks.
+func (db *DB) checkStates(ctx context.Context, appID string, lo, hi int) (map[string]int, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT s.release_id, MAX(CASE s.state WHEN 'error' THEN 3 WHEN 'failure' THEN 2 WHEN 'pending' THEN 1 ELSE 0 END)
+		FROM release_statuses s JOIN releases r ON r.id = s.release_id
+		WHERE r.app_id = $1 AND r.version BETWEEN $2 AND $3 GROUP BY s.release_id`, appID, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var rank int
+		if err := rows.Scan(&id, &rank); err != nil {
+			return nil, err
+		}
+		out[id] = rank
+	}
+	return out, rows.Err()
 }
 
 // CurrentRelease returns the app's current release; ENotFound if none.

@@ -423,3 +423,45 @@ func TestStore_ConfigChange_FollowsTheWaitingRelease(t *testing.T) {
 		}
 	})
 }
+
+func TestStore_ConcurrentConfigChanges_EachItsOwnReleaseInOrder(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "cfgs")
+		slug := mustSlug(t, db, a.ID)
+		if _, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: slug, Trigger: slipway.TriggerDeploy}); err != nil {
+			t.Fatal(err)
+		}
+		const n = 10
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				key := fmt.Sprintf("K%d", i)
+				if _, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, ConfigChange: map[string]*string{key: ptr("v")}, Trigger: slipway.TriggerConfig}); err != nil {
+					t.Error(err)
+				}
+			}(i)
+		}
+		wg.Wait()
+		// Versions 2..n+1, and each release holds every change made before
+		// it: the config grows by one key per version.
+		var sizes []int
+		db.ListReleases(ctx, a.ID, slipway.Page{}, func(r *slipway.Release) error {
+			if r.Trigger == slipway.TriggerConfig {
+				full, _ := db.FindRelease(ctx, a.ID, r.ID)
+				sizes = append(sizes, len(full.Config))
+			}
+			return nil
+		})
+		if len(sizes) != n {
+			t.Fatalf("%d config releases, want %d", len(sizes), n)
+		}
+		for i, s := range sizes {
+			if s != i+1 {
+				t.Fatalf("config sizes by version = %v, want 1..%d", sizes, n)
+			}
+		}
+	})
+}
