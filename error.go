@@ -62,3 +62,36 @@ func ErrorMessage(err error) string {
 	}
 	return "Internal error."
 }
+
+// WithCause returns an *Error with the code and message that also
+// unwraps to cause when cause carries no code of its own, so errors.Is
+// still finds a context.Canceled or DeadlineExceeded behind a message
+// written for a person.
+func WithCause(code string, cause error, message string) error {
+	e := &Error{Code: code, Message: message}
+	var coded *Error
+	if cause == nil || errors.As(cause, &coded) {
+		return e
+	}
+	return &causedError{err: e, cause: cause}
+}
+
+// causedError is an *Error that also unwraps to what caused it.
+type causedError struct {
+	err   *Error
+	cause error
+}
+
+func (c *causedError) Error() string   { return c.err.Error() }
+func (c *causedError) Unwrap() []error { return []error{c.err, c.cause} }
+
+// Message returns the message of the first *Error in err's chain, or
+// err's own text: for messages between packages, not for HTTP answers
+// (those use ErrorMessage, which never shows an uncoded error).
+func Message(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}

@@ -397,34 +397,13 @@ func (r *Runtime) revert(a *app, prev *slipway.Desired, cause error, rep *report
 }
 
 // causeMessage is the user-facing text of a rollout error.
-func causeMessage(err error) string {
-	var e *slipway.Error
-	if errors.As(err, &e) {
-		return e.Message
-	}
-	return err.Error()
-}
+func causeMessage(err error) string { return slipway.Message(err) }
 
 // wrapCause returns an EUnprocessable error with msg that still matches
 // cause with errors.Is (so a cancelled context stays detectable).
 func wrapCause(cause error, msg string) error {
-	e := slipway.Errorf(slipway.EUnprocessable, "%s", msg)
-	var se *slipway.Error
-	if errors.As(cause, &se) {
-		return e
-	}
-	return &wrappedError{err: e, cause: cause}
+	return slipway.WithCause(slipway.EUnprocessable, cause, msg)
 }
-
-// wrappedError is a *slipway.Error that also unwraps to the non-coded error
-// (context.Canceled, DeadlineExceeded) that caused it.
-type wrappedError struct {
-	err   *slipway.Error
-	cause error
-}
-
-func (w *wrappedError) Error() string   { return w.err.Error() }
-func (w *wrappedError) Unwrap() []error { return []error{w.err, w.cause} }
 
 // Dynos lists the app's dynos by type, then number. An app this runtime
 // never ran (or removed) has none; that is not an error.
