@@ -58,6 +58,11 @@ run "Memory under load: 100 apps × 2 dynos, 20 releases in flight" \
   echo "Targets (issues 2 and 3): release create p50 < 2 ms; list of 10,000 releases < 100 ms;"
   echo "rollout overhead < 50 ms per dyno beyond the app's own start; router p50 added latency"
   echo "< 0.3 ms and throughput ≥ 70% of direct."
+  echo
+  echo "Reading them: PostgreSQL figures are taken right after seeding, before autovacuum has"
+  echo "analyzed the table (a page of 20 then costs ~10 ms instead of ~0.2 ms). The router test"
+  echo "runs client, router and app on the same 2 cores: the routed path makes two loopback HTTP"
+  echo "hops where the direct one makes one, which is why its throughput stays near half."
   cat "$tmp/body"
 } >"$out"
 echo "wrote $out" >&2
