@@ -22,11 +22,7 @@ func (cl *cli) buildsCmd() *cobra.Command {
   slipway builds -a hello --all --json`,
 		Args: args(cobra.NoArgs),
 		RunE: cl.runE(func(r *run, _ []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}
@@ -99,11 +95,7 @@ func (cl *cli) buildsInfoCmd() *cobra.Command {
   slipway builds:info 1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f -a hello --json`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: cl.runE(func(r *run, args []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}

@@ -27,11 +27,7 @@ func (cl *cli) configCmd() *cobra.Command {
   slipway config -a hello --json | jq -r .DATABASE_URL`,
 		Args: args(cobra.NoArgs),
 		RunE: cl.runE(func(r *run, _ []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}
@@ -77,11 +73,7 @@ func (cl *cli) configGetCmd() *cobra.Command {
 		Example: `  slipway config:get DATABASE_URL -a hello`,
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: cl.runE(func(r *run, args []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}
@@ -149,11 +141,7 @@ func (cl *cli) configUnsetCmd() *cobra.Command {
 
 // changeConfig sends a config change and reports the release it made.
 func (r *run) changeConfig(change map[string]*string, verb string) error {
-	app, err := r.app()
-	if err != nil {
-		return err
-	}
-	c, err := r.api()
+	app, c, err := r.appClient()
 	if err != nil {
 		return err
 	}

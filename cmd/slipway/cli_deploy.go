@@ -37,11 +37,7 @@ release succeeded; otherwise the reason is printed and the exit code is 1.`,
   slipway deploy docker://registry.example.com/team/app:1.4 -a hello --no-wait`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: cl.runE(func(r *run, args []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}

@@ -27,11 +27,7 @@ func (cl *cli) hooksCmd() *cobra.Command {
 		Example: `  slipway hooks -a hello`,
 		Args:    args(cobra.NoArgs),
 		RunE: cl.runE(func(r *run, _ []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}

@@ -19,11 +19,7 @@ func (cl *cli) psCmd() *cobra.Command {
   slipway ps -a hello --json | jq '[.[] | select(.ready)] | length'`,
 		Args: args(cobra.NoArgs),
 		RunE: cl.runE(func(r *run, _ []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}
@@ -109,11 +105,7 @@ release is scaled at once. Without arguments, show the formation.`,
 			if err != nil {
 				return err
 			}
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}
@@ -160,11 +152,7 @@ func (cl *cli) psRestartCmd() *cobra.Command {
   slipway ps:restart web.2 -a hello`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: cl.runE(func(r *run, args []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}

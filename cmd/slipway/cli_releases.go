@@ -113,11 +113,7 @@ current release, the one the app runs.`,
   slipway releases -a hello --json | jq '.[] | select(.current)'`,
 		Args: args(cobra.NoArgs),
 		RunE: cl.runE(func(r *run, _ []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}
@@ -186,11 +182,7 @@ func (cl *cli) releasesInfoCmd() *cobra.Command {
   slipway releases:info previous -a hello --json`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: cl.runE(func(r *run, args []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}
@@ -261,11 +253,7 @@ succeeded release before the current one.`,
   slipway releases:rollback v3 -a hello`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: cl.runE(func(r *run, args []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}
@@ -290,11 +278,7 @@ succeeded release before the current one.`,
 // releaseAndFollow creates a release, says so, and follows its rollout
 // unless --no-wait.
 func (r *run) releaseAndFollow(nr client.NewRelease, intro string) error {
-	app, err := r.app()
-	if err != nil {
-		return err
-	}
-	c, err := r.api()
+	app, c, err := r.appClient()
 	if err != nil {
 		return err
 	}
@@ -329,11 +313,7 @@ func (cl *cli) releasesStatusesCmd() *cobra.Command {
   slipway releases:statuses v4 -a hello --json`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: cl.runE(func(r *run, args []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}
@@ -380,11 +360,7 @@ when it succeeded and 1 when it failed or its outcome is unknown.`,
   slipway releases:wait -a hello && echo released`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: cl.runE(func(r *run, args []string) error {
-			app, err := r.app()
-			if err != nil {
-				return err
-			}
-			c, err := r.api()
+			app, c, err := r.appClient()
 			if err != nil {
 				return err
 			}

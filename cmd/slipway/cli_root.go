@@ -234,6 +234,16 @@ func (r *run) appOr(args []string) (string, error) {
 	return r.app()
 }
 
+// appClient is app() and api() together, as most commands need both.
+func (r *run) appClient() (string, *client.Client, error) {
+	app, err := r.app()
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := r.api()
+	return app, c, err
+}
+
 // api returns a client for the logged-in server.
 func (r *run) api() (*client.Client, error) {
 	creds, _, err := r.credentials()
