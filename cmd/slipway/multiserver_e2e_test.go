@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,76 +45,10 @@ func slipwayBinary(t *testing.T) string {
 	return binaryPath
 }
 
-// process is `slipway serve` running as a child process.
-type process struct {
-	cmd    *exec.Cmd
-	apiURL string
-	c      *client.Client
-	done   chan struct{}
-}
-
-var apiLine = regexp.MustCompile(`Slipway API on (http://[0-9.:]+),`)
-
-// startProcess runs `slipway serve` with args and waits for its API.
-func startProcess(t *testing.T, args ...string) *process {
-	t.Helper()
-	cmd := exec.Command(slipwayBinary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
-	cmd.Env = append(os.Environ(), "SLIPWAY_TOKEN=multi-token")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := apiLine.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, out)
-	}()
-	go func() { cmd.Wait(); close(p.done) }()
-	select {
-	case p.apiURL = <-found:
-	case <-p.done:
-		t.Fatal("slipway serve exited before it listened")
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("slipway serve did not start within 30s")
-	}
-	p.c = client.New(p.apiURL, "multi-token")
-	t.Cleanup(func() { p.stop() })
-	return p
-}
-
-// stop ends the process gracefully (it stops its dynos).
-func (p *process) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *process) kill() {
-	p.cmd.Process.Kill()
-	<-p.done
+// startProcess runs `slipway serve` with args as a child process (see
+// startServerProcess) and waits for its API.
+func startProcess(t *testing.T, args ...string) *crashServer {
+	return startServerProcess(t, "multi-token", append([]string{"--log-level", "warn"}, args...)...)
 }
 
 func TestE2E_TwoServersOnePostgres(t *testing.T) {

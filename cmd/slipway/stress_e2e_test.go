@@ -265,15 +265,22 @@ var serveLine = regexp.MustCompile(`Slipway API on (http://[0-9.:]+), router on 
 // from its dead predecessor within a few seconds.
 func startCrashServer(t *testing.T, dataDir string) *crashServer {
 	t.Helper()
-	cmd := exec.Command(slipwayBinary(t), "serve", "--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0",
-		"--data-dir", dataDir, "--log-level", "info", "--lease-ttl", "2s", "--healthy-deadline", "20s",
+	return startServerProcess(t, crashToken, "--data-dir", dataDir, "--log-level", "info", "--lease-ttl", "2s", "--healthy-deadline", "20s",
 		"--drain-timeout", "1s", "--stop-grace", "2s", "--min-uptime", "300ms", "--release-deadline", "60s")
+}
+
+// startServerProcess runs `slipway serve` on loopback ports with args and
+// the admin token, none of the test's own SLIPWAY_* variables, and waits
+// until it listens.
+func startServerProcess(t *testing.T, token string, args ...string) *crashServer {
+	t.Helper()
+	cmd := exec.Command(slipwayBinary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0"}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SLIPWAY_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "SLIPWAY_TOKEN="+crashToken)
+	cmd.Env = append(cmd.Env, "SLIPWAY_TOKEN="+token)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +318,7 @@ func startCrashServer(t *testing.T, dataDir string) *crashServer {
 		cmd.Process.Kill()
 		t.Fatal("slipway serve did not start within 30s")
 	}
-	s.c = client.New(s.api, crashToken)
+	s.c = client.New(s.api, token)
 	t.Cleanup(s.stop)
 	return s
 }
