@@ -280,27 +280,30 @@ func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"state": slipway.CombineStates(states), "release": releaseToJSON(rel), "statuses": out})
 }
 
-func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+// releaseStatus finds the {status} of the path's release, answering 404
+// itself when either is unknown.
+func (s *Server) releaseStatus(w http.ResponseWriter, r *http.Request) (*slipway.ReleaseStatus, bool) {
 	_, rel, ok := s.release(w, r)
 	if !ok {
-		return
+		return nil, false
 	}
 	st, err := s.st.FindReleaseStatus(r.Context(), rel.ID, chi.URLParam(r, "status"))
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return nil, false
 	}
-	writeJSON(w, http.StatusOK, statusToJSON(st))
+	return st, true
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	if st, ok := s.releaseStatus(w, r); ok {
+		writeJSON(w, http.StatusOK, statusToJSON(st))
+	}
 }
 
 func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request) {
-	_, rel, ok := s.release(w, r)
+	st, ok := s.releaseStatus(w, r)
 	if !ok {
-		return
-	}
-	st, err := s.st.FindReleaseStatus(r.Context(), rel.ID, chi.URLParam(r, "status"))
-	if err != nil {
-		s.writeError(w, r, err)
 		return
 	}
 	var body statusBody

@@ -26,26 +26,12 @@ func (cl *cli) buildsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			all, _ := r.cmd.Flags().GetBool("all")
-			n, _ := r.cmd.Flags().GetInt("num")
-			if n < 1 || n > 1000 {
-				return usagef("--num must be between 1 and 1000")
-			}
-			var builds []client.Build
-			more := false
-			if all {
-				if builds, err = c.Builds(r.ctx, app); err != nil {
-					return err
-				}
-				for i, j := 0, len(builds)-1; i < j; i, j = i+1, j-1 {
-					builds[i], builds[j] = builds[j], builds[i]
-				}
-			} else {
-				var next string
-				if builds, next, err = c.BuildsPage(r.ctx, app, fmt.Sprintf("created_at ..; order=desc, max=%d", n)); err != nil {
-					return err
-				}
-				more = next != ""
+			builds, n, more, err := newest(r, func() ([]client.Build, error) { return c.Builds(r.ctx, app) },
+				func(n int) ([]client.Build, string, error) {
+					return c.BuildsPage(r.ctx, app, fmt.Sprintf("created_at ..; order=desc, max=%d", n))
+				})
+			if err != nil {
+				return err
 			}
 			if r.json {
 				return r.printJSON(nonNil(builds))

@@ -117,26 +117,10 @@ current release, the one the app runs.`,
 			if err != nil {
 				return err
 			}
-			all, _ := r.cmd.Flags().GetBool("all")
-			n, _ := r.cmd.Flags().GetInt("num")
-			if n < 1 || n > 1000 {
-				return usagef("--num must be between 1 and 1000")
-			}
-			var rels []client.Release
-			more := false
-			if all {
-				if rels, err = c.Releases(r.ctx, app); err != nil {
-					return err
-				}
-				for i, j := 0, len(rels)-1; i < j; i, j = i+1, j-1 {
-					rels[i], rels[j] = rels[j], rels[i]
-				}
-			} else {
-				var next string
-				if rels, next, err = c.ReleasesPage(r.ctx, app, newestFirst(n)); err != nil {
-					return err
-				}
-				more = next != ""
+			rels, n, more, err := newest(r, func() ([]client.Release, error) { return c.Releases(r.ctx, app) },
+				func(n int) ([]client.Release, string, error) { return c.ReleasesPage(r.ctx, app, newestFirst(n)) })
+			if err != nil {
+				return err
 			}
 			if r.json {
 				return r.printJSON(nonNil(rels))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -232,6 +233,26 @@ func (r *run) appOr(args []string) (string, error) {
 		return args[0], nil
 	}
 	return r.app()
+}
+
+// newest reads the --all and --num flags and returns the newest n items
+// (one page) or, with --all, every item newest first; more says whether
+// older items were left out.
+func newest[T any](r *run, all func() ([]T, error), page func(n int) ([]T, string, error)) (items []T, n int, more bool, err error) {
+	everything, _ := r.cmd.Flags().GetBool("all")
+	n, _ = r.cmd.Flags().GetInt("num")
+	if n < 1 || n > 1000 {
+		return nil, n, false, usagef("--num must be between 1 and 1000")
+	}
+	if everything {
+		if items, err = all(); err != nil {
+			return nil, n, false, err
+		}
+		slices.Reverse(items)
+		return items, n, false, nil
+	}
+	items, next, err := page(n)
+	return items, n, next != "", err
 }
 
 // appClient is app() and api() together, as most commands need both.
