@@ -465,3 +465,59 @@ func TestStore_ConcurrentConfigChanges_EachItsOwnReleaseInOrder(t *testing.T) {
 		}
 	})
 }
+
+func TestStore_AppUID(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const lo, hi = 200000, 200003
+		got := map[int]string{}
+		for _, name := range []string{"uida", "uidb", "uidc"} {
+			a := mustApp(t, db, name)
+			uid, err := db.AppUID(ctx, a.ID, lo, hi)
+			if err != nil {
+				t.Fatalf("AppUID(%s): %v", name, err)
+			}
+			if uid < lo || uid > hi || got[uid] != "" {
+				t.Fatalf("AppUID(%s) = %d: out of range or already %s's", name, uid, got[uid])
+			}
+			got[uid] = a.ID
+			if again, err := db.AppUID(ctx, a.ID, lo, hi); err != nil || again != uid {
+				t.Fatalf("AppUID(%s) again = %d, %v; want the same %d", name, again, err, uid)
+			}
+		}
+		if uid, err := db.AppUID(ctx, mustApp(t, db, "uidd").ID, lo, hi); err != nil || uid != hi {
+			t.Fatalf("last free uid = %d, %v; want %d", uid, err, hi)
+		}
+		_, err := db.AppUID(ctx, mustApp(t, db, "uide").ID, lo, hi)
+		wantCode(t, err, slipway.EConflict)
+	})
+}
+
+func TestStore_AppUID_Concurrent(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ids := make([]string, 20)
+		for i := range ids {
+			ids[i] = mustApp(t, db, fmt.Sprintf("uidc%d", i)).ID
+		}
+		uids := make([]int, len(ids))
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			wg.Go(func() {
+				uid, err := db.AppUID(ctx, id, 300000, 300999)
+				if err != nil {
+					t.Errorf("AppUID: %v", err)
+				}
+				uids[i] = uid
+			})
+		}
+		wg.Wait()
+		seen := map[int]bool{}
+		for _, u := range uids {
+			if seen[u] {
+				t.Fatalf("uid %d given to two apps: %v", u, uids)
+			}
+			seen[u] = true
+		}
+	})
+}
