@@ -8,9 +8,14 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/slipway/slipway/runtime/local/dynoinit"
 )
 
 func main() {
+	if dynoinit.IsInit() { // this binary, started again to hold a dyno
+		dynoinit.Main()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := execute(ctx, newRootCmd(), os.Getenv)
 	stop()

@@ -10,9 +10,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
+	goruntime "runtime"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -54,6 +59,15 @@ type serveConfig struct {
 	LeaseTTL        time.Duration
 	MigrateOnly     bool
 	LogLevel        string
+	// Dyno isolation on the local runtime (see local.Isolation).
+	DynoIsolation    string // auto (on when root), on or off
+	RequireIsolation bool
+	DynoUIDRange     string
+	DynoSubnet       string
+	DynoEgress       bool
+	DynoMemory       string
+	DynoCPU          float64
+	DynoPids         int64
 	// Token is the admin token; empty reads or creates DataDir/token.
 	Token string
 }
@@ -122,6 +136,14 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
 	f.BoolVar(&c.MigrateOnly, "migrate-only", false, "apply database migrations and exit (for deploy pipelines)")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&c.DynoIsolation, "dyno-isolation", "auto", "local runtime: run each dyno in its own namespaces, uid, network and cgroup: auto (when root), on or off")
+	f.BoolVar(&c.RequireIsolation, "require-isolation", false, "refuse to start unless dynos are isolated (for servers that give scoped tokens to untrusted tenants)")
+	f.StringVar(&c.DynoUIDRange, "dyno-uid-range", "200000-299999", "uids handed to apps' dynos, one per app")
+	f.StringVar(&c.DynoSubnet, "dyno-subnet", "10.213.0.0/16", "subnet of the dynos' own addresses (a /30 link each); used by nothing else")
+	f.BoolVar(&c.DynoEgress, "dyno-egress", false, "let dynos open connections off this machine (NAT); loopback and private ranges stay closed")
+	f.StringVar(&c.DynoMemory, "dyno-memory", "512MiB", "memory limit of each dyno (0 for none)")
+	f.Float64Var(&c.DynoCPU, "dyno-cpu", 1, "CPU share of each dyno, in cores (0 for no limit)")
+	f.Int64Var(&c.DynoPids, "dyno-pids", 256, "most processes and threads in one dyno (0 for no limit)")
 	return cmd
 }
 
@@ -204,7 +226,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		c.PublicURL = apiURL
 	}
 	blobKey := sha256.Sum256([]byte("slug-blob:" + token))
-	rt, routes, closeRT, err := newRuntime(c, logger, blobKey[:])
+	rt, routes, closeRT, err := newRuntime(c, db, logger, blobKey[:])
 	if err != nil {
 		return fail(err)
 	}
@@ -261,13 +283,17 @@ func (s *server) Close() error {
 
 // newRuntime builds the runtime --runtime names, the handler the router
 // listener serves, and what stops the runtime.
-func newRuntime(c serveConfig, logger *slog.Logger, blobKey []byte) (slipway.Runtime, http.Handler, func() error, error) {
+func newRuntime(c serveConfig, db *store.DB, logger *slog.Logger, blobKey []byte) (slipway.Runtime, http.Handler, func() error, error) {
 	switch c.Runtime {
 	case "local", "":
+		iso, err := isolation(c, db, logger)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		cfg := local.Config{
 			DataDir: filepath.Join(c.DataDir, "runtime"), HealthyDeadline: c.HealthyDeadline, DrainTimeout: c.DrainTimeout,
 			StopGrace: c.StopGrace, MinUptime: c.MinUptime, ReleasePhaseTimeout: c.ReleasePhase, Surge: c.Surge,
-			MaxUnavailable: c.MaxUnavailable, BaseDomain: c.BaseDomain, Logger: logger,
+			MaxUnavailable: c.MaxUnavailable, BaseDomain: c.BaseDomain, Logger: logger, Isolation: iso,
 		}
 		if err := cfg.Validate(); err != nil {
 			return nil, nil, nil, err
@@ -396,4 +422,77 @@ func redactDSN(dsn string) string {
 		}
 	}
 	return dsn
+}
+
+// isolation turns the --dyno-* flags into the local runtime's isolation:
+// on as root unless --dyno-isolation=off; without root, a warning (or, with
+// --require-isolation, a refusal).
+func isolation(c serveConfig, db *store.DB, logger *slog.Logger) (local.Isolation, error) {
+	root := os.Geteuid() == 0 && goruntime.GOOS == "linux"
+	mode := c.DynoIsolation
+	if mode == "" {
+		mode = "auto"
+	}
+	on := mode == "on" || (mode == "auto" && root)
+	switch {
+	case mode != "auto" && mode != "on" && mode != "off":
+		return local.Isolation{}, fmt.Errorf("--dyno-isolation %q: use auto, on or off", mode)
+	case on && !root:
+		return local.Isolation{}, errors.New("--dyno-isolation=on needs the server to run as root on Linux")
+	case !on && c.RequireIsolation:
+		return local.Isolation{}, errors.New("--require-isolation: dynos cannot be isolated here (the server must run as root on Linux, with --dyno-isolation auto or on); or use --runtime kubernetes")
+	case !on:
+		who := "this user"
+		if u, err := user.Current(); err == nil {
+			who = u.Username
+		}
+		logger.Warn("dynos run unisolated as " + who + ": they can read what the server can. Scoped tokens for untrusted tenants need root (dyno isolation) or the Kubernetes runtime; --require-isolation refuses to start without it.")
+		return local.Isolation{}, nil
+	}
+	lo, hi, err := parseUIDRange(c.DynoUIDRange)
+	if err != nil {
+		return local.Isolation{}, err
+	}
+	mem, err := parseBytes(c.DynoMemory)
+	if err != nil {
+		return local.Isolation{}, fmt.Errorf("--dyno-memory %q: %v (e.g. 512MiB, 1GiB or 0)", c.DynoMemory, err)
+	}
+	if c.DynoCPU < 0 || c.DynoPids < 0 {
+		return local.Isolation{}, errors.New("--dyno-cpu and --dyno-pids must not be negative")
+	}
+	return local.Isolation{
+		Enabled: true, Subnet: c.DynoSubnet, Egress: c.DynoEgress, MemoryBytes: mem, CPU: c.DynoCPU, Pids: c.DynoPids,
+		AppUID: func(appID string) (int, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return db.AppUID(ctx, appID, lo, hi)
+		},
+	}, nil
+}
+
+// parseUIDRange reads "200000-299999"; the range must leave out root and
+// the system's own users.
+func parseUIDRange(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo < 1000 || hi < lo || hi > 1<<31-2 {
+		return 0, 0, fmt.Errorf("--dyno-uid-range %q: use FIRST-LAST with 1000 <= FIRST <= LAST, such as 200000-299999", s)
+	}
+	return lo, hi, nil
+}
+
+// parseBytes reads a size such as 512MiB or 1GB; "0" is no limit.
+func parseBytes(s string) (int64, error) {
+	if strings.TrimSpace(s) == "0" {
+		return 0, nil
+	}
+	n, err := humanize.ParseBytes(s)
+	if err != nil {
+		return 0, err
+	}
+	if n < 16<<20 {
+		return 0, errors.New("at least 16MiB")
+	}
+	return int64(n), nil
 }

@@ -21,6 +21,12 @@
 // nanoseconds) at which main started and the port was listening, which the
 // benchmarks use to tell the app's own start time from the runtime's.
 //
+// /probe/... act as a hostile tenant would, for the isolation tests: read
+// (?path=), write (?path=), dial (?addr=), whoami, procs (every pid in
+// /proc with the environment it can read), alloc (?mb=, touched) and fork
+// (?n= sleeping children); each answers 200 with what it got or 403 with
+// the error.
+//
 // On SIGTERM it stops accepting, lets in-flight requests finish and exits 0.
 package main
 
@@ -33,6 +39,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -141,7 +148,78 @@ func handler(version, dyno string, unhealthy bool, mainNS, listenNS int64) http.
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]int64{"pid": int64(os.Getpid()), "main_ns": mainNS, "listen_ns": listenNS})
 	})
+	probes(mux)
 	return mux
+}
+
+// probes adds the hostile-tenant endpoints (see the package comment).
+func probes(mux *http.ServeMux) {
+	answer := func(w http.ResponseWriter, body string, err error) {
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		fmt.Fprint(w, body)
+	}
+	mux.HandleFunc("GET /probe/read", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(r.URL.Query().Get("path"))
+		answer(w, string(b), err)
+	})
+	mux.HandleFunc("GET /probe/write", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, "written", os.WriteFile(r.URL.Query().Get("path"), []byte("tenant was here\n"), 0o644))
+	})
+	mux.HandleFunc("GET /probe/dial", func(w http.ResponseWriter, r *http.Request) {
+		c, err := net.DialTimeout("tcp", r.URL.Query().Get("addr"), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		answer(w, "connected", err)
+	})
+	mux.HandleFunc("GET /probe/whoami", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, fmt.Sprintf("uid=%d gid=%d", os.Getuid(), os.Getgid()), nil)
+	})
+	mux.HandleFunc("GET /probe/procs", func(w http.ResponseWriter, r *http.Request) {
+		ents, err := os.ReadDir("/proc")
+		var b strings.Builder
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err != nil {
+				continue
+			}
+			env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+			fmt.Fprintf(&b, "pid %s: %s\n", e.Name(), strings.ReplaceAll(string(env), "\x00", " "))
+		}
+		answer(w, b.String(), err)
+	})
+	mux.HandleFunc("GET /probe/alloc", func(w http.ResponseWriter, r *http.Request) {
+		mb, _ := strconv.Atoi(r.URL.Query().Get("mb"))
+		var keep [][]byte
+		for range mb {
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+		answer(w, fmt.Sprintf("allocated %d MiB", len(keep)), nil)
+	})
+	mux.HandleFunc("GET /probe/fork", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		started := 0
+		var err error
+		for range n {
+			cmd := exec.Command("/bin/sleep", "30")
+			if err = cmd.Start(); err != nil {
+				break
+			}
+			started++
+			go cmd.Wait()
+		}
+		body := fmt.Sprintf("started %d", started)
+		if err != nil {
+			body += "; then: " + err.Error()
+		}
+		answer(w, body, nil)
+	})
 }
 
 func runReleaseTask(file, version string, fail bool) int {

@@ -58,6 +58,14 @@ type Config struct {
 	// outgoing connection before the dyno binds it.
 	PortMin, PortMax int
 
+	// Isolation keeps dynos apart from the server and from each other; see
+	// Isolation. Off by default (dynos run as the server's user).
+	Isolation Isolation
+
+	// AdoptGrace is how long dynos adopted from a previous server wait for
+	// a Deploy of their release before they are stopped. Default 5m.
+	AdoptGrace time.Duration
+
 	// Logger receives what happens outside a rollout (crashes, restarts,
 	// orphan clean-up). Default: discard.
 	Logger *slog.Logger
@@ -80,6 +88,7 @@ func (c Config) withDefaults() Config {
 	def(&c.ReleasePhaseTimeout, 10*time.Minute)
 	def(&c.CrashBackoffBase, time.Second)
 	def(&c.CrashBackoffMax, 60*time.Second)
+	def(&c.AdoptGrace, adoptGraceDefault)
 	if c.Surge == 0 && c.MaxUnavailable == 0 {
 		c.Surge = 1
 	}

@@ -23,11 +23,11 @@ type spec struct {
 	key         string
 }
 
-// releaseEnv is the environment every process of d gets: the server's PATH,
-// HOME and LANG, the config vars (minus reserved keys), and the SLIPWAY_*
-// variables. PORT and DYNO are added per process.
+// releaseEnv is what every process of d gets besides PORT, DYNO and HOME:
+// a fixed PATH, the config vars (minus reserved keys) and
+// SLIPWAY_RELEASE_VERSION. Nothing of the server's environment passes.
 func (r *Runtime) releaseEnv(d *slipway.Desired) []string {
-	env := append([]string(nil), r.baseEnv...)
+	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
 	keys := make([]string, 0, len(d.Config))
 	for k := range d.Config {
 		if slipway.ReservedConfigKey(k) {
@@ -39,11 +39,7 @@ func (r *Runtime) releaseEnv(d *slipway.Desired) []string {
 	for _, k := range keys {
 		env = append(env, k+"="+d.Config[k])
 	}
-	return append(env,
-		"SLIPWAY_RELEASE_VERSION="+strconv.Itoa(d.Release.Version),
-		"SLIPWAY_RELEASE_ID="+d.Release.ID,
-		"SLIPWAY_APP="+d.App.Name,
-	)
+	return append(env, "SLIPWAY_RELEASE_VERSION="+strconv.Itoa(d.Release.Version))
 }
 
 func (r *Runtime) newSpec(d *slipway.Desired, p typePlan) *spec {
@@ -122,7 +118,8 @@ func (r *Runtime) convergeType(ctx context.Context, a *app, d *slipway.Desired, 
 	q := p.quantity
 	var keep, old []*dyno
 	for _, dy := range a.liveDynos(p.typ) {
-		if sp != nil && dy.spec.key == sp.key && !replace[dy.id] {
+		if sp != nil && dy.currentSpec().key == sp.key && !replace[dy.id] {
+			dy.claim(sp)
 			keep = append(keep, dy)
 		} else {
 			old = append(old, dy)

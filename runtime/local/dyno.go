@@ -6,14 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	slipway "github.com/slipway/slipway"
@@ -93,7 +89,7 @@ func (d *dyno) snapshot() slipway.Dyno {
 		State:          d.state,
 		Ready:          d.routed.Load(),
 		Release:        d.spec.release,
-		Command:        d.spec.command,
+		Command:        d.spec.command, // d.mu is held
 		CreatedAt:      d.createdAt,
 		UpdatedAt:      d.updatedAt,
 		AdditionalInfo: d.info,
@@ -188,7 +184,7 @@ func (r *Runtime) startDyno(a *app, sp *spec, rep *reporter, results chan<- firs
 	a.dynos = append(a.dynos, d)
 	a.mu.Unlock()
 	r.wg.Add(1)
-	go r.supervise(d)
+	go r.supervise(d, nil)
 	return d
 }
 
@@ -212,16 +208,30 @@ func (r *Runtime) forget(d *dyno) {
 // means. After that, a process that exits is a crash: the dyno leaves the
 // router at once and starts again after an exponential backoff (reset when
 // the crashed process had been healthy for CrashBackoffMax).
-func (r *Runtime) supervise(d *dyno) {
+func (r *Runtime) supervise(d *dyno, adopted *proc) {
 	defer r.wg.Done()
 	defer close(d.done)
 	defer r.forget(d)
-	first := true
+	first := adopted == nil
 	attempt := 0
 	for {
 		var why string
-		p, err := r.startProcess(d)
-		if err != nil {
+		if adopted != nil {
+			p := adopted
+			adopted = nil
+			var stopped bool
+			if why, stopped = r.runUntilExit(d, p); stopped {
+				return
+			}
+			if d.currentSpec().env == nil {
+				// Adopted and not yet claimed by a Deploy: without the
+				// release's config it cannot start again; the Deploy that
+				// claims the app starts a replacement.
+				d.setState(r.now(), slipway.DynoCrashed, why)
+				r.log.Warn("adopted dyno exited before a release claimed it", "app", d.app.id, "dyno", d.name, "why", why)
+				return
+			}
+		} else if p, err := r.startProcess(d); err != nil {
 			why = "could not be started: " + err.Error()
 			if first {
 				d.setState(r.now(), slipway.DynoStopped, why)
@@ -229,8 +239,9 @@ func (r *Runtime) supervise(d *dyno) {
 				return
 			}
 		} else {
+			sp := d.currentSpec()
 			if first {
-				d.rep.emit(slipway.EventStarted, d.name, d.typ, "%s started on v%d: %s", d.name, d.spec.release.Version, d.spec.command)
+				d.rep.emit(slipway.EventStarted, d.name, d.typ, "%s started on v%d: %s", d.name, sp.release.Version, sp.command)
 			}
 			herr := r.waitHealthy(d, p)
 			switch {
@@ -262,17 +273,8 @@ func (r *Runtime) supervise(d *dyno) {
 					}
 					r.log.Info("dyno restarted", "app", d.app.id, "dyno", d.name, "attempt", attempt)
 				}
-				select {
-				case <-p.exited:
-					d.mu.Lock()
-					d.state, d.info, d.updatedAt = slipway.DynoCrashed, p.exitDescription(), r.now()
-					d.routed.Store(false)
-					d.mu.Unlock()
-					d.app.rebuildRoutes()
-					r.reap(p)
-					why = p.exitDescription()
-				case <-d.stopCh:
-					r.stopped(d, p)
+				var stopped bool
+				if why, stopped = r.runUntilExit(d, p); stopped {
 					return
 				}
 			}
@@ -297,6 +299,42 @@ func (r *Runtime) supervise(d *dyno) {
 			return
 		}
 	}
+}
+
+// runUntilExit waits while d's healthy process p runs. When p exits it
+// takes d out of the router and returns why; when d is stopped it stops p
+// and returns stopped.
+func (r *Runtime) runUntilExit(d *dyno, p *proc) (why string, stopped bool) {
+	select {
+	case <-p.exited:
+		d.mu.Lock()
+		d.state, d.info, d.updatedAt = slipway.DynoCrashed, p.exitDescription(), r.now()
+		d.routed.Store(false)
+		d.mu.Unlock()
+		d.app.rebuildRoutes()
+		r.reap(p)
+		return p.exitDescription(), false
+	case <-d.stopCh:
+		r.stopped(d, p)
+		return "", true
+	}
+}
+
+// currentSpec is what d runs; a Deploy that claims an adopted dyno gives it
+// the release's full spec.
+func (d *dyno) currentSpec() *spec {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.spec
+}
+
+// claim gives an adopted dyno sp (with the same key), so it can restart.
+func (d *dyno) claim(sp *spec) {
+	d.mu.Lock()
+	if d.spec.env == nil {
+		d.spec = sp
+	}
+	d.mu.Unlock()
 }
 
 // backoff is the delay before restart attempt n (1-based): base doubled
@@ -351,7 +389,7 @@ func (r *Runtime) stopDyno(d *dyno, rep *reporter) {
 	if note == "" {
 		note = "stopped"
 	}
-	rep.emit(slipway.EventStopped, d.name, d.typ, "%s stopped (v%d): %s", d.name, d.spec.release.Version, note)
+	rep.emit(slipway.EventStopped, d.name, d.typ, "%s stopped (v%d): %s", d.name, d.currentSpec().release.Version, note)
 }
 
 // drain waits until d has no request in flight or DrainTimeout has passed,
@@ -372,23 +410,35 @@ func (r *Runtime) drain(d *dyno) int64 {
 	}
 }
 
-// startProcess starts d's command with a fresh port.
+// startProcess starts d's command: on its own address and $PORT with
+// isolation, else on a free loopback port.
 func (r *Runtime) startProcess(d *dyno) (*proc, error) {
-	port, err := r.ports.take()
-	if err != nil {
-		return nil, err
+	sp := d.currentSpec()
+	port, home := 0, "/app"
+	if r.iso != nil {
+		port = r.iso.cfg.Port
+	} else {
+		var err error
+		if port, err = r.ports.take(); err != nil {
+			return nil, err
+		}
+		home = sp.dir
 	}
-	env := append(append([]string(nil), d.spec.env...), "PORT="+strconv.Itoa(port), "DYNO="+d.name)
 	header := fmt.Sprintf("--- %s %s v%d (release %s) starting on port %d: %s\n",
-		r.now().UTC().Format(time.RFC3339), d.name, d.spec.release.Version, d.spec.release.ID, port, d.spec.command)
-	p, err := r.spawn(d.app.id, d.name, d.spec.command, d.spec.dir, env, header, d.tail.add)
+		r.now().UTC().Format(time.RFC3339), d.name, sp.release.Version, sp.release.ID, port, sp.command)
+	p, err := r.spawn(spawnSpec{
+		appID: d.app.id, appKey: sp.app.Key, logName: d.name, dynoID: d.id, command: sp.command, dir: sp.dir,
+		env: dynoEnv(sp.env, port, d.name, home), header: header, port: port,
+		release: relRef{ID: sp.release.ID, Version: sp.release.Version}, specKey: sp.key, healthcheck: sp.healthcheck,
+		onLine: d.tail.add,
+	})
 	if err != nil {
-		r.ports.free(port)
+		if r.iso == nil {
+			r.ports.free(port)
+		}
 		return nil, err
 	}
-	p.port = port
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	d.addr.Store(&addr)
+	d.addr.Store(&p.addr)
 	d.mu.Lock()
 	d.proc = p
 	d.healthyAt = time.Time{}
@@ -415,7 +465,8 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 		}
 		return slipway.Errorf(slipway.EUnprocessable, "%s", msg)
 	}
-	if d.typ != "web" && d.spec.healthcheck == "" {
+	healthcheck := d.currentSpec().healthcheck
+	if d.typ != "web" && healthcheck == "" {
 		t := time.NewTimer(r.cfg.MinUptime)
 		defer t.Stop()
 		select {
@@ -437,7 +488,7 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 			return exited()
 		default:
 		}
-		ok, detail := r.probe(d, p)
+		ok, detail := r.probe(p, healthcheck)
 		if ok {
 			return nil
 		}
@@ -452,8 +503,8 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 			return errStopRequested
 		case <-deadline.C:
 			t.Stop()
-			if d.spec.healthcheck != "" {
-				msg := fmt.Sprintf("%s did not pass its health check (GET %s) within %s", d.name, d.spec.healthcheck, fmtDur(r.cfg.HealthyDeadline))
+			if healthcheck != "" {
+				msg := fmt.Sprintf("%s did not pass its health check (GET %s) within %s", d.name, healthcheck, fmtDur(r.cfg.HealthyDeadline))
 				if last != "" {
 					msg += " (last attempt: " + last + ")"
 				}
@@ -466,11 +517,11 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 	}
 }
 
-// probe checks p's health once.
-func (r *Runtime) probe(d *dyno, p *proc) (bool, string) {
-	addr := "127.0.0.1:" + strconv.Itoa(p.port)
-	if d.spec.healthcheck == "" {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+// probe checks p's health once: GET healthcheck answering 2xx or 3xx, or
+// with no healthcheck the port accepting a connection.
+func (r *Runtime) probe(p *proc, healthcheck string) (bool, string) {
+	if healthcheck == "" {
+		c, err := net.DialTimeout("tcp", p.addr, time.Second)
 		if err != nil {
 			return false, "connection refused"
 		}
@@ -479,7 +530,7 @@ func (r *Runtime) probe(d *dyno, p *proc) (bool, string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+d.spec.healthcheck, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+healthcheck, nil)
 	if err != nil {
 		return false, err.Error()
 	}
@@ -492,141 +543,4 @@ func (r *Runtime) probe(d *dyno, p *proc) (bool, string) {
 		return true, ""
 	}
 	return false, "answered " + res.Status
-}
-
-// proc is one started process (group).
-type proc struct {
-	pid     int // also the process group id
-	port    int // 0 for the release phase
-	started time.Time
-	exited  chan struct{} // closed once the process has exited and been waited for
-	waitErr error         // cmd.Wait's error, read after exited
-	outDone chan struct{} // closed once its output is copied to the log
-	reaped  sync.Once
-}
-
-// exitDescription says how the process ended; call it after exited.
-func (p *proc) exitDescription() string {
-	var ee *exec.ExitError
-	if errors.As(p.waitErr, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return "was killed by signal " + ws.Signal().String()
-		}
-		return "exited with status " + strconv.Itoa(ee.ExitCode())
-	}
-	if p.waitErr != nil {
-		return "ended: " + p.waitErr.Error()
-	}
-	return "exited with status 0"
-}
-
-// exitCode is the process's exit status, -1 when a signal killed it.
-func (p *proc) exitCode() int {
-	var ee *exec.ExitError
-	if errors.As(p.waitErr, &ee) {
-		return ee.ExitCode()
-	}
-	if p.waitErr != nil {
-		return -1
-	}
-	return 0
-}
-
-// spawn starts `/bin/sh -c <command>` in its own process group (so a
-// Procfile line such as `TAG=one ./server` works as it does on Heroku) with
-// env, appending its output (after header) to DataDir/logs/<appID>/<logName>.log
-// and feeding each output line to onLine, and records it in dynos.json.
-func (r *Runtime) spawn(appID, logName, command, dir string, env []string, header string, onLine func(string)) (*proc, error) {
-	logDir := filepath.Join(r.cfg.DataDir, "logs", appID)
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(logDir, logName+".log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.WriteString(header); err != nil {
-		f.Close()
-		return nil, err
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	cmd := exec.Command("/bin/sh", "-c", command)
-	cmd.Dir = dir
-	cmd.Env = env
-	cmd.Stdout = pw
-	cmd.Stderr = pw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	started := time.Now()
-	err = cmd.Start()
-	pw.Close()
-	if err != nil {
-		pr.Close()
-		f.Close()
-		return nil, err
-	}
-	p := &proc{pid: cmd.Process.Pid, started: started, exited: make(chan struct{}), outDone: make(chan struct{})}
-	r.state.add(procRecord{App: appID, Dyno: logName, PID: p.pid, PGID: p.pid, StartTicks: procStartTicks(p.pid), Started: started.UTC()}, r.log)
-	r.wg.Add(2)
-	go func() {
-		defer r.wg.Done()
-		copyOutput(f, pr, onLine)
-		pr.Close()
-		f.Close()
-		close(p.outDone)
-	}()
-	go func() {
-		defer r.wg.Done()
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-// terminate stops p: SIGTERM to its group, SIGKILL after StopGrace; it
-// returns how the process ended. It is a no-op (bar reaping) for a process
-// that already exited.
-func (r *Runtime) terminate(p *proc) string {
-	select {
-	case <-p.exited:
-		r.reap(p)
-		return p.exitDescription()
-	default:
-	}
-	syscall.Kill(-p.pid, syscall.SIGTERM)
-	t := time.NewTimer(r.cfg.StopGrace)
-	defer t.Stop()
-	note := ""
-	select {
-	case <-p.exited:
-		note = p.exitDescription()
-	case <-t.C:
-		syscall.Kill(-p.pid, syscall.SIGKILL)
-		<-p.exited
-		note = "killed with SIGKILL after the " + fmtDur(r.cfg.StopGrace) + " stop grace period"
-	}
-	r.reap(p)
-	return note
-}
-
-// reap finishes an exited process: SIGKILL to whatever is left of its group,
-// a bounded wait for its last output, its port back to the pool and its
-// entry out of dynos.json.
-func (r *Runtime) reap(p *proc) {
-	p.reaped.Do(func() {
-		syscall.Kill(-p.pid, syscall.SIGKILL)
-		t := time.NewTimer(2 * time.Second)
-		select {
-		case <-p.outDone:
-		case <-t.C:
-		}
-		t.Stop()
-		if p.port != 0 {
-			r.ports.free(p.port)
-		}
-		r.state.remove(p.pid, r.log)
-	})
 }

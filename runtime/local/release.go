@@ -22,7 +22,11 @@ func (r *Runtime) releasePhase(ctx context.Context, a *app, d *slipway.Desired, 
 	}
 	const name = "release.1"
 	rep.emit(slipway.EventInfo, name, "release", "release phase: running %s", command)
-	env := append(r.releaseEnv(d), "DYNO="+name)
+	home := "/app"
+	if r.iso == nil {
+		home = d.Slug.Dir
+	}
+	env := dynoEnv(r.releaseEnv(d), 0, name, home)
 	header := fmt.Sprintf("--- %s %s v%d (release %s) starting: %s\n",
 		r.now().UTC().Format(time.RFC3339), name, d.Release.Version, d.Release.ID, command)
 	var tl tail
@@ -30,7 +34,7 @@ func (r *Runtime) releasePhase(ctx context.Context, a *app, d *slipway.Desired, 
 		tl.add(line)
 		rep.emit(slipway.EventInfo, name, "release", "%s: %s", name, line)
 	}
-	p, err := r.spawn(a.id, name, command, d.Slug.Dir, env, header, onLine)
+	p, err := r.spawn(spawnSpec{appID: a.id, appKey: d.App.Key, logName: name, command: command, dir: d.Slug.Dir, env: env, header: header, onLine: onLine})
 	if err != nil {
 		return slipway.Errorf(slipway.EUnprocessable, "Release phase failed: the release command could not be started: %v", err)
 	}

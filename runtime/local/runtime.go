@@ -70,11 +70,12 @@ type Runtime struct {
 	hosts  map[string]*app // by lower-case app key, for the router
 	closed bool
 
-	baseEnv []string // PATH, HOME, LANG of the server; nothing else of it
-	ports   portAllocator
-	state   *stateFile
-	health  *http.Client
-	router  *router
+	iso      *isolator // nil: dynos run unisolated as the server's user
+	initPath string    // the binary that runs the dyno init (this one)
+	ports    portAllocator
+	state    *stateFile
+	health   *http.Client
+	router   *router
 }
 
 // app is what the runtime knows of one app.
@@ -98,37 +99,46 @@ type app struct {
 }
 
 // New returns a runtime for cfg (defaults filled, then validated). It
-// creates cfg.DataDir and, before anything else, stops the process groups
-// that a previous server listed in DataDir/dynos.json and left behind:
-// SIGTERM to each group whose leader still runs with the recorded start
-// time (a reused pid is left alone), then SIGKILL to those still alive after
-// StopGrace, so New may block up to StopGrace. The engine is expected to
-// deploy the current releases again afterwards. Errors carry no code.
+// creates cfg.DataDir and adopts the dynos that a previous server listed in
+// DataDir/dynos.json and that still run: their inits hold them, so a server
+// killed and restarted leaves every dyno's pid unchanged, and the router
+// sends traffic to the adopted web dynos as soon as New returns. A later
+// Deploy of the same release keeps them; adopted dynos that no Deploy
+// claims within AdoptGrace are stopped. Release-phase commands and
+// processes of an older format are stopped instead (SIGTERM, SIGKILL after
+// StopGrace, so New may block up to StopGrace). Errors carry no code.
 func New(cfg Config) (*Runtime, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "logs"), 0o755); err != nil {
-		return nil, fmt.Errorf("local runtime: %w", err)
+	for _, dir := range []string{cfg.DataDir, filepath.Join(cfg.DataDir, "logs"), filepath.Join(cfg.DataDir, "dynos")} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("local runtime: %w", err)
+		}
+	}
+	var iso *isolator
+	if cfg.Isolation.Enabled {
+		var err error
+		if iso, err = newIsolator(cfg.Isolation, cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	state := &stateFile{path: filepath.Join(cfg.DataDir, "dynos.json"), procs: map[int]procRecord{}}
-	killOrphans(state.path, cfg.StopGrace, cfg.Logger)
-	if err := state.write(); err != nil {
-		return nil, fmt.Errorf("local runtime: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Runtime{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		now:    cfg.Now,
-		after:  time.After,
-		ctx:    ctx,
-		cancel: cancel,
-		apps:   map[string]*app{},
-		hosts:  map[string]*app{},
-		ports:  portAllocator{min: cfg.PortMin, max: cfg.PortMax, used: map[int]bool{}},
-		state:  state,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		after:    time.After,
+		ctx:      ctx,
+		cancel:   cancel,
+		apps:     map[string]*app{},
+		hosts:    map[string]*app{},
+		iso:      iso,
+		initPath: "/proc/self/exe",
+		ports:    portAllocator{min: cfg.PortMin, max: cfg.PortMax, used: map[int]bool{}},
+		state:    state,
 		health: &http.Client{
 			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
 			CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -136,14 +146,12 @@ func New(cfg Config) (*Runtime, error) {
 			},
 		},
 	}
-	for _, k := range []string{"PATH", "HOME", "LANG"} {
-		if v, ok := os.LookupEnv(k); ok {
-			r.baseEnv = append(r.baseEnv, k+"="+v)
-		} else if k == "PATH" {
-			r.baseEnv = append(r.baseEnv, "PATH=/usr/local/bin:/usr/bin:/bin")
-		}
-	}
 	r.router = newRouter(r)
+	r.adoptAll(readRecords(state.path, cfg.Logger))
+	if err := state.write(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("local runtime: %w", err)
+	}
 	return r, nil
 }
 
@@ -160,30 +168,13 @@ func (r *Runtime) opContext(ctx context.Context) (context.Context, func()) {
 // lockApp returns the app of ref, created if new, with its lock held.
 func (r *Runtime) lockApp(ctx context.Context, ref slipway.AppRef) (*app, error) {
 	for {
-		r.mu.Lock()
-		if r.closed {
-			r.mu.Unlock()
+		r.mu.RLock()
+		closed := r.closed
+		r.mu.RUnlock()
+		if closed {
 			return nil, slipway.Errorf(slipway.EConflict, "The runtime is shutting down; try again when the server is back.")
 		}
-		a := r.apps[ref.ID]
-		if a == nil {
-			a = &app{id: ref.ID, lock: make(chan struct{}, 1)}
-			a.routes.Store(new([]*dyno))
-			r.apps[ref.ID] = a
-		}
-		key := strings.ToLower(ref.Key)
-		a.mu.Lock()
-		if key != "" && key != a.key {
-			if a.key != "" && r.hosts[a.key] == a {
-				delete(r.hosts, a.key)
-			}
-			a.key = key
-			r.hosts[key] = a
-		}
-		a.ref = ref
-		a.mu.Unlock()
-		r.mu.Unlock()
-
+		a := r.appFor(ref)
 		select {
 		case a.lock <- struct{}{}:
 		case <-ctx.Done():

@@ -290,9 +290,8 @@ func TestDeploy_Environment(t *testing.T) {
 		"FOO":                     "bar baz",
 		"DYNO":                    "web.1",
 		"SLIPWAY_RELEASE_VERSION": "4",
-		"SLIPWAY_RELEASE_ID":      d.Release.ID,
-		"SLIPWAY_APP":             f.app.Name,
-		"PATH":                    os.Getenv("PATH"),
+		"PATH":                    "/usr/local/bin:/usr/bin:/bin",
+		"HOME":                    d.Slug.Dir,
 	} {
 		if got := f.mustGet("/env/" + key); got != want {
 			t.Errorf("$%s = %q, want %q", key, got, want)
@@ -301,7 +300,7 @@ func TestDeploy_Environment(t *testing.T) {
 	if port := f.mustGet("/env/PORT"); port == "1" || port == "" {
 		t.Errorf("$PORT = %q, want the dyno's own port", port)
 	}
-	for _, key := range []string{"SLIPWAY_TOKEN", "AWS_SECRET_ACCESS_KEY", "GREETING"} {
+	for _, key := range []string{"SLIPWAY_TOKEN", "AWS_SECRET_ACCESS_KEY", "GREETING", "LANG", "SLIPWAY_RELEASE_ID", "SLIPWAY_APP"} {
 		if code, body, _ := f.get("/env/" + key); code != 404 {
 			t.Errorf("$%s is set in the dyno: %d %q", key, code, body)
 		}

@@ -15,17 +15,29 @@ import (
 	"time"
 )
 
-// procRecord is one process this server started, as kept in dynos.json.
-// StartTicks is field 22 of /proc/<pid>/stat (start time in clock ticks
-// since boot): with the pid it identifies the process, so a pid the kernel
-// gave to another process since is never killed.
+// procRecord is one dyno init this server started, as kept in dynos.json:
+// enough to adopt the dyno after a restart (its app, name, release, spec key
+// and address) or, failing that, to stop it. StartTicks is field 22 of
+// /proc/<pid>/stat (start time in clock ticks since boot): with the pid it
+// identifies the process, so a pid the kernel gave to another process since
+// is never signalled.
 type procRecord struct {
-	App        string    `json:"app"`
-	Dyno       string    `json:"dyno"`
-	PID        int       `json:"pid"`
-	PGID       int       `json:"pgid"`
-	StartTicks uint64    `json:"start_ticks"`
-	Started    time.Time `json:"started"`
+	ID          string    `json:"id,omitempty"` // the process's folder and cgroup name
+	App         string    `json:"app"`
+	AppKey      string    `json:"app_key,omitempty"`
+	Dyno        string    `json:"dyno"`
+	DynoID      string    `json:"dyno_id,omitempty"`
+	PID         int       `json:"pid"`
+	PGID        int       `json:"pgid"`
+	StartTicks  uint64    `json:"start_ticks"`
+	Started     time.Time `json:"started"`
+	Port        int       `json:"port,omitempty"`
+	Addr        string    `json:"addr,omitempty"`
+	NetHost     string    `json:"net_host,omitempty"` // the host side of its veth, with isolation
+	Release     relRef    `json:"release"`
+	SpecKey     string    `json:"spec_key,omitempty"`
+	Command     string    `json:"command,omitempty"`
+	Healthcheck string    `json:"healthcheck,omitempty"`
 }
 
 // stateFile is DataDir/dynos.json, rewritten (atomically) whenever a process
@@ -71,7 +83,7 @@ func (s *stateFile) writeLocked() error {
 		return err
 	}
 	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Clean(s.path))
@@ -124,25 +136,31 @@ func stillRuns(rec procRecord) bool {
 	return err == nil && st.startTicks == rec.StartTicks && st.pgrp == rec.PGID && st.state != 'Z' && st.state != 'X'
 }
 
-// killOrphans stops the process groups listed in the state file at path that
-// still run: SIGTERM, then SIGKILL to those alive after grace. Records whose
-// pid now belongs to another process (different start time or group) are
-// left alone. A group whose leader is gone is not touched either: its id
-// can no longer be checked.
-func killOrphans(path string, grace time.Duration, log *slog.Logger) {
+// readRecords returns the processes listed in the state file at path; a
+// missing or unreadable file lists none.
+func readRecords(path string, log *slog.Logger) []procRecord {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return
+		return nil
 	}
 	if err != nil {
 		log.Warn("local runtime: reading dynos.json", "err", err)
-		return
+		return nil
 	}
 	var recs []procRecord
 	if err := json.Unmarshal(b, &recs); err != nil {
 		log.Warn("local runtime: dynos.json is not valid; ignoring it", "err", err)
-		return
+		return nil
 	}
+	return recs
+}
+
+// killOrphans stops the process groups of recs that still run: SIGTERM,
+// then SIGKILL to those alive after grace. Records whose pid now belongs
+// to another process (different start time or group) are left alone. A
+// group whose leader is gone is not touched either: its id can no longer
+// be checked.
+func killOrphans(recs []procRecord, grace time.Duration, log *slog.Logger) {
 	var alive []procRecord
 	for _, rec := range recs {
 		if rec.PID <= 1 || rec.PGID <= 1 || rec.StartTicks == 0 {

@@ -146,6 +146,16 @@ func (p *portAllocator) take() (int, error) {
 	return 0, fmt.Errorf("no free port between %d and %d", p.min, p.max)
 }
 
+// reserve marks port as held (by an adopted dyno).
+func (p *portAllocator) reserve(port int) {
+	if port == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.used[port] = true
+	p.mu.Unlock()
+}
+
 func (p *portAllocator) free(port int) {
 	p.mu.Lock()
 	delete(p.used, port)

@@ -1,0 +1,186 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/slipway/slipway/runtime/local/dynocg"
+	"github.com/slipway/slipway/runtime/local/dynoinit"
+	"github.com/slipway/slipway/runtime/local/dynonet"
+)
+
+// Isolation says how dynos are kept apart from the server and each other.
+// With Enabled (Linux, as root) every dyno and release-phase command runs
+// under its init in new PID, mount, network, IPC and UTS namespaces, as its
+// app's own uid, in a root of its own (the host's /usr and /etc read-only,
+// the slug at /app through an overlay it owns, a private /tmp), with its own
+// address on a veth pair, and in a cgroup with memory, CPU and pids limits.
+type Isolation struct {
+	// Enabled turns isolation on; New fails when it cannot be had.
+	Enabled bool
+	// AppUID returns the uid of an app's dynos (the server records it in
+	// the store, so it survives restarts). The gid is the same number.
+	// Required with Enabled.
+	AppUID func(appID string) (int, error)
+	// Subnet holds the dynos' point-to-point links. Default 10.213.0.0/16.
+	Subnet string
+	// Egress lets dynos open connections off the machine (NAT); loopback
+	// and private ranges stay unreachable either way.
+	Egress bool
+	// Port is the $PORT every isolated dyno listens on at its own address.
+	// Default 5000.
+	Port int
+	// MemoryBytes, CPU (cores) and Pids limit each dyno; 0 is no limit.
+	MemoryBytes int64
+	CPU         float64
+	Pids        int64
+}
+
+// isolator holds the host resources isolation hands out.
+type isolator struct {
+	cfg  Isolation
+	root string // DataDir
+	pool *dynonet.Pool
+	cg   *dynocg.Manager
+}
+
+// box is what one isolated process holds on the host.
+type box struct {
+	id         string
+	lease      dynonet.Lease
+	group      *dynocg.Group
+	limitBytes int64
+}
+
+func newIsolator(cfg Isolation, dataDir string) (*isolator, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("dyno isolation needs the server to run as root (namespaces, cgroups, uids and veth pairs); run as root, or use the Kubernetes runtime")
+	}
+	if cfg.AppUID == nil {
+		return nil, errors.New("local runtime: Isolation.AppUID is required")
+	}
+	if cfg.Subnet == "" {
+		cfg.Subnet = "10.213.0.0/16"
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 5000
+	}
+	pool, err := dynonet.NewPool(cfg.Subnet)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := dynocg.NewManager("slipway")
+	if err != nil {
+		return nil, fmt.Errorf("dyno limits: %w", err)
+	}
+	if cfg.Egress {
+		if err := dynonet.EnableEgress(pool); err != nil {
+			return nil, fmt.Errorf("--dyno-egress: %w", err)
+		}
+	}
+	return &isolator{cfg: cfg, root: dataDir, pool: pool, cg: cg}, nil
+}
+
+// prepare fills spec for an isolated start of process id of app appID from
+// slug folder lower, and creates its overlay layers in dir.
+func (iso *isolator) prepare(appID, id, dir, lower string, spec *dynoinit.Spec) (*box, error) {
+	uid, err := iso.cfg.AppUID(appID)
+	if err != nil {
+		return nil, fmt.Errorf("allocating the app's uid: %w", err)
+	}
+	if uid <= 0 || uid == os.Geteuid() {
+		return nil, fmt.Errorf("uid %d cannot run a dyno", uid)
+	}
+	upper, work, root := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "root")
+	for _, p := range []string{upper, work, root} {
+		if err := os.Mkdir(p, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	// The upper layer's root is /app's root: the dyno's own.
+	if err := os.Chown(upper, uid, uid); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(upper, 0o755); err != nil {
+		return nil, err
+	}
+	lease, err := iso.pool.Take()
+	if err != nil {
+		return nil, err
+	}
+	spec.Isolate = true
+	spec.Lower, spec.Upper, spec.Work, spec.Root = lower, upper, work, root
+	spec.UID, spec.GID = uid, uid
+	spec.Hostname = "dyno"
+	if iso.cfg.Pids > 0 {
+		spec.Nproc = uint64(iso.cfg.Pids)
+	}
+	spec.Dir = ""
+	return &box{id: id, lease: lease, limitBytes: iso.cfg.MemoryBytes}, nil
+}
+
+// attach puts the init pid into the dyno's cgroup and network before it
+// starts the command.
+func (iso *isolator) attach(b *box, pid int) error {
+	g, err := iso.cg.Create(b.id, dynocg.Limits{MemoryBytes: iso.cfg.MemoryBytes, CPU: iso.cfg.CPU, Pids: iso.cfg.Pids})
+	if err != nil {
+		return fmt.Errorf("creating the dyno's cgroup: %w", err)
+	}
+	b.group = g
+	if err := g.Add(pid); err != nil {
+		return fmt.Errorf("putting the dyno in its cgroup: %w", err)
+	}
+	if err := dynonet.Attach(pid, b.lease, dynonet.Options{Egress: iso.cfg.Egress}); err != nil {
+		return fmt.Errorf("giving the dyno its network: %w", err)
+	}
+	return nil
+}
+
+// release gives back what b holds; the init is gone.
+func (iso *isolator) release(b *box) {
+	dynonet.Detach(b.lease)
+	iso.pool.Release(b.lease)
+	if b.group != nil {
+		b.group.Delete()
+	}
+}
+
+// adopt re-takes the host resources of a dyno a previous server started.
+func (iso *isolator) adopt(rec procRecord) (*box, error) {
+	lease, err := iso.pool.Reserve(rec.NetHost)
+	if err != nil {
+		return nil, err
+	}
+	b := &box{id: rec.ID, lease: lease, limitBytes: iso.cfg.MemoryBytes}
+	if g, err := iso.cg.Load(rec.ID); err == nil {
+		b.group = g
+	}
+	return b, nil
+}
+
+// sweep removes links and cgroups no live dyno holds (a crashed server
+// leaves them behind).
+func (iso *isolator) sweep(live []*box) {
+	leases := make([]dynonet.Lease, 0, len(live))
+	groups := map[string]bool{}
+	for _, b := range live {
+		leases = append(leases, b.lease)
+		groups[b.id] = true
+	}
+	dynonet.Sweep(leases)
+	iso.cg.Sweep(groups)
+}
+
+// dynoEnv is the whole environment of a dyno's command: the config vars
+// and PORT, DYNO, HOME, PATH and SLIPWAY_RELEASE_VERSION, nothing of the
+// server's.
+func dynoEnv(base []string, port int, dyno, home string) []string {
+	env := append([]string(nil), base...)
+	if port != 0 {
+		env = append(env, "PORT="+strconv.Itoa(port))
+	}
+	return append(env, "DYNO="+dyno, "HOME="+home)
+}

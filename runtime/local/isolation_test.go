@@ -1,0 +1,103 @@
+package local
+
+import (
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/slipway/slipway/internal/testslug"
+	"github.com/slipway/slipway/runtime/local/dynocg"
+)
+
+// isolatedFixture is a fixture whose dynos run isolated, as the app's uid
+// 201234 (202345 for a second app), with small limits. It skips, saying
+// why, where isolation cannot run; in CI (which runs as root) it fails
+// instead, so the suite cannot pass without testing isolation.
+func isolatedFixture(t *testing.T, mod func(*Config)) *fixture {
+	t.Helper()
+	needIsolation(t)
+	uids := map[string]int{}
+	return newFixture(t, func(c *Config) {
+		c.Isolation = Isolation{
+			Enabled: true, Subnet: "10.213.0.0/16", MemoryBytes: 96 << 20, CPU: 1, Pids: 64,
+			AppUID: func(appID string) (int, error) {
+				if _, ok := uids[appID]; !ok {
+					uids[appID] = 201234 + 1111*len(uids)
+				}
+				return uids[appID], nil
+			},
+		}
+		if mod != nil {
+			mod(c)
+		}
+	})
+}
+
+func needIsolation(t *testing.T) {
+	t.Helper()
+	why := ""
+	if os.Geteuid() != 0 {
+		why = "dyno isolation needs root (namespaces, cgroups, veth pairs)"
+	} else if m, err := dynocg.NewManager("slipway-check"); err != nil {
+		why = "no cgroups: " + err.Error()
+	} else if s, err := m.Check(); err != nil || !s.All() {
+		why = "cgroup limits are not all enforceable here: " + s.String()
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must test dyno isolation, but: %s", why)
+	}
+	t.Skip(why)
+}
+
+func TestIsolation_DynoSeesOnlyItself(t *testing.T) {
+	f := isolatedFixture(t, nil)
+	d := f.desired(1, testslug.UnpackedSlug(t, procfile), web(1))
+	d.Config = map[string]string{"OWN_SECRET": "mine"}
+	f.mustDeploy(d)
+
+	hostLn, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostLn.Close()
+	_, hostPort, _ := net.SplitHostPort(hostLn.Addr().String())
+	dynos := readRecords(f.rt.state.path, f.rt.log)
+	if len(dynos) != 1 || dynos[0].NetHost == "" {
+		t.Fatalf("dynos.json = %+v, want one isolated dyno", dynos)
+	}
+
+	for _, tt := range []struct {
+		path, wantBody string
+		wantCode       int
+	}{
+		{"/probe/whoami", "uid=201234 gid=201234", 200},
+		{"/env/HOME", "/app", 200},
+		{"/env/PORT", "5000", 200},
+		{"/env/OWN_SECRET", "mine", 200},
+		{"/probe/write?path=/app/note.txt", "written", 200},
+		{"/probe/write?path=/tmp/note.txt", "written", 200},
+		{"/probe/write?path=/etc/owned", "read-only file system", 403},
+		{"/probe/write?path=/usr/bin/owned", "read-only file system", 403},
+		{"/probe/read?path=" + f.rt.cfg.DataDir + "/dynos.json", "no such file or directory", 403},
+		{"/probe/read?path=" + d.Slug.Dir + "/Procfile", "no such file or directory", 403},
+		{"/probe/read?path=/etc/shadow", "permission denied", 403},
+		{"/probe/dial?addr=127.0.0.1:5432", "connection refused", 403},
+		{"/probe/dial?addr=" + dynos[0].NetHost + ":" + hostPort, "", 403},
+		{"/probe/dial?addr=" + f.srv.Listener.Addr().String(), "connection refused", 403},
+	} {
+		code, body, err := f.get(tt.path)
+		if err != nil || code != tt.wantCode || !strings.Contains(body, tt.wantBody) {
+			t.Errorf("GET %s = %d %q, %v; want %d with %q", tt.path, code, body, err, tt.wantCode, tt.wantBody)
+		}
+	}
+	// /proc holds the dyno's own processes only: its init, the shell and
+	// the app, none with the server's environment.
+	_, procs, _ := f.get("/probe/procs")
+	if n := strings.Count(procs, "pid "); n > 3 || strings.Contains(procs, "GOPATH") || strings.Contains(procs, "SLIPWAY_TEST") {
+		t.Errorf("/proc in the dyno shows %d processes:\n%s", n, procs)
+	}
+}
