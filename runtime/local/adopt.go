@@ -13,12 +13,9 @@ import (
 func (r *Runtime) adoptAll(recs []procRecord) {
 	var stop []procRecord
 	var adopted []*dyno
-	var boxes []*box
 	for _, rec := range recs {
 		if !stillRuns(rec) {
-			if rec.ID != "" {
-				os.RemoveAll(r.procDir(rec.ID))
-			}
+			r.cleanup(rec)
 			continue
 		}
 		d, err := r.adopt(rec)
@@ -28,18 +25,10 @@ func (r *Runtime) adoptAll(recs []procRecord) {
 			continue
 		}
 		adopted = append(adopted, d)
-		if d.proc.box != nil {
-			boxes = append(boxes, d.proc.box)
-		}
 	}
 	killOrphans(stop, r.cfg.StopGrace, r.log)
 	for _, rec := range stop {
-		if rec.ID != "" {
-			os.RemoveAll(r.procDir(rec.ID))
-		}
-	}
-	if r.iso != nil {
-		r.iso.sweep(boxes)
+		r.cleanup(rec)
 	}
 	if len(adopted) == 0 {
 		return
@@ -64,6 +53,17 @@ func (r *Runtime) adoptAll(recs []procRecord) {
 			r.stopDynos(unclaimed, newReporter(nil, r.log, ""))
 		}
 	}()
+}
+
+// cleanup removes what a dead or stopped process of a previous server
+// left: its folder and, with isolation, its link and cgroup.
+func (r *Runtime) cleanup(rec procRecord) {
+	if r.iso != nil {
+		r.iso.cleanup(rec)
+	}
+	if rec.ID != "" {
+		os.RemoveAll(r.procDir(rec.ID))
+	}
 }
 
 // errNotAdoptable says why a record is stopped rather than adopted.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/slipway/slipway/runtime/local/dynocg"
 	"github.com/slipway/slipway/runtime/local/dynoinit"
 	"github.com/slipway/slipway/runtime/local/dynonet"
@@ -133,10 +135,23 @@ func (iso *isolator) attach(b *box, pid int) error {
 	if err := g.Add(pid); err != nil {
 		return fmt.Errorf("putting the dyno in its cgroup: %w", err)
 	}
-	if err := dynonet.Attach(pid, b.lease, dynonet.Options{Egress: iso.cfg.Egress}); err != nil {
-		return fmt.Errorf("giving the dyno its network: %w", err)
+	// Link names follow lease numbers, so the kernel arbitrates between
+	// servers on one machine (tests run several): a lease whose link
+	// another server holds stays taken here, and the next one is tried.
+	for tries := 0; ; tries++ {
+		err := dynonet.Attach(pid, b.lease, dynonet.Options{Egress: iso.cfg.Egress})
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EEXIST) || tries == 64 {
+			return fmt.Errorf("giving the dyno its network: %w", err)
+		}
+		next, terr := iso.pool.Take()
+		if terr != nil {
+			return terr
+		}
+		b.lease = next
 	}
-	return nil
 }
 
 // release gives back what b holds; the init is gone.
@@ -161,17 +176,21 @@ func (iso *isolator) adopt(rec procRecord) (*box, error) {
 	return b, nil
 }
 
-// sweep removes links and cgroups no live dyno holds (a crashed server
-// leaves them behind).
-func (iso *isolator) sweep(live []*box) {
-	leases := make([]dynonet.Lease, 0, len(live))
-	groups := map[string]bool{}
-	for _, b := range live {
-		leases = append(leases, b.lease)
-		groups[b.id] = true
+// cleanup removes the link and cgroup of a process a previous server
+// started and that is not adopted. Only recorded ones: other servers on
+// this machine own the rest.
+func (iso *isolator) cleanup(rec procRecord) {
+	if rec.NetHost != "" {
+		if l, err := iso.pool.Reserve(rec.NetHost); err == nil {
+			dynonet.Detach(l)
+			iso.pool.Release(l)
+		}
 	}
-	dynonet.Sweep(leases)
-	iso.cg.Sweep(groups)
+	if rec.ID != "" {
+		if g, err := iso.cg.Load(rec.ID); err == nil {
+			g.Delete()
+		}
+	}
 }
 
 // dynoEnv is the whole environment of a dyno's command: the config vars
