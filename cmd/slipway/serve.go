@@ -138,10 +138,10 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&c.DynoIsolation, "dyno-isolation", "auto", "local runtime: run each dyno in its own namespaces, uid, network and cgroup: auto (when root), on or off")
 	f.BoolVar(&c.RequireIsolation, "require-isolation", false, "refuse to start unless dynos are isolated (for servers that give scoped tokens to untrusted tenants)")
-	f.StringVar(&c.DynoUIDRange, "dyno-uid-range", "200000-299999", "uids handed to apps' dynos, one per app")
+	f.StringVar(&c.DynoUIDRange, "dyno-uid-range", defaultUIDRange, "uids handed to apps' dynos, one per app")
 	f.StringVar(&c.DynoSubnet, "dyno-subnet", "10.213.0.0/16", "subnet of the dynos' own addresses (a /30 link each); used by nothing else")
 	f.BoolVar(&c.DynoEgress, "dyno-egress", false, "let dynos open connections off this machine (NAT); loopback and private ranges stay closed")
-	f.StringVar(&c.DynoMemory, "dyno-memory", "512MiB", "memory limit of each dyno (0 for none)")
+	f.StringVar(&c.DynoMemory, "dyno-memory", defaultDynoMemory, "memory limit of each dyno (0 for none)")
 	f.Float64Var(&c.DynoCPU, "dyno-cpu", 1, "CPU share of each dyno, in cores (0 for no limit)")
 	f.Int64Var(&c.DynoPids, "dyno-pids", 256, "most processes and threads in one dyno (0 for no limit)")
 	return cmd
@@ -424,6 +424,13 @@ func redactDSN(dsn string) string {
 	return dsn
 }
 
+// Defaults of --dyno-uid-range and --dyno-memory (also for a serveConfig
+// that leaves them empty).
+const (
+	defaultUIDRange   = "200000-299999"
+	defaultDynoMemory = "512MiB"
+)
+
 // isolation turns the --dyno-* flags into the local runtime's isolation:
 // on as root unless --dyno-isolation=off; without root, a warning (or, with
 // --require-isolation, a refusal).
@@ -448,6 +455,12 @@ func isolation(c serveConfig, db *store.DB, logger *slog.Logger) (local.Isolatio
 		}
 		logger.Warn("dynos run unisolated as " + who + ": they can read what the server can. Scoped tokens for untrusted tenants need root (dyno isolation) or the Kubernetes runtime; --require-isolation refuses to start without it.")
 		return local.Isolation{}, nil
+	}
+	if c.DynoUIDRange == "" {
+		c.DynoUIDRange = defaultUIDRange
+	}
+	if c.DynoMemory == "" {
+		c.DynoMemory = defaultDynoMemory
 	}
 	lo, hi, err := parseUIDRange(c.DynoUIDRange)
 	if err != nil {

@@ -214,6 +214,7 @@ func (r *Runtime) supervise(d *dyno, adopted *proc) {
 	defer r.forget(d)
 	first := adopted == nil
 	attempt := 0
+	lastCrash := ""
 	for {
 		var why string
 		if adopted != nil {
@@ -261,8 +262,14 @@ func (r *Runtime) supervise(d *dyno, adopted *proc) {
 				why = causeMessage(herr)
 			default:
 				now := r.now()
+				info := ""
+				if lastCrash != "" {
+					// The last crash stays visible until the next one:
+					// an out-of-memory kill should not vanish on restart.
+					info = fmt.Sprintf("restarted (attempt %d) after it %s", attempt, lastCrash)
+				}
 				d.mu.Lock()
-				d.state, d.info, d.updatedAt, d.healthyAt = slipway.DynoRunning, "", now, now
+				d.state, d.info, d.updatedAt, d.healthyAt = slipway.DynoRunning, info, now, now
 				d.mu.Unlock()
 				if first {
 					first = false
@@ -287,6 +294,7 @@ func (r *Runtime) supervise(d *dyno, adopted *proc) {
 		d.healthyAt = time.Time{}
 		d.mu.Unlock()
 		attempt++
+		lastCrash = why
 		delay := r.backoff(attempt)
 		d.setState(r.now(), slipway.DynoCrashed, fmt.Sprintf("%s; restarting in %s (attempt %d)", why, fmtDur(delay), attempt))
 		r.log.Warn("dyno crashed", "app", d.app.id, "dyno", d.name, "why", why, "last_output", d.tail.last(), "restart_in", delay, "attempt", attempt)

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/client"
+	"github.com/slipway/slipway/internal/pgtest"
+	"github.com/slipway/slipway/runtime/local/dynocg"
+)
+
+// needIsolation skips, saying why, where dynos cannot be isolated; in CI
+// (root) it fails instead, so isolation cannot go untested there.
+func needIsolation(t *testing.T) {
+	t.Helper()
+	why := ""
+	if os.Geteuid() != 0 {
+		why = "dyno isolation needs root (namespaces, cgroups, veth pairs)"
+	} else if m, err := dynocg.NewManager("slipway-check"); err != nil {
+		why = "no cgroups: " + err.Error()
+	} else if s, err := m.Check(); err != nil || !s.All() {
+		why = "cgroup limits are not all enforceable here: " + s.String()
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must test dyno isolation, but: %s", why)
+	}
+	t.Skip(why)
+}
+
+// leakProcfile is the hostile tenant's Procfile of the security report: it
+// dumps every environment it can read and serves the file system from two
+// folders above its own.
+const leakProcfile = `web: for f in /proc/[0-9]*/environ; do tr "\0" "\n" < $f; echo; done > leak.txt; python3 -m http.server $PORT --directory ../..` + "\n"
+
+// TestE2E_Isolation_HostileTenant deploys, with an organization-scoped
+// token, the Procfile that made a tenant admin and a probing app, next to
+// another organization's app with a secret, on SQLite and on PostgreSQL.
+func TestE2E_Isolation_HostileTenant(t *testing.T) {
+	needIsolation(t)
+	backends := map[string]string{"sqlite": ""}
+	if dsn := pgtest.DSN(t); dsn != "" {
+		backends["postgres"] = dsn
+	}
+	for name, dsn := range backends {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Database = dsn
+			cfg.Token = "admin-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+			cfg.DynoMemory, cfg.DynoPids = "64MiB", 48
+			ts := startTestServer(t, cfg)
+			hostileTenant(t, ts, cfg)
+		})
+	}
+}
+
+func hostileTenant(t *testing.T, ts *testServer, cfg serveConfig) {
+	// Another organization's app, with a secret in its config.
+	victim := "victim" + strings.ReplaceAll(uuid.NewString()[:6], "-", "")
+	if _, err := ts.c.CreateApp(bg, victim, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.c.UpdateConfigVars(bg, victim, map[string]*string{"VICTIM_SECRET": ptr("victim-secret-value")}); err != nil {
+		t.Fatal(err)
+	}
+	ts.release(t, victim, client.NewRelease{Slug: ts.push(t, victim, "web: ./testapp\n")})
+
+	// The tenant, with a token scoped to its own organization.
+	org := "tenant" + strings.ReplaceAll(uuid.NewString()[:6], "-", "")
+	if err := ts.c.Do(bg, "POST", "/organizations", map[string]string{"name": org}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token string }
+	if err := ts.c.Do(bg, "POST", "/tokens", map[string]string{"org": org, "description": "tenant"}, &tok); err != nil {
+		t.Fatal(err)
+	}
+	tenant := &testServer{server: ts.server, c: client.New(ts.APIURL, tok.Token), dataDir: ts.dataDir, cfg: ts.cfg}
+	leaky, prober := "leak"+org[6:], "probe"+org[6:]
+	for _, app := range []string{leaky, prober} {
+		if _, err := tenant.c.CreateApp(bg, app, "", org); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := tenant.release(t, leaky, client.NewRelease{Slug: tenant.push(t, leaky, leakProcfile)}); r.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("leaky release = %s: %s", r.Status, r.Error)
+	}
+	if r := tenant.release(t, prober, client.NewRelease{Slug: tenant.push(t, prober, "web: ./testapp\n")}); r.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("prober release = %s: %s", r.Status, r.Error)
+	}
+	leakyKey, proberKey := leaky+"-default", prober+"-default"
+
+	// What the leaking Procfile dumped holds no secret of the server or of
+	// another app, and the data dir is not in what it serves.
+	code, leak := ts.get(t, leakyKey, "/app/leak.txt")
+	if code != 200 {
+		t.Fatalf("GET /app/leak.txt = %d %q", code, leak)
+	}
+	for what, secret := range map[string]string{"admin token": cfg.Token, "scoped token": tok.Token, "victim's config": "victim-secret-value", "server's environment": "SLIPWAY_"} {
+		if what == "server's environment" {
+			leak = strings.ReplaceAll(leak, "SLIPWAY_RELEASE_VERSION", "")
+		}
+		if strings.Contains(leak, secret) {
+			t.Errorf("the dyno read the %s:\n%s", what, leak)
+		}
+	}
+	dataDir, _ := filepath.Abs(cfg.DataDir)
+	for _, p := range []string{dataDir + "/token", dataDir + "/slipway.db", dataDir + "/slipway.db-wal", dataDir + "/slugs/"} {
+		if code, body := ts.get(t, leakyKey, p); code != 404 {
+			t.Errorf("GET %s through the leaky app = %d %.200q, want 404", p, code, body)
+		}
+	}
+
+	// The probing app: not root nor the server's uid, its own processes
+	// only, no way to the host's loopback services, the API or other dynos,
+	// and nothing writable outside its folder.
+	hostLn, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostLn.Close()
+	_, hostPort, _ := net.SplitHostPort(hostLn.Addr().String())
+	var victimAddr, proberHost string
+	for _, rec := range readDynoRecords(t, cfg.DataDir) {
+		if strings.HasPrefix(rec.AppKey, victim) {
+			victimAddr = rec.Addr
+		}
+		if strings.HasPrefix(rec.AppKey, prober) {
+			proberHost = rec.NetHost
+		}
+	}
+	if victimAddr == "" || proberHost == "" {
+		t.Fatalf("dynos.json lacks the victim's address or the prober's link: %v", readDynoRecords(t, cfg.DataDir))
+	}
+	_, apiPort, _ := net.SplitHostPort(strings.TrimPrefix(ts.APIURL, "http://"))
+	probes := []struct{ path, want string }{
+		{"/probe/dial?addr=127.0.0.1:5432", "refused"},
+		{"/probe/dial?addr=127.0.0.1:" + apiPort, "refused"},
+		{"/probe/dial?addr=" + proberHost + ":" + apiPort, ""},
+		{"/probe/dial?addr=" + proberHost + ":" + hostPort, ""},
+		{"/probe/dial?addr=" + victimAddr, ""},
+		{"/probe/write?path=/etc/tenant", "read-only"},
+		{"/probe/write?path=/usr/local/bin/tenant", "read-only"},
+		{"/probe/read?path=" + dataDir + "/token", "no such file"},
+	}
+	for _, p := range probes {
+		if code, body := ts.get(t, proberKey, p.path); code != 403 || !strings.Contains(body, p.want) {
+			t.Errorf("GET %s = %d %q, want 403 (%s)", p.path, code, body, p.want)
+		}
+	}
+	if code, body := ts.get(t, proberKey, "/probe/write?path=/app/mine.txt"); code != 200 {
+		t.Errorf("writing its own folder = %d %q", code, body)
+	}
+	_, who := ts.get(t, proberKey, "/probe/whoami")
+	if who == "uid=0 gid=0" || who == fmt.Sprintf("uid=%d gid=%d", os.Getuid(), os.Getgid()) || !strings.HasPrefix(who, "uid=2") {
+		t.Errorf("the dyno runs as %q, want an unprivileged uid of its own from 200000 on", who)
+	}
+	if _, procs := ts.get(t, proberKey, "/probe/procs"); strings.Count(procs, "pid ") > 3 {
+		t.Errorf("the dyno sees other processes:\n%s", procs)
+	}
+
+	// A dyno over its memory limit is killed and says so.
+	if code, body := ts.get(t, proberKey, "/probe/alloc?mb=200"); code == 200 {
+		t.Errorf("allocating 200 MiB in a 64 MiB dyno = %d %q", code, body)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ds, err := tenant.c.Dynos(bg, prober)
+		if err == nil && len(ds) == 1 && strings.Contains(ds[0].AdditionalInfo, "out of memory") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dyno over its memory limit is not reported out of memory: %+v, %v", ds, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Once it is back, a fork bomb stops at the dyno's pids limit; the
+	// server and the other organization's app keep answering.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if code, _ := ts.get(t, proberKey, "/"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dyno did not come back after its out-of-memory kill")
+		}
+	}
+	_, forked := ts.get(t, proberKey, "/probe/fork?n=500")
+	if !strings.Contains(forked, "then:") {
+		t.Errorf("fork bomb was not stopped: %q", forked)
+	}
+	if code, body := ts.get(t, victim+"-default", "/"); code != 200 {
+		t.Errorf("the victim app during the fork bomb = %d %q", code, body)
+	}
+	if _, err := ts.c.Releases(bg, victim); err != nil {
+		t.Errorf("the API during the fork bomb: %v", err)
+	}
+
+}
+
+// dynoRecord is what the isolation tests read of the local runtime's
+// dynos.json: where each dyno's init runs and listens.
+type dynoRecord struct {
+	AppKey  string `json:"app_key"`
+	Dyno    string `json:"dyno"`
+	PID     int    `json:"pid"`
+	Addr    string `json:"addr"`
+	NetHost string `json:"net_host"`
+}
+
+func readDynoRecords(t *testing.T, dataDir string) []dynoRecord {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "runtime", "dynos.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []dynoRecord
+	if err := json.Unmarshal(b, &recs); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
