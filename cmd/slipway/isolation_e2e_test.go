@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,5 +228,86 @@ func readDynoRecords(t *testing.T, dataDir string) []dynoRecord {
 	if err := json.Unmarshal(b, &recs); err != nil {
 		t.Fatal(err)
 	}
+	return recs
+}
+
+// TestE2E_KillNine_DynosKeepTheirPids kills `slipway serve` with SIGKILL
+// and starts it again on its data dir: the dynos' inits held them, so every
+// dyno keeps its pid, the router serves the app again within 1 s of the new
+// server's start, and the engine's redeploy of the current release keeps
+// them.
+func TestE2E_KillNine_DynosKeepTheirPids(t *testing.T) {
+	dataDir := absDir(t, filepath.Join(t.TempDir(), "data"))
+	t.Cleanup(func() {
+		for _, rec := range readDynoRecordsIfAny(dataDir) {
+			syscall.Kill(-rec.PID, syscall.SIGKILL)
+		}
+	})
+	args := []string{"--data-dir", dataDir, "--lease-ttl", "2s", "--stop-grace", "2s", "--drain-timeout", "1s", "--min-uptime", "300ms"}
+	s := startServerProcess(t, crashToken, args...)
+	const app = "keeper"
+	if _, err := s.c.CreateApp(bg, app, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.c.Do(bg, "POST", "/apps/"+app+"/formation", map[string]any{"type": "web", "quantity": 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.c.CreateRelease(bg, app, client.NewRelease{Slug: pushArchive(t, s.c, app, appSlug(t, "web: ./testapp\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = waitReleaseEvery(s.c, app, r.ID, 20*time.Millisecond, 30*time.Second); err != nil || r.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("v1 = %+v, %v", r, err)
+	}
+	pids := func() map[string]int {
+		m := map[string]int{}
+		for _, rec := range readDynoRecordsIfAny(dataDir) {
+			m[rec.Dyno] = rec.PID
+		}
+		return m
+	}
+	before := pids()
+	if len(before) != 2 {
+		t.Fatalf("dynos.json before the kill = %v, want web.1 and web.2", before)
+	}
+
+	s.kill()
+	for dyno, pid := range before {
+		if syscall.Kill(pid, 0) != nil {
+			t.Fatalf("%s (pid %d) died with the server", dyno, pid)
+		}
+	}
+	s2 := startServerProcess(t, crashToken, args...)
+	started := time.Now()
+	for {
+		if code, body := s2.routerGet(app); code == 200 && strings.HasPrefix(body, "version=1 ") {
+			break
+		}
+		if time.Since(started) > time.Second {
+			code, body := s2.routerGet(app)
+			t.Fatalf("the router did not serve the app within 1s of the restart: %d %q\n%s", code, body, s2.output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("router served the adopted dynos %s after the new server listened", time.Since(started).Round(time.Millisecond))
+	// The engine places the current release again: it keeps the dynos.
+	waitDynos(t, &testServer{c: s2.c}, app, "two web dynos on v1", settledOn(1, map[string]int{"web": 2}))
+	if after := pids(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("dyno pids changed across the restart: before %v, after %v", before, after)
+	}
+	for i := 0; i < 6; i++ {
+		if code, body := s2.routerGet(app); code != 200 || !strings.HasPrefix(body, "version=1 ") {
+			t.Fatalf("router after the restart: %d %q", code, body)
+		}
+	}
+}
+
+func readDynoRecordsIfAny(dataDir string) []dynoRecord {
+	b, err := os.ReadFile(filepath.Join(dataDir, "runtime", "dynos.json"))
+	if err != nil {
+		return nil
+	}
+	var recs []dynoRecord
+	json.Unmarshal(b, &recs)
 	return recs
 }
