@@ -179,7 +179,7 @@ func procsUnder(dir string, byExe bool) []osProc {
 		if byExe {
 			path = exe
 		}
-		if !strings.HasPrefix(path, dir+"/") {
+		if !strings.HasPrefix(path, dir+"/") && !(byExe && isolatedUnder(base, exe, dir)) {
 			continue
 		}
 		p := osProc{pid: pid, exe: exe, cwd: cwd}
@@ -199,6 +199,17 @@ func procsUnder(dir string, byExe bool) []osProc {
 		return out[i].dyno < out[j].dyno || out[i].dyno == out[j].dyno && out[i].pid < out[j].pid
 	})
 	return out
+}
+
+// isolatedUnder reports whether the process at /proc path base is an
+// isolated dyno's test app whose overlay lives under dir: in its own mount
+// namespace its executable is /app/testapp, and its mounts name the layer.
+func isolatedUnder(base, exe, dir string) bool {
+	if filepath.Base(exe) != "testapp" {
+		return false
+	}
+	mi, err := os.ReadFile(base + "/mountinfo")
+	return err == nil && strings.Contains(string(mi), "upperdir="+dir+"/")
 }
 
 // statusKiB reads a "Name:   123 kB" field of a /proc status file.

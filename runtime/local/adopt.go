@@ -94,9 +94,19 @@ func (r *Runtime) adopt(rec procRecord) (*dyno, error) {
 	} else {
 		r.ports.reserve(rec.Port)
 	}
+	if typ == "web" || rec.Healthcheck != "" {
+		// A dyno the old server had not yet found healthy is not taken on
+		// trust: it is stopped, and the Deploy that follows starts another.
+		if ok, why := r.probe(p, rec.Healthcheck); !ok {
+			if p.box != nil {
+				r.iso.forget(p.box)
+			}
+			return nil, errNotAdoptable("not healthy: " + why)
+		}
+	}
 	if err := r.watchAdopted(p); err != nil {
 		if p.box != nil {
-			r.iso.pool.Release(p.box.lease)
+			r.iso.forget(p.box)
 		}
 		return nil, err
 	}

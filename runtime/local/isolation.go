@@ -55,6 +55,11 @@ type box struct {
 	lease      dynonet.Lease
 	group      *dynocg.Group
 	limitBytes int64
+	// netns holds the dyno's network namespace open until release: the
+	// veth (and so its name and address) lives as long as the namespace,
+	// and must not be freed for another server's dyno while this server
+	// still dials the address or will delete the link by name.
+	netns *os.File
 }
 
 func newIsolator(cfg Isolation, dataDir string) (*isolator, error) {
@@ -127,6 +132,11 @@ func (iso *isolator) prepare(appID, id, dir, lower string, spec *dynoinit.Spec) 
 // attach puts the init pid into the dyno's cgroup and network before it
 // starts the command.
 func (iso *isolator) attach(b *box, pid int) error {
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		return fmt.Errorf("opening the dyno's network namespace: %w", err)
+	}
+	b.netns = ns
 	g, err := iso.cg.Create(b.id, dynocg.Limits{MemoryBytes: iso.cfg.MemoryBytes, CPU: iso.cfg.CPU, Pids: iso.cfg.Pids})
 	if err != nil {
 		return fmt.Errorf("creating the dyno's cgroup: %w", err)
@@ -157,10 +167,22 @@ func (iso *isolator) attach(b *box, pid int) error {
 // release gives back what b holds; the init is gone.
 func (iso *isolator) release(b *box) {
 	dynonet.Detach(b.lease)
+	if b.netns != nil {
+		b.netns.Close()
+	}
 	iso.pool.Release(b.lease)
 	if b.group != nil {
 		b.group.Delete()
 	}
+}
+
+// forget lets go of b without touching the dyno (which is about to be
+// stopped and cleaned up).
+func (iso *isolator) forget(b *box) {
+	if b.netns != nil {
+		b.netns.Close()
+	}
+	iso.pool.Release(b.lease)
 }
 
 // adopt re-takes the host resources of a dyno a previous server started.
@@ -170,6 +192,10 @@ func (iso *isolator) adopt(rec procRecord) (*box, error) {
 		return nil, err
 	}
 	b := &box{id: rec.ID, lease: lease, limitBytes: iso.cfg.MemoryBytes}
+	if b.netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", rec.PID)); err != nil {
+		iso.pool.Release(lease)
+		return nil, err
+	}
 	if g, err := iso.cg.Load(rec.ID); err == nil {
 		b.group = g
 	}
