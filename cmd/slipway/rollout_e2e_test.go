@@ -796,7 +796,12 @@ func TestE2E_CrashAfterRelease_RestartsWithBackoff(t *testing.T) {
 // any dyno of its release starts; when it fails, the release fails and
 // nothing changes.
 func TestE2E_ReleasePhase_RunsOnceBeforeDynos(t *testing.T) {
-	ts := startTestServer(t, testConfig(t))
+	// The release command records each run in a file of the test's; an
+	// isolated dyno cannot reach the host's files (the isolation tests
+	// prove that), so this one runs unisolated.
+	cfg := testConfig(t)
+	cfg.DynoIsolation = "off"
+	ts := startTestServer(t, cfg)
 	ts.c.CreateApp(bg, "phase", "", "")
 	once := filepath.Join(t.TempDir(), "once.txt")
 	// v2's release command fails.
