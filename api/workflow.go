@@ -487,7 +487,7 @@ func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {
 	key := r.URL.Query().Get("app")
 	if p := currentPrincipal(r); p.OrgID != "" {
 		// A scoped token reads the trail of its own live apps only.
-		a, err := s.st.FindApp(r.Context(), key)
+		a, err := s.findApp(r, key)
 		if key == "" || err != nil || a.OrgID != p.OrgID {
 			s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "App %q was not found; a scoped token needs ?app=<one of its apps>.", key))
 			return

@@ -77,7 +77,7 @@ func (db *DB) audit(ctx context.Context, tx *sql.Tx, app *slipway.App, action, d
 // EmitEvent writes an event to the outbox of the app's hooks.
 func (db *DB) EmitEvent(ctx context.Context, appID, event string, data map[string]any) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		app, err := db.findApp(ctx, tx, appID)
+		app, err := db.findApp(ctx, tx, "", appID)
 		if err != nil {
 			return err
 		}
@@ -362,7 +362,7 @@ func (db *DB) createPromotion(ctx context.Context, tx *sql.Tx, np slipway.NewPro
 	for _, c := range couplings {
 		byApp[c.AppID] = c
 	}
-	src, err := db.findApp(ctx, tx, np.SourceApp)
+	src, err := db.findApp(ctx, tx, "", np.SourceApp)
 	if err != nil {
 		return "", unprocessableIfNotFound(err)
 	}
@@ -425,7 +425,7 @@ func (db *DB) createPromotion(ctx context.Context, tx *sql.Tx, np slipway.NewPro
 		}
 		for _, c := range couplings {
 			if slipway.StageIndex(c.Stage) == next {
-				a, err := db.findApp(ctx, tx, c.AppID)
+				a, err := db.findApp(ctx, tx, "", c.AppID)
 				if err != nil {
 					return "", err
 				}
@@ -438,7 +438,7 @@ func (db *DB) createPromotion(ctx context.Context, tx *sql.Tx, np slipway.NewPro
 	}
 	seen := map[string]bool{}
 	for _, t := range np.Targets {
-		a, err := db.findApp(ctx, tx, t)
+		a, err := db.findApp(ctx, tx, "", t)
 		if err != nil {
 			return "", unprocessableIfNotFound(err)
 		}
