@@ -23,6 +23,7 @@ import (
 	"github.com/slipway/slipway/api"
 	"github.com/slipway/slipway/engine"
 	"github.com/slipway/slipway/hook"
+	"github.com/slipway/slipway/internal/egress"
 	"github.com/slipway/slipway/runtime/kube"
 	"github.com/slipway/slipway/runtime/local"
 	"github.com/slipway/slipway/slug"
@@ -56,6 +57,11 @@ type serveConfig struct {
 	LogLevel        string
 	// Token is the admin token; empty reads or creates DataDir/token.
 	Token string
+
+	// AllowPrivateFetch widens where builds and webhooks of
+	// organization-scoped tokens may connect (public addresses only by
+	// default).
+	AllowPrivateFetch egress.Policy
 }
 
 func defaultDataDir() string {
@@ -120,6 +126,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.Int64Var(&c.MaxSlugSize, "max-slug-size", 200<<20, "largest build archive in bytes")
 	f.DurationVar(&c.HookRetryBase, "hook-retry-base", time.Second, "wait before retrying a failed webhook delivery; doubles each time")
 	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
+	f.VarPF(&c.AllowPrivateFetch, "allow-private-fetch", "", "let builds and webhooks of organization-scoped tokens reach non-public addresses: all (the flag alone), or comma-separated prefixes such as 10.20.0.0/16 (default: public addresses only)").NoOptDefVal = "all"
 	f.BoolVar(&c.MigrateOnly, "migrate-only", false, "apply database migrations and exit (for deploy pipelines)")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
@@ -221,10 +228,14 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		Store: db, Engine: engineRef, Runtime: rt, Token: token, MaxSlug: c.MaxSlugSize, Logger: logger, Registry: reg,
 		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
 		SlugBlob: func(w io.Writer, s *slipway.Slug) error { return slug.Pack(w, s.Dir) }, BlobKey: blobKey[:],
+		Egress: c.AllowPrivateFetch,
 	})
 	a.RegisterGauges()
+	// Builds of scoped tokens fetch through their own transport, which
+	// refuses non-public addresses as it dials.
+	scopedFetch := c.AllowPrivateFetch.Client(slug.DefaultHTTPTimeout)
 	eng = engine.New(engine.Config{
-		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize}, SlugDir: c.SlugDir,
+		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize, ScopedHTTPClient: scopedFetch}, SlugDir: c.SlugDir,
 		ReleaseDeadline: c.ReleaseDeadline, LeaseTTL: c.LeaseTTL, Holder: leaseHolder(c.DataDir), Events: a.Metrics(), Logger: logger,
 	})
 	engineRef.Engine = eng
