@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"context"
+	"encoding/json"
 	"net/netip"
 	"strings"
 	"sync"
@@ -86,5 +88,73 @@ func TestBuilds_ScopedURLsMustBePublic(t *testing.T) {
 		if src := eng.last(); src.URL != tt.url || src.Scoped != tt.scoped {
 			t.Errorf("%s: started %+v, want scoped %v", tt.url, src, tt.scoped)
 		}
+	}
+}
+
+// TestHooks_ScopedURLsMustBePublic: a scoped token's hook URL whose host
+// is a loopback, link-local or private address is refused at once, saying
+// why, with nothing written; a hook whose URL a scoped token set is
+// recorded as scoped (with who created it), so its deliveries are checked
+// as they dial, and a URL the admin sets lifts the rule.
+func TestHooks_ScopedURLsMustBePublic(t *testing.T) {
+	f := newFixture(t)
+	acme := f.scopedToken("acme")
+	f.mustDo("POST", "/apps", acme, `{"name":"mine"}`, 201)
+	var created struct{ ID string }
+	json.Unmarshal(f.mustDo("POST", "/apps/mine/hooks", acme, `{"url":"https://hooks.example.com/x","events":["release"]}`, 201).Body.Bytes(), &created)
+	var adminHook struct{ ID string }
+	json.Unmarshal(f.mustDo("POST", "/apps/mine/hooks", admin, `{"url":"http://10.0.0.9/ops","events":["release"]}`, 201).Body.Bytes(), &adminHook)
+
+	before := f.dump()
+	for _, tt := range []struct{ method, path, body, says string }{
+		{"POST", "/apps/mine/hooks", `{"url":"http://127.0.0.1:5000/","events":["release"]}`, "url points at 127.0.0.1, which is a loopback address; webhooks of a token limited to one organization may reach only public addresses."},
+		{"POST", "/apps/mine/hooks", `{"url":"http://[::1]/","events":["release"]}`, "::1, which is a loopback address"},
+		{"POST", "/apps/mine/hooks", `{"url":"http://localhost:5432/","events":["release"]}`, "localhost, which is a loopback name"},
+		{"POST", "/apps/mine/hooks", `{"url":"http://169.254.169.254/","events":["release"]}`, "a link-local address"},
+		{"POST", "/apps/mine/hooks", `{"url":"https://172.20.1.1/","events":["release"]}`, "172.20.1.1, which is a private address"},
+		{"PATCH", "/apps/mine/hooks/" + created.ID, `{"url":"http://192.168.0.10:8080/"}`, "192.168.0.10, which is a private address"},
+		{"PATCH", "/apps/mine/hooks/" + adminHook.ID, `{"url":"http://10.0.0.10/"}`, "10.0.0.10, which is a private address"},
+	} {
+		rec := f.mustDo(tt.method, tt.path, acme, tt.body, 422)
+		if msg := errorMessage(t, rec); !strings.Contains(msg, tt.says) {
+			t.Errorf("%s %s: %q, want it to say %q", tt.method, tt.body, msg, tt.says)
+		}
+	}
+	if after := f.dump(); after != before {
+		t.Fatalf("refused hooks changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	ctx := context.Background()
+	app, _ := f.db.FindApp(ctx, "mine")
+	hookOf := func(id string) *slipway.Hook {
+		t.Helper()
+		h, err := f.db.FindHook(ctx, app.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	var tokens []struct{ ID string }
+	json.Unmarshal(f.mustDo("GET", "/tokens", admin, "", 200).Body.Bytes(), &tokens)
+	if h := hookOf(created.ID); !h.Scoped || h.CreatedBy != tokens[0].ID {
+		t.Fatalf("the tenant's hook = %+v, want scoped and created by token %s", h, tokens[0].ID)
+	}
+	if h := hookOf(adminHook.ID); h.Scoped {
+		t.Fatalf("the admin's hook is scoped: %+v", h)
+	}
+	// The tenant changes only the events of the admin's hook: the admin's
+	// URL keeps the admin's rule. The admin sets the tenant hook's URL:
+	// the rule is lifted.
+	f.mustDo("PATCH", "/apps/mine/hooks/"+adminHook.ID, acme, `{"events":["release","released"]}`, 200)
+	if h := hookOf(adminHook.ID); h.Scoped {
+		t.Fatalf("a scoped token's change of events made the admin's hook scoped")
+	}
+	f.mustDo("PATCH", "/apps/mine/hooks/"+created.ID, admin, `{"url":"http://10.0.0.11/"}`, 200)
+	if h := hookOf(created.ID); h.Scoped {
+		t.Fatalf("the admin's URL kept the tenant's rule")
+	}
+	f.mustDo("PATCH", "/apps/mine/hooks/"+created.ID, acme, `{"url":"https://hooks.example.com/y"}`, 200)
+	if h := hookOf(created.ID); !h.Scoped {
+		t.Fatalf("a URL set by the tenant is not scoped")
 	}
 }

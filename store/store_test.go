@@ -572,3 +572,49 @@ func TestStore_FindAppInOrg_ResolvesWithinTheOrganization(t *testing.T) {
 		}
 	})
 }
+
+func TestStore_Hooks_ScopedFlagReachesDeliveries(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "hooked")
+		tenant := &slipway.Hook{AppID: a.ID, URL: "https://hooks.example.com/t", Events: []string{slipway.EventRelease}, Active: true, CreatedBy: "tok-1", Scoped: true}
+		ops := &slipway.Hook{AppID: a.ID, URL: "http://10.0.0.9/ops", Events: []string{slipway.EventRelease}, Active: true, CreatedBy: "admin"}
+		for _, h := range []*slipway.Hook{tenant, ops} {
+			if err := db.CreateHook(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := db.FindHook(ctx, a.ID, tenant.ID)
+		if err != nil || !got.Scoped || got.CreatedBy != "tok-1" {
+			t.Fatalf("FindHook = %+v, %v", got, err)
+		}
+		if err := db.EmitEvent(ctx, a.ID, slipway.EventRelease, nil); err != nil {
+			t.Fatal(err)
+		}
+		// The admin sets the tenant hook's URL: later events follow the
+		// admin's rule, the delivery already written keeps the tenant's.
+		got.URL, got.Scoped = "https://hooks.example.com/admin", false
+		if err := db.UpdateHook(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := db.FindHook(ctx, a.ID, tenant.ID); again.Scoped || again.CreatedBy != "tok-1" {
+			t.Fatalf("after the admin's update: %+v", again)
+		}
+		if err := db.EmitEvent(ctx, a.ID, slipway.EventRelease, nil); err != nil {
+			t.Fatal(err)
+		}
+		dels, err := db.ClaimDeliveries(ctx, 10, time.Minute)
+		if err != nil || len(dels) != 4 {
+			t.Fatalf("ClaimDeliveries = %d, %v", len(dels), err)
+		}
+		scoped := map[string]int{}
+		for _, d := range dels {
+			if d.Scoped {
+				scoped[d.URL]++
+			}
+		}
+		if len(scoped) != 1 || scoped["https://hooks.example.com/t"] != 1 {
+			t.Fatalf("scoped deliveries by URL = %v", scoped)
+		}
+	})
+}

@@ -231,8 +231,8 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		Egress: c.AllowPrivateFetch,
 	})
 	a.RegisterGauges()
-	// Builds of scoped tokens fetch through their own transport, which
-	// refuses non-public addresses as it dials.
+	// Builds and hooks of scoped tokens connect through transports of
+	// their own, which refuse non-public addresses as they dial.
 	scopedFetch := c.AllowPrivateFetch.Client(slug.DefaultHTTPTimeout)
 	eng = engine.New(engine.Config{
 		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize, ScopedHTTPClient: scopedFetch}, SlugDir: c.SlugDir,
@@ -246,7 +246,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		api:    &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 		router: &http.Server{Handler: routes, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}
-	deliverer := hook.New(hook.Config{Outbox: db, RetryBase: c.HookRetryBase, Logger: logger})
+	deliverer := hook.New(hook.Config{Outbox: db, RetryBase: c.HookRetryBase, Logger: logger, ScopedClient: c.AllowPrivateFetch.Client(10 * time.Second)})
 	go func() { s.engineDone <- eng.Run(ectx) }()
 	go func() { s.hooksDone <- deliverer.Run(ectx) }()
 	go s.api.Serve(apiLn)
