@@ -86,7 +86,14 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 		Example: `  slipway serve
   SLIPWAY_TOKEN=secret slipway serve --listen 127.0.0.1:5000 --data-dir ./data
   slipway serve --database postgres://slipway@db.internal/slipway`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				// Most often the value of --allow-private-fetch given
+				// without "=": the flag alone means "all".
+				return fmt.Errorf("serve takes no arguments, not %q; to open prefixes to scoped tokens write --allow-private-fetch=%s", args[0], args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags()); err != nil {
 				return err
@@ -126,7 +133,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.Int64Var(&c.MaxSlugSize, "max-slug-size", 200<<20, "largest build archive in bytes")
 	f.DurationVar(&c.HookRetryBase, "hook-retry-base", time.Second, "wait before retrying a failed webhook delivery; doubles each time")
 	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
-	f.VarPF(&c.AllowPrivateFetch, "allow-private-fetch", "", "let builds and webhooks of organization-scoped tokens reach non-public addresses: all (the flag alone), or comma-separated prefixes such as 10.20.0.0/16 (default: public addresses only)").NoOptDefVal = "all"
+	f.VarPF(&c.AllowPrivateFetch, "allow-private-fetch", "", "let builds and webhooks of organization-scoped tokens reach non-public addresses: the flag alone opens all, --allow-private-fetch=10.20.0.0/16,… opens those prefixes (default: public addresses only)").NoOptDefVal = "all"
 	f.BoolVar(&c.MigrateOnly, "migrate-only", false, "apply database migrations and exit (for deploy pipelines)")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
