@@ -16,13 +16,30 @@ type Organization struct {
 
 // Space groups apps; an app's key is "<name>-<space>". A fresh server has
 // one named "default".
+//
+// A space with an organization belongs to it alone: only that
+// organization's apps go in it, and tokens of other organizations do not
+// see it. A space without one is shared by the admin on purpose ("default"
+// and every space made before spaces had organizations): every
+// organization may create apps in it.
 type Space struct {
 	ID          string    `json:"id"`
 	Name        string    `json:"name"`
 	Description string    `json:"description"`
 	Compliance  []string  `json:"compliance"`
+	OrgID       string    `json:"-"` // "" for a shared space
+	OrgName     string    `json:"-"` // on create: the owner's name or id, "" for shared
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Shared reports whether every organization may create apps in the space.
+func (s *Space) Shared() bool { return s.OrgID == "" }
+
+// VisibleTo reports whether a token of the organization orgID sees the
+// space ("" is the admin, who sees every space).
+func (s *Space) VisibleTo(orgID string) bool {
+	return orgID == "" || s.OrgID == "" || s.OrgID == orgID
 }
 
 // App is a deployable application.

@@ -48,6 +48,10 @@ type Slug struct {
 type BuildSource struct {
 	URL      string // docker://, data:, http:// or https://
 	Checksum string // "sha256:<hex>" or ""
+	// Scoped is set for a build asked for by an organization-scoped token:
+	// its http(s) URL may reach only public addresses (and those the
+	// operator opened), never loopback, link-local or private ones.
+	Scoped bool
 }
 
 // Builder makes slugs from sources.

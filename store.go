@@ -62,15 +62,25 @@ type Store interface {
 	CreateOrganization(ctx context.Context, o *Organization) error
 	ListOrganizations(ctx context.Context) ([]*Organization, error)
 	FindOrganization(ctx context.Context, idOrName string) (*Organization, error)
+	// CreateSpace creates s, owned by the organization s.OrgName (name or
+	// id) or shared when it is ""; EConflict if the name is taken,
+	// EUnprocessable for an unknown organization.
 	CreateSpace(ctx context.Context, s *Space) error
 	ListSpaces(ctx context.Context) ([]*Space, error)
 	FindSpace(ctx context.Context, idOrName string) (*Space, error)
 
 	// CreateApp creates a in the organization and space named by a.OrgName
-	// and a.SpaceName; EConflict if the name is taken in the space.
+	// and a.SpaceName (an empty a.OrgName is the space's organization, or
+	// "default" for a shared space); EConflict if the name is taken in the
+	// space, EUnprocessable when the space belongs to another organization.
 	CreateApp(ctx context.Context, a *App) error
-	// FindApp finds an app by id or by its name-space key.
+	// FindApp finds an app by id, by its name-space key, or by a bare name
+	// that exactly one app has.
 	FindApp(ctx context.Context, idOrKey string) (*App, error)
+	// FindAppInOrg is FindApp among the apps of one organization only, as
+	// its scoped tokens name them: a bare name another organization also
+	// holds still resolves, and another organization's app is ENotFound.
+	FindAppInOrg(ctx context.Context, orgID, idOrKey string) (*App, error)
 	ListApps(ctx context.Context) ([]*App, error)
 	UpdateApp(ctx context.Context, id string, u AppUpdate) (*App, error)
 	DeleteApp(ctx context.Context, id string) error

@@ -106,6 +106,12 @@ type Hook struct {
 	Active    bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+
+	// CreatedBy is the id of the token (or the admin user) that made it.
+	CreatedBy string
+	// Scoped is set when the URL was set by an organization-scoped token:
+	// deliveries then connect to public addresses only.
+	Scoped bool
 }
 
 // Validate returns EUnprocessable naming the first bad field.
@@ -142,6 +148,9 @@ type Delivery struct {
 	Payload   []byte
 	Attempts  int
 	CreatedAt time.Time
+
+	// Scoped is the hook's Scoped when the event was written.
+	Scoped bool
 }
 
 // HookResult is one attempt to deliver an event.

@@ -177,6 +177,8 @@ func TestBadInput_ClearErrorAndNothingWritten(t *testing.T) {
 		{"org: bad name", "POST", "/organizations", `{"name":"A B"}`, 422},
 		{"org: taken", "POST", "/organizations", `{"name":"default"}`, 409},
 		{"space: taken", "POST", "/spaces", `{"name":"default"}`, 409},
+		{"space: unknown org", "POST", "/spaces", `{"name":"ghost","org":"nope"}`, 422},
+		{"space: org wrong type", "POST", "/spaces", `{"name":"ghost","org":7}`, 400},
 		{"feature: unknown", "PATCH", "/apps/hello/features/nope", `{"enabled":true}`, 404},
 		{"feature: no enabled", "PATCH", "/apps/hello/features/auto-release", `{}`, 422},
 		{"config: reserved", "PATCH", "/apps/hello/config-vars", `{"PORT":"80"}`, 422},
@@ -432,5 +434,145 @@ func TestListReleases_WholeListAcrossChunks(t *testing.T) {
 		if r.Version != i+1 {
 			t.Fatalf("release %d has version %d", i, r.Version)
 		}
+	}
+}
+
+// scopedToken creates an organization (unless it exists) and a token
+// limited to it, and returns the Authorization header of the token.
+func (f *fixture) scopedToken(org string) string {
+	f.t.Helper()
+	if rec := f.do("POST", "/organizations", admin, `{"name":"`+org+`"}`); rec.Code != 201 && rec.Code != 409 {
+		f.t.Fatal(rec.Body)
+	}
+	rec := f.do("POST", "/tokens", admin, `{"org":"`+org+`"}`)
+	if rec.Code != 201 {
+		f.t.Fatal(rec.Body)
+	}
+	var tok struct{ Token string }
+	json.Unmarshal(rec.Body.Bytes(), &tok)
+	return "Bearer " + tok.Token
+}
+
+// mustDo sends a request that has to succeed with want.
+func (f *fixture) mustDo(method, path, auth, body string, want int) *httptest.ResponseRecorder {
+	f.t.Helper()
+	rec := f.do(method, path, auth, body)
+	if rec.Code != want {
+		f.t.Fatalf("%s %s = %d %s, want %d", method, path, rec.Code, rec.Body, want)
+	}
+	return rec
+}
+
+func errorMessage(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e api.ErrorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
+		t.Fatalf("%q is not a JSON error", rec.Body)
+	}
+	return e.Message
+}
+
+// TestScopedToken_OtherOrganizationsSpacesAndNamesDoNotLeak: a scoped
+// token sees and uses its organization's spaces and shared ones only, its
+// bare app names resolve among its own apps, and every refusal reads the
+// same whether or not what was named exists in another organization.
+func TestScopedToken_OtherOrganizationsSpacesAndNamesDoNotLeak(t *testing.T) {
+	f := newFixture(t)
+	acme, globex := f.scopedToken("acme"), f.scopedToken("globex")
+	f.mustDo("POST", "/spaces", admin, `{"name":"acme-prod","org":"acme"}`, 201)
+	rec := f.mustDo("POST", "/spaces", admin, `{"name":"globex-prod","org":"globex"}`, 201)
+	if !strings.Contains(rec.Body.String(), `"organization":{"id":`) || !strings.Contains(rec.Body.String(), `"name":"globex"}`) {
+		t.Fatalf("owned space: %s", rec.Body)
+	}
+	if rec := f.mustDo("POST", "/spaces", admin, `{"name":"shared"}`, 201); !strings.Contains(rec.Body.String(), `"organization":null`) {
+		t.Fatalf("shared space: %s", rec.Body)
+	}
+	f.mustDo("POST", "/spaces", acme, `{"name":"mine","org":"acme"}`, 403)
+	f.mustDo("POST", "/apps", globex, `{"name":"shop","space":"globex-prod"}`, 201)
+	f.mustDo("POST", "/apps", globex, `{"name":"secret","space":"globex-prod"}`, 201)
+	f.mustDo("POST", "/apps", globex, `{"name":"taken","space":"shared"}`, 201)
+
+	// Spaces: the organization's own and the shared ones.
+	var spaces []struct{ Name string }
+	json.Unmarshal(f.mustDo("GET", "/spaces", acme, "", 200).Body.Bytes(), &spaces)
+	var names []string
+	for _, sp := range spaces {
+		names = append(names, sp.Name)
+	}
+	if strings.Join(names, ",") != "acme-prod,default,shared" {
+		t.Fatalf("acme's spaces = %v", names)
+	}
+	json.Unmarshal(f.mustDo("GET", "/spaces", admin, "", 200).Body.Bytes(), &spaces)
+	if len(spaces) != 4 {
+		t.Fatalf("the admin sees %d spaces, want 4", len(spaces))
+	}
+	f.mustDo("GET", "/spaces/acme-prod", acme, "", 200)
+	f.mustDo("GET", "/spaces/shared", acme, "", 200)
+	same := func(what string, a, b *httptest.ResponseRecorder, nameA, nameB string) {
+		t.Helper()
+		if a.Code != b.Code || errorMessage(t, a) != strings.ReplaceAll(errorMessage(t, b), nameB, nameA) {
+			t.Fatalf("%s: %d %s and %d %s differ", what, a.Code, a.Body, b.Code, b.Body)
+		}
+	}
+	same("a space of another organization and a space that does not exist",
+		f.mustDo("GET", "/spaces/globex-prod", acme, "", 404), f.mustDo("GET", "/spaces/nowhere", acme, "", 404), "globex-prod", "nowhere")
+
+	before := f.dump()
+	// Creating in another organization's space: refused, and the same
+	// answer whether or not the name is taken there.
+	taken := f.mustDo("POST", "/apps", acme, `{"name":"secret","space":"globex-prod"}`, 422)
+	free := f.mustDo("POST", "/apps", acme, `{"name":"unused","space":"globex-prod"}`, 422)
+	same("a taken and a free name in another organization's space", taken, free, "secret", "unused")
+	same("another organization's space and one that does not exist",
+		taken, f.mustDo("POST", "/apps", acme, `{"name":"secret","space":"nowhere"}`, 422), "globex-prod", "nowhere")
+	f.mustDo("POST", "/apps", acme, `{"name":"sneaky","org":"globex","space":"globex-prod"}`, 422)
+	// Another organization's app, by bare name, key or id, reads like one
+	// that does not exist.
+	var secret struct{ ID string }
+	json.Unmarshal(f.mustDo("GET", "/apps/secret", globex, "", 200).Body.Bytes(), &secret)
+	for _, ref := range []string{"secret", "secret-globex-prod", secret.ID} {
+		same("another organization's app and one that does not exist",
+			f.mustDo("GET", "/apps/"+ref, acme, "", 404), f.mustDo("GET", "/apps/nosuchapp", acme, "", 404), ref, "nosuchapp")
+		f.mustDo("GET", "/audits?app="+ref, acme, "", 404)
+	}
+	// A name taken in a shared space is a 409 that names no organization.
+	if rec := f.mustDo("POST", "/apps", acme, `{"name":"taken","space":"shared"}`, 409); strings.Contains(rec.Body.String(), "globex") {
+		t.Fatalf("the conflict names the other organization: %s", rec.Body)
+	}
+	if after := f.dump(); after != before {
+		t.Fatalf("refused requests changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	// The tenant's own bare name works although globex holds it too.
+	rec = f.mustDo("POST", "/apps", acme, `{"name":"shop","space":"acme-prod"}`, 201)
+	var mine struct {
+		ID           string
+		Organization struct{ Name string }
+	}
+	json.Unmarshal(rec.Body.Bytes(), &mine)
+	if mine.Organization.Name != "acme" {
+		t.Fatalf("app in own space: %s", rec.Body)
+	}
+	for _, tok := range []string{acme, globex} {
+		var got struct{ ID string }
+		json.Unmarshal(f.mustDo("GET", "/apps/shop", tok, "", 200).Body.Bytes(), &got)
+		if (tok == acme) != (got.ID == mine.ID) {
+			t.Fatalf("bare name resolved to another organization's app")
+		}
+	}
+	f.mustDo("PATCH", "/apps/shop", acme, `{"description":"ours"}`, 200)
+	f.mustDo("GET", "/audits?app=shop", acme, "", 200)
+	f.mustDo("POST", "/apps", acme, `{"name":"api","space":"shared"}`, 201)
+	// The admin sees both and needs the key.
+	if msg := errorMessage(t, f.mustDo("GET", "/apps/shop", admin, "", 404)); !strings.Contains(msg, "<name>-<space>") {
+		t.Fatalf("admin's ambiguous name: %s", msg)
+	}
+	// The admin's app without an org goes to the space's organization;
+	// another organization's app does not go in an owned space.
+	if rec := f.mustDo("POST", "/apps", admin, `{"name":"ops","space":"acme-prod"}`, 201); !strings.Contains(rec.Body.String(), `"name":"acme"`) {
+		t.Fatalf("admin's app in acme-prod: %s", rec.Body)
+	}
+	if msg := errorMessage(t, f.mustDo("POST", "/apps", admin, `{"name":"ops2","org":"default","space":"acme-prod"}`, 422)); !strings.Contains(msg, "belongs to organization") {
+		t.Fatalf("admin's app of another org in an owned space: %s", msg)
 	}
 }

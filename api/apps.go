@@ -15,7 +15,11 @@ func orgToJSON(o *slipway.Organization) orgJSON {
 }
 
 func spaceToJSON(sp *slipway.Space) spaceJSON {
-	return spaceJSON{orgJSON: orgJSON{ID: sp.ID, Name: sp.Name, Description: sp.Description, CreatedAt: Time(sp.CreatedAt), UpdatedAt: Time(sp.UpdatedAt)}, Compliance: sp.Compliance}
+	j := spaceJSON{orgJSON: orgJSON{ID: sp.ID, Name: sp.Name, Description: sp.Description, CreatedAt: Time(sp.CreatedAt), UpdatedAt: Time(sp.UpdatedAt)}, Compliance: sp.Compliance}
+	if !sp.Shared() {
+		j.Organization = &ref{ID: sp.OrgID, Name: sp.OrgName}
+	}
+	return j
 }
 
 func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
@@ -67,12 +71,15 @@ func (s *Server) createSpace(w http.ResponseWriter, r *http.Request) {
 		Name        string   `json:"name"`
 		Description string   `json:"description"`
 		Compliance  []string `json:"compliance"`
+		// Org owns the space; without it the space is shared by every
+		// organization.
+		Org string `json:"org"`
 	}
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	sp := &slipway.Space{Name: body.Name, Description: body.Description, Compliance: body.Compliance}
+	sp := &slipway.Space{Name: body.Name, Description: body.Description, Compliance: body.Compliance, OrgName: body.Org}
 	if err := s.st.CreateSpace(r.Context(), sp); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -88,13 +95,26 @@ func (s *Server) listSpaces(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]spaceJSON, 0, len(spaces))
 	for _, sp := range spaces {
-		out = append(out, spaceToJSON(sp))
+		if sp.VisibleTo(currentPrincipal(r).OrgID) {
+			out = append(out, spaceToJSON(sp))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
+// visibleSpace finds a space the token may see: its organization's or a
+// shared one. Any other is ENotFound, worded as for a space that does
+// not exist.
+func (s *Server) visibleSpace(r *http.Request, idOrName string) (*slipway.Space, error) {
+	sp, err := s.st.FindSpace(r.Context(), idOrName)
+	if err == nil && !sp.VisibleTo(currentPrincipal(r).OrgID) {
+		err = slipway.Errorf(slipway.ENotFound, "Space %q was not found.", idOrName)
+	}
+	return sp, err
+}
+
 func (s *Server) getSpace(w http.ResponseWriter, r *http.Request) {
-	sp, err := s.st.FindSpace(r.Context(), chi.URLParam(r, "space"))
+	sp, err := s.visibleSpace(r, chi.URLParam(r, "space"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -115,8 +135,13 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if body.Space == "" {
+		body.Space = "default"
+	}
 	if p := currentPrincipal(r); p.OrgID != "" {
-		// A scoped token creates apps in its own organization only.
+		// A scoped token creates apps in its own organization only, in
+		// its organization's spaces or shared ones; anything else is
+		// answered as if it did not exist.
 		if body.Org == "" {
 			body.Org = p.OrgID
 		}
@@ -124,13 +149,13 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Organization %q was not found.", body.Org))
 			return
 		}
+		if _, err := s.visibleSpace(r, body.Space); err != nil {
+			s.writeError(w, r, unprocessable(err))
+			return
+		}
 	}
-	if body.Org == "" {
-		body.Org = "default"
-	}
-	if body.Space == "" {
-		body.Space = "default"
-	}
+	// An admin's app without an org goes to the space's organization, or
+	// to "default" in a shared space (the store decides).
 	a := &slipway.App{Name: body.Name, OrgName: body.Org, SpaceName: body.Space, Description: body.Description, GitURL: body.GitURL, GitBranch: body.GitBranch}
 	if err := s.st.CreateApp(r.Context(), a); err != nil {
 		s.writeError(w, r, err)
@@ -154,12 +179,23 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// findApp resolves an app reference as the token sees apps: a scoped
+// token among its organization's apps only, so a bare name another
+// organization also holds is still its own, and another organization's
+// app is not found, in the words used for one that does not exist.
+func (s *Server) findApp(r *http.Request, idOrKey string) (*slipway.App, error) {
+	if p := currentPrincipal(r); p.OrgID != "" {
+		return s.st.FindAppInOrg(r.Context(), p.OrgID, idOrKey)
+	}
+	return s.st.FindApp(r.Context(), idOrKey)
+}
+
 // app finds the {app} of the path, answering 404 itself when it is
 // unknown or belongs to an organization the token may not see (404, not
 // 403, so app names do not leak).
 func (s *Server) app(w http.ResponseWriter, r *http.Request) (*slipway.App, bool) {
-	a, err := s.st.FindApp(r.Context(), chi.URLParam(r, "app"))
-	if err == nil && !allowed(r, a.OrgID) {
+	a, err := s.findApp(r, chi.URLParam(r, "app"))
+	if err == nil && !allowed(r, a.OrgID) { // a second line behind FindAppInOrg
 		err = slipway.Errorf(slipway.ENotFound, "App %q was not found.", chi.URLParam(r, "app"))
 	}
 	if err != nil {

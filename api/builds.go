@@ -41,6 +41,9 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	shown, err := displayURL(body.URL)
+	if err == nil && (strings.HasPrefix(body.URL, "http://") || strings.HasPrefix(body.URL, "https://")) {
+		err = s.checkScopedURL(r, body.URL, "builds")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -52,7 +55,7 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.cfg.Engine.StartBuild(b, slipway.BuildSource{URL: body.URL, Checksum: body.Checksum})
+	s.cfg.Engine.StartBuild(b, slipway.BuildSource{URL: body.URL, Checksum: body.Checksum, Scoped: scoped(r)})
 	writeJSON(w, http.StatusCreated, buildToJSON(b))
 }
 

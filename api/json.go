@@ -206,4 +206,7 @@ type orgJSON struct {
 type spaceJSON struct {
 	orgJSON
 	Compliance []string `json:"compliance"`
+	// Organization owns the space; null for a space shared by every
+	// organization.
+	Organization *ref `json:"organization"`
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/internal/egress"
 )
 
 // Engine is what the API asks of the release engine.
@@ -55,7 +57,13 @@ type Config struct {
 	SlugBlob func(w io.Writer, s *slipway.Slug) error
 	// BlobKey signs the per-release tokens that let a release's pods
 	// download its slug; see SlugToken.
-	BlobKey  []byte
+	BlobKey []byte
+	// Egress is the rule for the URLs organization-scoped tokens give
+	// (build sources, webhooks): public addresses only, plus what the
+	// operator opened. A URL whose literal host breaks it is refused when
+	// it is given; the fetches and deliveries are checked again when they
+	// dial (slug.Builder.ScopedHTTPClient, hook.Config.ScopedClient).
+	Egress   egress.Policy
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 }
@@ -320,6 +328,27 @@ func currentUser(r *http.Request) user { return currentPrincipal(r).user }
 func allowed(r *http.Request, orgID string) bool {
 	p := currentPrincipal(r)
 	return p.OrgID == "" || p.OrgID == orgID
+}
+
+// scoped reports whether the request's token is limited to one organization.
+func scoped(r *http.Request) bool { return currentPrincipal(r).OrgID != "" }
+
+// checkScopedURL refuses (EUnprocessable), for a scoped token, a URL whose
+// literal host is an address or name its connections may not reach; what
+// names the things that would connect ("builds", "webhooks").
+func (s *Server) checkScopedURL(r *http.Request, raw, what string) error {
+	if !scoped(r) {
+		return nil
+	}
+	var re *egress.RefusedError
+	if !errors.As(s.cfg.Egress.CheckURL(raw), &re) {
+		return nil
+	}
+	host := re.Host // a zone or a *.localhost name can be long
+	if len(host) > 80 {
+		host = strings.ToValidUTF8(host[:80], "") + "…"
+	}
+	return slipway.Errorf(slipway.EUnprocessable, "url points at %s, which is %s; %s of a token limited to one organization may reach only public addresses.", host, re.Reason, what)
 }
 
 // statusRecorder remembers the status code a handler wrote.

@@ -351,6 +351,21 @@ func (b *hookBody) applyTo(h *slipway.Hook) {
 	}
 }
 
+// applyHookBody applies a hook body. A URL set by a scoped token makes the
+// hook scoped (its deliveries reach public addresses only), and one whose
+// literal host such a hook could never reach is refused at once; a URL
+// the admin sets lifts the rule.
+func (s *Server) applyHookBody(r *http.Request, b *hookBody, h *slipway.Hook) error {
+	if b.URL != nil {
+		if err := s.checkScopedURL(r, *b.URL, "webhooks"); err != nil {
+			return err
+		}
+		h.Scoped = scoped(r)
+	}
+	b.applyTo(h)
+	return nil
+}
+
 func (s *Server) createHook(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.app(w, r)
 	if !ok {
@@ -361,8 +376,11 @@ func (s *Server) createHook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	h := &slipway.Hook{AppID: a.ID, Active: true}
-	body.applyTo(h)
+	h := &slipway.Hook{AppID: a.ID, Active: true, CreatedBy: currentUser(r).ID}
+	if err := s.applyHookBody(r, &body, h); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.st.CreateHook(r.Context(), h); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -416,7 +434,10 @@ func (s *Server) updateHook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	body.applyTo(h)
+	if err := s.applyHookBody(r, &body, h); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.st.UpdateHook(r.Context(), h); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -487,7 +508,7 @@ func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {
 	key := r.URL.Query().Get("app")
 	if p := currentPrincipal(r); p.OrgID != "" {
 		// A scoped token reads the trail of its own live apps only.
-		a, err := s.st.FindApp(r.Context(), key)
+		a, err := s.findApp(r, key)
 		if key == "" || err != nil || a.OrgID != p.OrgID {
 			s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "App %q was not found; a scoped token needs ?app=<one of its apps>.", key))
 			return

@@ -269,7 +269,9 @@ func (c *Client) CreateApp(ctx context.Context, name, space, org string) (*App, 
 	return &a, err
 }
 
-// NewApp is an app request; an empty Org or Space means "default".
+// NewApp is an app request. An empty Space means "default"; an empty Org
+// means the space's organization ("default" in a shared space), or the
+// token's organization for a token limited to one.
 type NewApp struct {
 	Name        string `json:"name"`
 	Space       string `json:"space,omitempty"`
@@ -278,7 +280,8 @@ type NewApp struct {
 }
 
 // CreateNewApp creates an app. EUnprocessable for a bad name, EConflict
-// when the name is taken in the space, ENotFound for an unknown org or space.
+// when the name is taken in the space, EUnprocessable for an unknown org or
+// space or one the token may not use.
 func (c *Client) CreateNewApp(ctx context.Context, a NewApp) (*App, error) {
 	var out App
 	err := c.Do(ctx, "POST", "/apps", a, &out)

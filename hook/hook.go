@@ -1,6 +1,8 @@
 // Package hook delivers webhook events from the outbox: it signs each
 // delivery, posts it, records every attempt and retries failures with
-// exponential backoff. Deliveries run on their own workers, so a slow or
+// exponential backoff. Deliveries of hooks set by organization-scoped
+// tokens go through a client that connects to public addresses only; one
+// it refuses is recorded and not retried. Deliveries run on their own workers, so a slow or
 // dead hook never holds up a release.
 package hook
 
@@ -11,6 +13,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/internal/egress"
 )
 
 // Outbox is what the deliverer needs of the store.
@@ -32,6 +36,11 @@ type Config struct {
 	Outbox Outbox
 	// Client sends deliveries; default one with a 10s timeout.
 	Client *http.Client
+	// ScopedClient sends the deliveries of hooks whose URL an
+	// organization-scoped token set (Delivery.Scoped); default one with a
+	// 10s timeout that connects to public addresses only
+	// (egress.Policy{}). Give it a transport of its own.
+	ScopedClient *http.Client
 	// Workers is how many deliveries are in flight at once (default 4).
 	Workers int
 	// Poll is how often the outbox is checked for due deliveries (default 250ms).
@@ -55,6 +64,9 @@ type Deliverer struct {
 func New(cfg Config) *Deliverer {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.ScopedClient == nil {
+		cfg.ScopedClient = egress.Policy{}.Client(10 * time.Second)
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
@@ -102,7 +114,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	for {
 		// A claim lasts longer than one attempt can take, so a delivery is
 		// never sent twice at once, even by two servers.
-		dels, err := d.cfg.Outbox.ClaimDeliveries(ctx, d.cfg.Workers, d.cfg.Client.Timeout+30*time.Second)
+		dels, err := d.cfg.Outbox.ClaimDeliveries(ctx, d.cfg.Workers, max(d.cfg.Client.Timeout, d.cfg.ScopedClient.Timeout)+30*time.Second)
 		if err != nil && ctx.Err() == nil {
 			d.cfg.Logger.Error("claim hook deliveries", "err", err)
 		}
@@ -153,8 +165,12 @@ func (d *Deliverer) deliver(ctx context.Context, del *slipway.Delivery) {
 		for k, v := range headers {
 			req.Header.Set(k, v)
 		}
+		client := d.cfg.Client
+		if del.Scoped {
+			client = d.cfg.ScopedClient
+		}
 		var resp *http.Response
-		resp, err = d.cfg.Client.Do(req)
+		resp, err = client.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
@@ -165,15 +181,20 @@ func (d *Deliverer) deliver(ctx context.Context, del *slipway.Delivery) {
 			}
 		}
 	}
+	var refused *egress.RefusedError
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down: the claim expires and another run retries
 		}
 		res.Error = err.Error()
+		if errors.As(err, &refused) {
+			res.Error = "refused: " + refused.Error()
+		}
 	}
 	res.Duration = d.cfg.Now().Sub(start)
 	var retryAt time.Time
-	if !ok {
+	// A refused address is the hook's rule, not a passing failure: no retry.
+	if !ok && refused == nil {
 		wait := d.cfg.RetryBase << min(attempt-1, 30)
 		if wait > d.cfg.RetryMax || wait <= 0 {
 			wait = d.cfg.RetryMax

@@ -4,11 +4,15 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/internal/egress"
 )
 
 // fakeOutbox hands out deliveries once and records attempts.
@@ -83,5 +87,52 @@ func TestDeliver_DeadHookIsRecorded(t *testing.T) {
 	d.deliver(context.Background(), del)
 	if len(ob.attempts) != 1 || ob.attempts[0].StatusCode != 0 || ob.attempts[0].Error == "" || ob.retryAt["d2"].IsZero() {
 		t.Fatalf("attempt = %+v retry %v", ob.attempts, ob.retryAt["d2"])
+	}
+}
+
+// TestDeliver_ScopedHooksReachOnlyAllowedAddresses sends only to a
+// loopback server or to addresses the dialer refuses before connecting.
+func TestDeliver_ScopedHooksReachOnlyAllowedAddresses(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	only1 := egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	tests := []struct {
+		name    string
+		scoped  *http.Client // nil: the default scoped client
+		url     string
+		isScope bool
+		refused string // "" when delivered
+		hits    int32
+	}{
+		{"admin's hook to loopback", nil, srv.URL, false, "", 1},
+		{"scoped hook to loopback", nil, srv.URL, true, "refused: 127.0.0.1 is a loopback address", 0},
+		{"scoped hook to a private address", nil, "http://10.0.0.1/hook", true, "refused: 10.0.0.1 is a private address", 0},
+		{"scoped hook to a link-local address", nil, "http://169.254.169.254/hook", true, "refused: 169.254.169.254 is a link-local address", 0},
+		{"scoped hook, operator opened 127.0.0.1", only1.Client(5 * time.Second), srv.URL, true, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hits.Store(0)
+			ob := &fakeOutbox{done: map[string]bool{}, retryAt: map[string]time.Time{}}
+			d := New(Config{Outbox: ob, ScopedClient: tt.scoped})
+			d.deliver(context.Background(), &slipway.Delivery{ID: "d", URL: tt.url, Payload: []byte(`{}`), Scoped: tt.isScope, CreatedAt: time.Now()})
+			if got := hits.Load(); got != tt.hits {
+				t.Errorf("the server saw %d requests, want %d", got, tt.hits)
+			}
+			res := ob.attempts[0]
+			if tt.refused == "" {
+				if !ob.done["d"] || res.StatusCode != 200 {
+					t.Fatalf("not delivered: %+v", res)
+				}
+				return
+			}
+			if ob.done["d"] || res.StatusCode != 0 || !strings.HasPrefix(res.Error, tt.refused) || !strings.Contains(res.Error, "only to public addresses") {
+				t.Fatalf("attempt = %+v, want %q", res, tt.refused)
+			}
+			if !ob.retryAt["d"].IsZero() {
+				t.Fatalf("a refused delivery is retried at %v", ob.retryAt["d"])
+			}
+		})
 	}
 }

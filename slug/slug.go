@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/internal/egress"
 )
 
 // Defaults for a zero Builder field.
@@ -58,6 +59,11 @@ type Builder struct {
 	// HTTPClient fetches http(s) sources; nil means a client with
 	// DefaultHTTPTimeout. It follows redirects as the client is configured to.
 	HTTPClient *http.Client
+	// ScopedHTTPClient fetches the http(s) sources of scoped builds
+	// (BuildSource.Scoped); nil means a client with DefaultHTTPTimeout
+	// that connects to public addresses only (egress.Policy{}). Give it
+	// a transport of its own, never one shared with HTTPClient.
+	ScopedHTTPClient *http.Client
 }
 
 var _ slipway.Builder = (*Builder)(nil)
@@ -83,8 +89,13 @@ func (b *Builder) limits() limits {
 	return l
 }
 
-func (b *Builder) httpClient() *http.Client {
-	if b.HTTPClient != nil {
+func (b *Builder) httpClient(scoped bool) *http.Client {
+	switch {
+	case scoped && b.ScopedHTTPClient != nil:
+		return b.ScopedHTTPClient
+	case scoped:
+		return egress.Policy{}.Client(DefaultHTTPTimeout)
+	case b.HTTPClient != nil:
 		return b.HTTPClient
 	}
 	return &http.Client{Timeout: DefaultHTTPTimeout}
@@ -100,8 +111,11 @@ func (b *Builder) httpClient() *http.Client {
 // command means "the image's default command". src.Checksum, if given, must
 // then equal the reference's @sha256: digest.
 //
+// An http(s) source of a scoped build (src.Scoped) is fetched with
+// ScopedHTTPClient, which refuses to connect to non-public addresses.
+//
 // Errors: EUnprocessable for a malformed URL, reference or checksum, an
-// unsupported scheme, a failed download, a checksum mismatch, a file that is
+// unsupported scheme, a failed or refused download, a checksum mismatch, a file that is
 // not a .tar.gz, .tar or .zip archive, a hostile or corrupt archive, or a
 // missing or malformed Procfile; ETooLarge when the archive, its unpacked
 // size or its number of entries exceeds the Builder's limits. A cancelled
@@ -134,7 +148,7 @@ func (b *Builder) Build(ctx context.Context, src slipway.BuildSource, dir string
 	}
 
 	lim := b.limits()
-	a, err := fetch(ctx, b.httpClient(), u, lim.maxSize, logf)
+	a, err := fetch(ctx, b.httpClient(src.Scoped), u, lim.maxSize, logf)
 	if err != nil {
 		return nil, err
 	}

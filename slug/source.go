@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/internal/egress"
 )
 
 // imageRefRE is the docker reference grammar of distribution/reference:
@@ -122,6 +123,10 @@ func download(ctx context.Context, client *http.Client, raw string, max int64, l
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, stopped(ctx.Err())
+		}
+		var refused *egress.RefusedError
+		if errors.As(err, &refused) {
+			return nil, slipway.Errorf(slipway.EUnprocessable, "Fetching %s was refused: %v.", shown, refused)
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -71,10 +71,21 @@ func scanOrganization(s scanner) (*slipway.Organization, error) {
 	return &o, nil
 }
 
-// CreateSpace creates s; EConflict if the name is taken.
+// CreateSpace creates s, owned by the organization s.OrgName (name or id)
+// or shared when it is ""; EConflict if the name is taken, EUnprocessable
+// for a bad name or an unknown organization.
 func (db *DB) CreateSpace(ctx context.Context, s *slipway.Space) error {
 	if err := slipway.ValidateName("space", s.Name); err != nil {
 		return err
+	}
+	var owner any // NULL: shared
+	s.OrgID = ""
+	if s.OrgName != "" {
+		o, err := db.FindOrganization(ctx, s.OrgName)
+		if err != nil {
+			return unprocessableIfNotFound(err)
+		}
+		s.OrgID, s.OrgName, owner = o.ID, o.Name, o.ID
 	}
 	if s.Compliance == nil {
 		s.Compliance = []string{}
@@ -83,17 +94,20 @@ func (db *DB) CreateSpace(ctx context.Context, s *slipway.Space) error {
 	s.ID = newID()
 	s.CreatedAt = db.Now().UTC()
 	s.UpdatedAt = s.CreatedAt
-	_, err := db.w.ExecContext(ctx, `INSERT INTO spaces (id, name, description, compliance, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`,
-		s.ID, s.Name, s.Description, string(comp), micros(s.CreatedAt))
+	_, err := db.w.ExecContext(ctx, `INSERT INTO spaces (id, name, description, compliance, org_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+		s.ID, s.Name, s.Description, string(comp), owner, micros(s.CreatedAt))
 	if isUnique(err) {
 		return slipway.Errorf(slipway.EConflict, "A space named %q already exists.", s.Name)
 	}
 	return err
 }
 
+const spaceSelect = `SELECT s.id, s.name, s.description, s.compliance, COALESCE(s.org_id, ''), COALESCE(o.name, ''), s.created_at, s.updated_at
+	FROM spaces s LEFT JOIN organizations o ON o.id = s.org_id `
+
 // ListSpaces lists spaces by name.
 func (db *DB) ListSpaces(ctx context.Context) ([]*slipway.Space, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, name, description, compliance, created_at, updated_at FROM spaces ORDER BY name`)
+	rows, err := db.r.QueryContext(ctx, spaceSelect+`ORDER BY s.name`)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +125,11 @@ func (db *DB) ListSpaces(ctx context.Context) ([]*slipway.Space, error) {
 
 // FindSpace finds a space by id or name; ENotFound if none.
 func (db *DB) FindSpace(ctx context.Context, idOrName string) (*slipway.Space, error) {
-	col := "name"
+	col := "s.name"
 	if isUUID(idOrName) {
-		col = "id"
+		col = "s.id"
 	}
-	s, err := scanSpace(db.r.QueryRowContext(ctx, `SELECT id, name, description, compliance, created_at, updated_at FROM spaces WHERE `+col+` = $1`, idOrName))
+	s, err := scanSpace(db.r.QueryRowContext(ctx, spaceSelect+`WHERE `+col+` = $1`, idOrName))
 	return s, notFound(err, "Space %q was not found.", idOrName)
 }
 
@@ -123,7 +137,7 @@ func scanSpace(sc scanner) (*slipway.Space, error) {
 	var s slipway.Space
 	var c, u int64
 	var comp string
-	if err := sc.Scan(&s.ID, &s.Name, &s.Description, &comp, &c, &u); err != nil {
+	if err := sc.Scan(&s.ID, &s.Name, &s.Description, &comp, &s.OrgID, &s.OrgName, &c, &u); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(comp), &s.Compliance); err != nil || s.Compliance == nil {
@@ -166,19 +180,32 @@ func scanApp(sc scanner) (*slipway.App, error) {
 }
 
 // CreateApp creates a in the organization a.OrgName and space a.SpaceName
-// (names or ids). EUnprocessable for a bad name or unknown org or space,
-// EConflict if the name is taken in the space.
+// (names or ids); an empty a.OrgName is the space's organization, or
+// "default" for a shared space. EUnprocessable for a bad name, an unknown
+// org or space, or a space of another organization; EConflict if the name
+// is taken in the space.
 func (db *DB) CreateApp(ctx context.Context, a *slipway.App) error {
 	if err := slipway.ValidateAppName(a.Name); err != nil {
 		return err
 	}
-	org, err := db.FindOrganization(ctx, a.OrgName)
-	if err != nil {
-		return unprocessableIfNotFound(err)
-	}
 	space, err := db.FindSpace(ctx, a.SpaceName)
 	if err != nil {
 		return unprocessableIfNotFound(err)
+	}
+	orgName := a.OrgName
+	if orgName == "" {
+		orgName = "default"
+		if !space.Shared() {
+			orgName = space.OrgID
+		}
+	}
+	org, err := db.FindOrganization(ctx, orgName)
+	if err != nil {
+		return unprocessableIfNotFound(err)
+	}
+	// A space's owner never changes, so this check cannot race.
+	if !space.VisibleTo(org.ID) {
+		return slipway.Errorf(slipway.EUnprocessable, "Space %q belongs to organization %q; create the app in that organization or in a shared space.", space.Name, space.OrgName)
 	}
 	a.ID = newID()
 	a.OrgID, a.OrgName = org.ID, org.Name
@@ -189,7 +216,8 @@ func (db *DB) CreateApp(ctx context.Context, a *slipway.App) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
 		a.ID, a.Name, a.OrgID, a.SpaceID, a.Description, a.GitURL, a.GitBranch, micros(a.CreatedAt))
 	if isUnique(err) {
-		return slipway.Errorf(slipway.EConflict, "An app named %q already exists in space %q.", a.Name, a.SpaceName)
+		// Worded for a shared space too: it says the name is taken, never by whom.
+		return slipway.Errorf(slipway.EConflict, "The name %q is taken in space %q; choose another name or another space.", a.Name, a.SpaceName)
 	}
 	return err
 }
@@ -201,9 +229,21 @@ func unprocessableIfNotFound(err error) error {
 	return err
 }
 
-// FindApp finds an app by id or name-space key; ENotFound if none.
+// FindApp finds an app by id, name-space key, or a bare name only one app
+// has; ENotFound if none.
 func (db *DB) FindApp(ctx context.Context, idOrKey string) (*slipway.App, error) {
-	return db.findApp(ctx, db.r, idOrKey)
+	return db.findApp(ctx, db.r, "", idOrKey)
+}
+
+// FindAppInOrg is FindApp among the apps of the organization orgID only.
+// Its answers say nothing of other organizations' apps: a bare name is
+// resolved among this organization's apps, and an app of another
+// organization is ENotFound, worded as for an app that does not exist.
+func (db *DB) FindAppInOrg(ctx context.Context, orgID, idOrKey string) (*slipway.App, error) {
+	if orgID == "" {
+		return nil, slipway.Errorf(slipway.ENotFound, "App %q was not found.", idOrKey)
+	}
+	return db.findApp(ctx, db.r, orgID, idOrKey)
 }
 
 type querier interface {
@@ -212,15 +252,21 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func (db *DB) findApp(ctx context.Context, q querier, idOrKey string) (*slipway.App, error) {
+// findApp finds an app by id, key or bare name; with orgID set, among that
+// organization's apps only.
+func (db *DB) findApp(ctx context.Context, q querier, orgID, idOrKey string) (*slipway.App, error) {
+	inOrg, args := "", []any{idOrKey}
+	if orgID != "" {
+		inOrg, args = ` AND a.org_id = $2`, append(args, orgID)
+	}
 	var row *sql.Row
 	switch {
 	case isUUID(idOrKey):
-		row = q.QueryRowContext(ctx, `SELECT `+appColumns+appFrom+`WHERE a.id = $1`, idOrKey)
+		row = q.QueryRowContext(ctx, `SELECT `+appColumns+appFrom+`WHERE a.id = $1`+inOrg, args...)
 	case !strings.Contains(idOrKey, "-"):
 		// App names hold no dash, so a dashless string is a bare name:
 		// accepted when exactly one space has an app of that name.
-		rows, err := q.QueryContext(ctx, `SELECT `+appColumns+appFrom+`WHERE a.name = $1 LIMIT 2`, idOrKey)
+		rows, err := q.QueryContext(ctx, `SELECT `+appColumns+appFrom+`WHERE a.name = $1`+inOrg+` LIMIT 2`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +292,7 @@ func (db *DB) findApp(ctx context.Context, q querier, idOrKey string) (*slipway.
 	default:
 		// The key is name-space and spaces may hold dashes, so match the
 		// concatenation.
-		row = q.QueryRowContext(ctx, `SELECT `+appColumns+appFrom+`WHERE a.name || '-' || s.name = $1`, idOrKey)
+		row = q.QueryRowContext(ctx, `SELECT `+appColumns+appFrom+`WHERE a.name || '-' || s.name = $1`+inOrg, args...)
 	}
 	a, err := scanApp(row)
 	return a, notFound(err, "App %q was not found.", idOrKey)
@@ -273,7 +319,7 @@ func (db *DB) ListApps(ctx context.Context) ([]*slipway.App, error) {
 // UpdateApp changes the fields of u that are set; ENotFound for an unknown app.
 func (db *DB) UpdateApp(ctx context.Context, id string, u slipway.AppUpdate) (*slipway.App, error) {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		a, err := db.findApp(ctx, tx, id)
+		a, err := db.findApp(ctx, tx, "", id)
 		if err != nil {
 			return err
 		}
@@ -299,7 +345,7 @@ func (db *DB) UpdateApp(ctx context.Context, id string, u slipway.AppUpdate) (*s
 // DeleteApp deletes the app and every record that belongs to it.
 func (db *DB) DeleteApp(ctx context.Context, id string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		app, err := db.findApp(ctx, tx, id)
+		app, err := db.findApp(ctx, tx, "", id)
 		if err != nil {
 			return err
 		}

@@ -174,7 +174,7 @@ func (db *DB) FinishBuild(ctx context.Context, id string, r slipway.BuildResult)
 		if err := appendBuildLines(ctx, tx, id, r.Lines); err != nil {
 			return err
 		}
-		app, err := db.findApp(ctx, tx, appID)
+		app, err := db.findApp(ctx, tx, "", appID)
 		if err != nil {
 			return err
 		}

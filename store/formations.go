@@ -83,7 +83,7 @@ func (db *DB) UpsertFormations(ctx context.Context, appID string, changes []slip
 // formationChanged emits formation_change with the app's formations and
 // audits it.
 func (db *DB) formationChanged(ctx context.Context, tx *sql.Tx, appID string, fs []*slipway.Formation) error {
-	app, err := db.findApp(ctx, tx, appID)
+	app, err := db.findApp(ctx, tx, "", appID)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func (db *DB) CreateRelease(ctx context.Context, nr slipway.NewRelease) (*slipwa
 }
 
 func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelease) (string, error) {
-	app, err := db.findApp(ctx, tx, nr.AppID)
+	app, err := db.findApp(ctx, tx, "", nr.AppID)
 	if err != nil {
 		return "", err
 	}
@@ -428,7 +428,7 @@ func (db *DB) SetReleaseStatus(ctx context.Context, id, status, reason string) e
 			return nil
 		}
 		event := slipway.EventReleaseFailed
-		app, err := db.findApp(ctx, tx, appID)
+		app, err := db.findApp(ctx, tx, "", appID)
 		if err != nil {
 			return err
 		}

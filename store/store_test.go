@@ -521,3 +521,156 @@ func TestStore_AppUID_Concurrent(t *testing.T) {
 		}
 	})
 }
+
+func TestStore_Spaces_OwnedAndShared(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		acme := &slipway.Organization{Name: "acme"}
+		if err := db.CreateOrganization(ctx, acme); err != nil {
+			t.Fatal(err)
+		}
+		owned := &slipway.Space{Name: "acme-prod", OrgName: "acme"}
+		if err := db.CreateSpace(ctx, owned); err != nil {
+			t.Fatal(err)
+		}
+		shared := &slipway.Space{Name: "shared"}
+		if err := db.CreateSpace(ctx, shared); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, db.CreateSpace(ctx, &slipway.Space{Name: "ghost", OrgName: "nope"}), slipway.EUnprocessable)
+		for name, want := range map[string]string{"acme-prod": acme.ID, "shared": "", "default": ""} {
+			sp, err := db.FindSpace(ctx, name)
+			if err != nil || sp.OrgID != want {
+				t.Fatalf("FindSpace(%s) = %+v, %v; want org %q", name, sp, err, want)
+			}
+		}
+		spaces, err := db.ListSpaces(ctx)
+		if err != nil || len(spaces) != 3 || spaces[0].Name != "acme-prod" || spaces[0].OrgName != "acme" || spaces[1].OrgID != "" {
+			t.Fatalf("ListSpaces = %+v, %v", spaces, err)
+		}
+
+		// An app without an org takes the space's; another organization's
+		// app does not go in an owned space.
+		a := &slipway.App{Name: "api", SpaceName: "acme-prod"}
+		if err := db.CreateApp(ctx, a); err != nil || a.OrgID != acme.ID {
+			t.Fatalf("app in an owned space: %+v, %v", a, err)
+		}
+		wantCode(t, db.CreateApp(ctx, &slipway.App{Name: "intruder", OrgName: "default", SpaceName: "acme-prod"}), slipway.EUnprocessable)
+		b := &slipway.App{Name: "api", SpaceName: "shared"}
+		if err := db.CreateApp(ctx, b); err != nil || b.OrgName != "default" {
+			t.Fatalf("app in a shared space: %+v, %v", b, err)
+		}
+		c := &slipway.App{Name: "web", OrgName: "acme", SpaceName: "shared"}
+		if err := db.CreateApp(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		err = db.CreateApp(ctx, &slipway.App{Name: "web", OrgName: "default", SpaceName: "shared"})
+		wantCode(t, err, slipway.EConflict)
+		if strings.Contains(slipway.ErrorMessage(err), "acme") {
+			t.Fatalf("the conflict names the organization that holds the name: %v", err)
+		}
+	})
+}
+
+func TestStore_FindAppInOrg_ResolvesWithinTheOrganization(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for _, o := range []string{"acme", "globex"} {
+			if err := db.CreateOrganization(ctx, &slipway.Organization{Name: o}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.CreateSpace(ctx, &slipway.Space{Name: o + "-space", OrgName: o}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		acme, _ := db.FindOrganization(ctx, "acme")
+		globex, _ := db.FindOrganization(ctx, "globex")
+		mine := &slipway.App{Name: "shop", SpaceName: "acme-space"}
+		theirs := &slipway.App{Name: "shop", SpaceName: "globex-space"}
+		secret := &slipway.App{Name: "secret", SpaceName: "globex-space"}
+		for _, a := range []*slipway.App{mine, theirs, secret} {
+			if err := db.CreateApp(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The admin's bare name is ambiguous; each organization's is its own.
+		_, err := db.FindApp(ctx, "shop")
+		wantCode(t, err, slipway.ENotFound)
+		for org, want := range map[string]string{acme.ID: mine.ID, globex.ID: theirs.ID} {
+			for _, ref := range []string{"shop", want} {
+				a, err := db.FindAppInOrg(ctx, org, ref)
+				if err != nil || a.ID != want {
+					t.Fatalf("FindAppInOrg(%s, %s) = %+v, %v; want %s", org, ref, a, err, want)
+				}
+			}
+		}
+		// Another organization's app, by every form of its name, is not
+		// found, in the words used for an app that does not exist.
+		for _, ref := range []string{"secret", "secret-globex-space", secret.ID, "shop-globex-space", theirs.ID} {
+			_, err := db.FindAppInOrg(ctx, acme.ID, ref)
+			wantCode(t, err, slipway.ENotFound)
+			if msg := slipway.ErrorMessage(err); msg != fmt.Sprintf("App %q was not found.", ref) {
+				t.Fatalf("FindAppInOrg(acme, %s): %q", ref, msg)
+			}
+		}
+		// Two of one organization's own apps share a bare name: ask for
+		// the key, without counting other organizations'.
+		if err := db.CreateApp(ctx, &slipway.App{Name: "shop", OrgName: "acme", SpaceName: "default"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = db.FindAppInOrg(ctx, acme.ID, "shop")
+		wantCode(t, err, slipway.ENotFound)
+		if !strings.Contains(slipway.ErrorMessage(err), "<name>-<space>") {
+			t.Fatalf("ambiguous own name: %v", err)
+		}
+		if a, err := db.FindAppInOrg(ctx, acme.ID, "shop-acme-space"); err != nil || a.ID != mine.ID {
+			t.Fatalf("by key: %+v, %v", a, err)
+		}
+	})
+}
+
+func TestStore_Hooks_ScopedFlagReachesDeliveries(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "hooked")
+		tenant := &slipway.Hook{AppID: a.ID, URL: "https://hooks.example.com/t", Events: []string{slipway.EventRelease}, Active: true, CreatedBy: "tok-1", Scoped: true}
+		ops := &slipway.Hook{AppID: a.ID, URL: "http://10.0.0.9/ops", Events: []string{slipway.EventRelease}, Active: true, CreatedBy: "admin"}
+		for _, h := range []*slipway.Hook{tenant, ops} {
+			if err := db.CreateHook(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := db.FindHook(ctx, a.ID, tenant.ID)
+		if err != nil || !got.Scoped || got.CreatedBy != "tok-1" {
+			t.Fatalf("FindHook = %+v, %v", got, err)
+		}
+		if err := db.EmitEvent(ctx, a.ID, slipway.EventRelease, nil); err != nil {
+			t.Fatal(err)
+		}
+		// The admin sets the tenant hook's URL: later events follow the
+		// admin's rule, the delivery already written keeps the tenant's.
+		got.URL, got.Scoped = "https://hooks.example.com/admin", false
+		if err := db.UpdateHook(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := db.FindHook(ctx, a.ID, tenant.ID); again.Scoped || again.CreatedBy != "tok-1" {
+			t.Fatalf("after the admin's update: %+v", again)
+		}
+		if err := db.EmitEvent(ctx, a.ID, slipway.EventRelease, nil); err != nil {
+			t.Fatal(err)
+		}
+		dels, err := db.ClaimDeliveries(ctx, 10, time.Minute)
+		if err != nil || len(dels) != 4 {
+			t.Fatalf("ClaimDeliveries = %d, %v", len(dels), err)
+		}
+		scoped := map[string]int{}
+		for _, d := range dels {
+			if d.Scoped {
+				scoped[d.URL]++
+			}
+		}
+		if len(scoped) != 1 || scoped["https://hooks.example.com/t"] != 1 {
+			t.Fatalf("scoped deliveries by URL = %v", scoped)
+		}
+	})
+}

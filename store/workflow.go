@@ -17,16 +17,19 @@ import (
 // subscribes to it, in the caller's transaction, so an event and its
 // deliveries are written together or not at all.
 func (db *DB) emit(ctx context.Context, tx *sql.Tx, app *slipway.App, event string, data map[string]any) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, url, secret, events FROM hooks WHERE app_id = $1 AND active = 1`, app.ID)
+	rows, err := tx.QueryContext(ctx, `SELECT id, url, secret, events, scoped FROM hooks WHERE app_id = $1 AND active = 1`, app.ID)
 	if err != nil {
 		return err
 	}
-	type target struct{ id, url, secret string }
+	type target struct {
+		id, url, secret string
+		scoped          int
+	}
 	var targets []target
 	for rows.Next() {
 		var t target
 		var events string
-		if err := rows.Scan(&t.id, &t.url, &t.secret, &events); err != nil {
+		if err := rows.Scan(&t.id, &t.url, &t.secret, &events, &t.scoped); err != nil {
 			rows.Close()
 			return err
 		}
@@ -57,8 +60,8 @@ func (db *DB) emit(ctx context.Context, tx *sql.Tx, app *slipway.App, event stri
 		return err
 	}
 	for _, t := range targets {
-		_, err := tx.ExecContext(ctx, `INSERT INTO hook_deliveries (id, hook_id, app_id, event, url, secret, payload, status, attempts, next_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)`, newID(), t.id, app.ID, event, t.url, t.secret, string(body), micros(now))
+		_, err := tx.ExecContext(ctx, `INSERT INTO hook_deliveries (id, hook_id, app_id, event, url, secret, payload, scoped, status, attempts, next_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9, $9)`, newID(), t.id, app.ID, event, t.url, t.secret, string(body), t.scoped, micros(now))
 		if err != nil {
 			return err
 		}
@@ -77,7 +80,7 @@ func (db *DB) audit(ctx context.Context, tx *sql.Tx, app *slipway.App, action, d
 // EmitEvent writes an event to the outbox of the app's hooks.
 func (db *DB) EmitEvent(ctx context.Context, appID, event string, data map[string]any) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		app, err := db.findApp(ctx, tx, appID)
+		app, err := db.findApp(ctx, tx, "", appID)
 		if err != nil {
 			return err
 		}
@@ -362,7 +365,7 @@ func (db *DB) createPromotion(ctx context.Context, tx *sql.Tx, np slipway.NewPro
 	for _, c := range couplings {
 		byApp[c.AppID] = c
 	}
-	src, err := db.findApp(ctx, tx, np.SourceApp)
+	src, err := db.findApp(ctx, tx, "", np.SourceApp)
 	if err != nil {
 		return "", unprocessableIfNotFound(err)
 	}
@@ -425,7 +428,7 @@ func (db *DB) createPromotion(ctx context.Context, tx *sql.Tx, np slipway.NewPro
 		}
 		for _, c := range couplings {
 			if slipway.StageIndex(c.Stage) == next {
-				a, err := db.findApp(ctx, tx, c.AppID)
+				a, err := db.findApp(ctx, tx, "", c.AppID)
 				if err != nil {
 					return "", err
 				}
@@ -438,7 +441,7 @@ func (db *DB) createPromotion(ctx context.Context, tx *sql.Tx, np slipway.NewPro
 	}
 	seen := map[string]bool{}
 	for _, t := range np.Targets {
-		a, err := db.findApp(ctx, tx, t)
+		a, err := db.findApp(ctx, tx, "", t)
 		if err != nil {
 			return "", unprocessableIfNotFound(err)
 		}
@@ -557,23 +560,23 @@ func (db *DB) CreateHook(ctx context.Context, h *slipway.Hook) error {
 	h.CreatedAt = db.Now().UTC()
 	h.UpdatedAt = h.CreatedAt
 	events, _ := json.Marshal(h.Events)
-	_, err := db.w.ExecContext(ctx, `INSERT INTO hooks (id, app_id, url, events, secret, active, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
-		h.ID, h.AppID, h.URL, string(events), h.Secret, boolInt(h.Active), micros(h.CreatedAt))
+	_, err := db.w.ExecContext(ctx, `INSERT INTO hooks (id, app_id, url, events, secret, active, created_by, scoped, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
+		h.ID, h.AppID, h.URL, string(events), h.Secret, boolInt(h.Active), h.CreatedBy, boolInt(h.Scoped), micros(h.CreatedAt))
 	return err
 }
 
-const hookColumns = `id, app_id, url, events, secret, active, created_at, updated_at`
+const hookColumns = `id, app_id, url, events, secret, active, created_by, scoped, created_at, updated_at`
 
 func scanHook(sc scanner) (*slipway.Hook, error) {
 	var h slipway.Hook
 	var events string
-	var active int
+	var active, scoped int
 	var c, u int64
-	if err := sc.Scan(&h.ID, &h.AppID, &h.URL, &events, &h.Secret, &active, &c, &u); err != nil {
+	if err := sc.Scan(&h.ID, &h.AppID, &h.URL, &events, &h.Secret, &active, &h.CreatedBy, &scoped, &c, &u); err != nil {
 		return nil, err
 	}
 	json.Unmarshal([]byte(events), &h.Events)
-	h.Active = active != 0
+	h.Active, h.Scoped = active != 0, scoped != 0
 	h.CreatedAt, h.UpdatedAt = fromMicros(c), fromMicros(u)
 	return &h, nil
 }
@@ -605,15 +608,15 @@ func (db *DB) FindHook(ctx context.Context, appID, id string) (*slipway.Hook, er
 	return h, notFound(err, "Hook %q was not found.", id)
 }
 
-// UpdateHook saves a hook's url, events, secret and active flag.
+// UpdateHook saves a hook's url, events, secret, active and scoped flags.
 func (db *DB) UpdateHook(ctx context.Context, h *slipway.Hook) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
 	h.UpdatedAt = db.Now().UTC()
 	events, _ := json.Marshal(h.Events)
-	_, err := db.w.ExecContext(ctx, `UPDATE hooks SET url = $1, events = $2, secret = $3, active = $4, updated_at = $5 WHERE id = $6 AND app_id = $7`,
-		h.URL, string(events), h.Secret, boolInt(h.Active), micros(h.UpdatedAt), h.ID, h.AppID)
+	_, err := db.w.ExecContext(ctx, `UPDATE hooks SET url = $1, events = $2, secret = $3, active = $4, scoped = $5, updated_at = $6 WHERE id = $7 AND app_id = $8`,
+		h.URL, string(events), h.Secret, boolInt(h.Active), boolInt(h.Scoped), micros(h.UpdatedAt), h.ID, h.AppID)
 	return err
 }
 
@@ -678,7 +681,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, n int, lease time.Duration) (
 	var out []*slipway.Delivery
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		now := db.Now()
-		rows, err := tx.QueryContext(ctx, `SELECT id, hook_id, event, url, secret, payload, attempts, next_at, created_at FROM hook_deliveries
+		rows, err := tx.QueryContext(ctx, `SELECT id, hook_id, event, url, secret, payload, scoped, attempts, next_at, created_at FROM hook_deliveries
 			WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at LIMIT `+strconv.Itoa(n), micros(now))
 		if err != nil {
 			return err
@@ -691,12 +694,13 @@ func (db *DB) ClaimDeliveries(ctx context.Context, n int, lease time.Duration) (
 		for rows.Next() {
 			var d slipway.Delivery
 			var payload string
+			var scoped int
 			var next, c int64
-			if err := rows.Scan(&d.ID, &d.HookID, &d.Event, &d.URL, &d.Secret, &payload, &d.Attempts, &next, &c); err != nil {
+			if err := rows.Scan(&d.ID, &d.HookID, &d.Event, &d.URL, &d.Secret, &payload, &scoped, &d.Attempts, &next, &c); err != nil {
 				rows.Close()
 				return err
 			}
-			d.Payload = []byte(payload)
+			d.Payload, d.Scoped = []byte(payload), scoped != 0
 			d.CreatedAt = fromMicros(c)
 			claims = append(claims, claim{&d, next})
 		}

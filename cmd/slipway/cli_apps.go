@@ -89,7 +89,7 @@ NAME-SPACE (hello-default).`,
 		}),
 	}
 	cmd.Flags().StringP("space", "s", "", "space of the app (default \"default\")")
-	cmd.Flags().StringP("org", "o", "", "organization of the app (default \"default\")")
+	cmd.Flags().StringP("org", "o", "", "organization of the app (default: the space's organization, \"default\" in a shared space)")
 	cmd.Flags().StringP("description", "d", "", "what the app is")
 	return withJSON(cmd)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/slipway/slipway/api"
 	"github.com/slipway/slipway/engine"
 	"github.com/slipway/slipway/hook"
+	"github.com/slipway/slipway/internal/egress"
 	"github.com/slipway/slipway/runtime/kube"
 	"github.com/slipway/slipway/runtime/local"
 	"github.com/slipway/slipway/slug"
@@ -70,6 +71,11 @@ type serveConfig struct {
 	DynoPids         int64
 	// Token is the admin token; empty reads or creates DataDir/token.
 	Token string
+
+	// AllowPrivateFetch widens where builds and webhooks of
+	// organization-scoped tokens may connect (public addresses only by
+	// default).
+	AllowPrivateFetch egress.Policy
 }
 
 func defaultDataDir() string {
@@ -94,7 +100,14 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 		Example: `  slipway serve
   SLIPWAY_TOKEN=secret slipway serve --listen 127.0.0.1:5000 --data-dir ./data
   slipway serve --database postgres://slipway@db.internal/slipway`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				// Most often the value of --allow-private-fetch given
+				// without "=": the flag alone means "all".
+				return fmt.Errorf("serve takes no arguments, not %q; to open prefixes to scoped tokens write --allow-private-fetch=%s", args[0], args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags()); err != nil {
 				return err
@@ -134,6 +147,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.Int64Var(&c.MaxSlugSize, "max-slug-size", 200<<20, "largest build archive in bytes")
 	f.DurationVar(&c.HookRetryBase, "hook-retry-base", time.Second, "wait before retrying a failed webhook delivery; doubles each time")
 	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
+	f.VarPF(&c.AllowPrivateFetch, "allow-private-fetch", "", "let builds and webhooks of organization-scoped tokens reach non-public addresses: the flag alone opens all, --allow-private-fetch=10.20.0.0/16,… opens those prefixes (default: public addresses only)").NoOptDefVal = "all"
 	f.BoolVar(&c.MigrateOnly, "migrate-only", false, "apply database migrations and exit (for deploy pipelines)")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&c.DynoIsolation, "dyno-isolation", "auto", "local runtime: run each dyno in its own namespaces, uid, network and cgroup: auto (when root), on or off")
@@ -243,10 +257,14 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		Store: db, Engine: engineRef, Runtime: rt, Token: token, MaxSlug: c.MaxSlugSize, Logger: logger, Registry: reg,
 		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
 		SlugBlob: func(w io.Writer, s *slipway.Slug) error { return slug.Pack(w, s.Dir) }, BlobKey: blobKey[:],
+		Egress: c.AllowPrivateFetch,
 	})
 	a.RegisterGauges()
+	// Builds and hooks of scoped tokens connect through transports of
+	// their own, which refuse non-public addresses as they dial.
+	scopedFetch := c.AllowPrivateFetch.Client(slug.DefaultHTTPTimeout)
 	eng = engine.New(engine.Config{
-		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize}, SlugDir: c.SlugDir,
+		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize, ScopedHTTPClient: scopedFetch}, SlugDir: c.SlugDir,
 		ReleaseDeadline: c.ReleaseDeadline, LeaseTTL: c.LeaseTTL, Holder: leaseHolder(c.DataDir), Events: a.Metrics(), Logger: logger,
 	})
 	engineRef.Engine = eng
@@ -257,7 +275,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		api:    &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 		router: &http.Server{Handler: routes, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}
-	deliverer := hook.New(hook.Config{Outbox: db, RetryBase: c.HookRetryBase, Logger: logger})
+	deliverer := hook.New(hook.Config{Outbox: db, RetryBase: c.HookRetryBase, Logger: logger, ScopedClient: c.AllowPrivateFetch.Client(10 * time.Second)})
 	go func() { s.engineDone <- eng.Run(ectx) }()
 	go func() { s.hooksDone <- deliverer.Run(ectx) }()
 	go s.api.Serve(apiLn)

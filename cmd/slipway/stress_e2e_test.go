@@ -1025,6 +1025,11 @@ func TestSecrets_NeverInLogsOrAnswers(t *testing.T) {
 	cfg.Token = adminTok
 	cfg.LogLevel = "debug"
 	cfg.HookRetryBase = 50 * time.Millisecond
+	// The scoped token's hook and build servers are on loopback, which
+	// only an operator can open to scoped tokens.
+	if err := cfg.AllowPrivateFetch.Set("127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
 	srv, err := startServer(bg, cfg, logs)
 	if err != nil {
 		t.Fatal(err)
