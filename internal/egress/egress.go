@@ -34,6 +34,10 @@ import (
 type Policy struct {
 	// Allow lists prefixes connected to even though they are not public.
 	Allow []netip.Prefix
+	// InterfaceAddrs lists this machine's addresses, which are refused
+	// even when public (its dynos and services may listen on them); nil
+	// means net.InterfaceAddrs.
+	InterfaceAddrs func() ([]net.Addr, error)
 }
 
 // RefusedError is a connection or URL the policy refused.
@@ -113,10 +117,14 @@ func reason(a netip.Addr) string {
 	return ""
 }
 
-// Check returns a *RefusedError unless a is public or inside an allowed prefix.
+// Check returns a *RefusedError unless a is a public address of another
+// machine or inside an allowed prefix.
 func (p Policy) Check(a netip.Addr) error {
 	a = a.Unmap().WithZone("")
 	why := reason(a)
+	if why == "" && p.isLocal(a) {
+		why = "an address of this server"
+	}
 	if why == "" {
 		return nil
 	}
@@ -126,6 +134,28 @@ func (p Policy) Check(a netip.Addr) error {
 		}
 	}
 	return &RefusedError{Host: a.String(), Reason: why}
+}
+
+// isLocal reports whether a is assigned to one of this machine's
+// interfaces. When they cannot be listed, every address counts as local:
+// refusing is the safe answer.
+func (p Policy) isLocal(a netip.Addr) bool {
+	list := p.InterfaceAddrs
+	if list == nil {
+		list = net.InterfaceAddrs
+	}
+	addrs, err := list()
+	if err != nil {
+		return true
+	}
+	for _, ia := range addrs {
+		if n, ok := ia.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == a {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Control is a net.Dialer Control hook: it runs after the name is resolved

@@ -80,6 +80,34 @@ func TestPolicy_Check(t *testing.T) {
 	}
 }
 
+// TestPolicy_Check_ThisServersPublicAddress: a public address assigned to
+// one of the server's interfaces is refused (dynos and services may
+// listen on it); other public addresses are not.
+func TestPolicy_Check_ThisServersPublicAddress(t *testing.T) {
+	p := egress.Policy{InterfaceAddrs: func() ([]net.Addr, error) {
+		return []net.Addr{&net.IPNet{IP: net.ParseIP("93.184.216.34"), Mask: net.CIDRMask(24, 32)}}, nil
+	}}
+	err := p.Check(netip.MustParseAddr("93.184.216.34"))
+	var re *egress.RefusedError
+	if !errors.As(err, &re) || re.Reason != "an address of this server" {
+		t.Fatalf("the server's own address: %v", err)
+	}
+	if err := p.CheckURL("http://93.184.216.34:20001/"); !egress.IsRefused(err) {
+		t.Fatalf("CheckURL of the server's own address: %v", err)
+	}
+	if err := p.Check(netip.MustParseAddr("93.184.216.35")); err != nil {
+		t.Fatalf("a neighbour's address: %v", err)
+	}
+	broken := egress.Policy{InterfaceAddrs: func() ([]net.Addr, error) { return nil, errors.New("no netlink") }}
+	if err := broken.Check(netip.MustParseAddr("93.184.216.35")); !egress.IsRefused(err) {
+		t.Fatalf("with interfaces unknown, a public address passed: %v", err)
+	}
+	p.Set("93.184.216.34")
+	if err := p.Check(netip.MustParseAddr("93.184.216.34")); err != nil {
+		t.Fatalf("opened by the operator: %v", err)
+	}
+}
+
 func TestPolicy_Allow_WidensToItsPrefixesOnly(t *testing.T) {
 	var p egress.Policy
 	if err := p.Set("10.20.0.0/16, 192.168.1.5"); err != nil {
