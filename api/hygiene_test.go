@@ -8,6 +8,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/api"
 )
 
@@ -120,3 +121,101 @@ func TestJSONBody_WrongTypeMessages(t *testing.T) {
 	}
 }
 
+// TestErrors_QuoteAtMostAShortPrefixOfInput sends a long value in every
+// path parameter of every route, in query strings and headers, and in the
+// fields of every kind of body: each is refused with a 4xx whose message
+// quotes at most slipway.MaxEcho characters of it. (Build URLs are
+// checked when the build runs; the slug package's tests cover those.)
+func TestErrors_QuoteAtMostAShortPrefixOfInput(t *testing.T) {
+	f := newFixture(t)
+	if rec := f.do("POST", "/pipelines", admin, `{"name":"pl"}`); rec.Code != 201 {
+		t.Fatal(rec.Body)
+	}
+	const n = 100 << 10
+	long := strings.Repeat("x", n)
+	echo := strings.Repeat("x", slipway.MaxEcho+1)
+	check := func(t *testing.T, what string, rec *httptest.ResponseRecorder) {
+		t.Helper()
+		if rec.Code < 400 || rec.Code >= 500 {
+			t.Errorf("%s: %d %.200s, want a 4xx", what, rec.Code, rec.Body)
+			return
+		}
+		if msg := errorMessage(t, rec); strings.Contains(msg, echo) || len(msg) > 1024 {
+			t.Errorf("%s: %d, a message of %d bytes echoes the input: %.200s…", what, rec.Code, len(msg), msg)
+		}
+	}
+	valid := map[string]string{
+		"app": "hello", "release": "v1", "status": f.status.ID, "build": f.slug, "slug": f.slug, "type": "web",
+		"feature": "auto-release", "org": "default", "space": "default", "pipeline": "pl",
+	}
+	for _, rt := range f.srv.Routes() {
+		method, pattern, _ := strings.Cut(rt, " ")
+		params := param.FindAllString(pattern, -1)
+		for _, p := range params {
+			path := param.ReplaceAllStringFunc(pattern, func(q string) string {
+				if q == p {
+					return long
+				}
+				if v, ok := valid[strings.Trim(q, "{}")]; ok {
+					return v
+				}
+				return f.other.ID
+			})
+			check(t, method+" "+strings.Replace(pattern, p, "<long>", 1), f.do(method, path, admin, "{}"))
+		}
+	}
+	check(t, "unknown path", f.do("GET", "/"+long, admin, ""))
+	check(t, "unknown method", f.do(strings.Repeat("X", 10<<10), "/apps", admin, ""))
+	f.do("POST", "/organizations", admin, `{"name":"acme"}`)
+	var tok struct{ Token string }
+	json.Unmarshal(f.do("POST", "/tokens", admin, `{"org":"acme"}`).Body.Bytes(), &tok)
+	check(t, "audits of an unknown app", f.do("GET", "/audits?app="+long, "Bearer "+tok.Token, ""))
+	for _, path := range []string{"/apps/hello/releases", "/apps/hello/builds", "/apps/hello/hooks/" + f.other.ID + "/results"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Authorization", admin)
+		req.Header.Set("Range", "version "+long)
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		check(t, "Range of "+path, rec)
+	}
+
+	bodies := []struct{ method, path, body string }{
+		{"POST", "/apps", `{"name":"LONG"}`},
+		{"POST", "/apps", `{"name":"abc","space":"LONG"}`},
+		{"POST", "/apps", `{"name":"abc","org":"LONG"}`},
+		{"POST", "/organizations", `{"name":"LONG"}`},
+		{"POST", "/spaces", `{"name":"LONG"}`},
+		{"PATCH", "/apps/hello/config-vars", `{"LONG":"x"}`},
+		{"PATCH", "/apps/hello/config-vars", `{"SLIPWAY_LONG":"x"}`},
+		{"PATCH", "/apps/hello/config-vars", `{"LONG":1}`},
+		{"PATCH", "/apps/hello", `{"LONG":1,"maintenance":"x"}`},
+		{"POST", "/apps/hello/releases", `{"slug":"LONG"}`},
+		{"POST", "/apps/hello/releases", `{"release":"LONG"}`},
+		{"POST", "/apps/hello/releases/v1/statuses", `{"state":"LONG","name":"tests","context":"ci/other"}`},
+		{"POST", "/apps/hello/releases/v1/statuses", `{"state":"success","name":"tests","context":"LONG"}`},
+		{"POST", "/apps/hello/releases/v1/statuses", `{"state":"success","name":"tests","context":"ci/other","target_url":"http://LONG"}`},
+		{"PATCH", "/apps/hello/releases/v1/statuses/" + f.status.ID, `{"context":"LONG"}`},
+		{"POST", "/apps/hello/formation", `{"type":"LONG","quantity":1}`},
+		{"PATCH", "/apps/hello/formation", `[{"type":"LONG","quantity":1}]`},
+		{"PATCH", "/apps/hello/formation", `[{"type":"LONG"}]`},
+		{"PATCH", "/apps/hello/formation", `[{"type":"web","quantity":1,"healthcheck":"LONG"}]`},
+		{"PATCH", "/apps/hello/formation/web", `{"type":"LONG"}`},
+		{"POST", "/apps/hello/builds", `{"url":"LONG"}`},
+		{"POST", "/apps/hello/hooks", `{"url":"LONG","events":["release"]}`},
+		{"POST", "/apps/hello/hooks", `{"url":"http://example.com/","events":["LONG"]}`},
+		{"PATCH", "/apps/hello/features/auto-release", `{"enabled":"LONG"}`},
+		{"POST", "/pipelines", `{"name":"LONG"}`},
+		{"POST", "/pipeline-couplings", `{"app":"LONG","pipeline":"pl","stage":"review"}`},
+		{"POST", "/pipeline-couplings", `{"app":"hello","pipeline":"LONG","stage":"review"}`},
+		{"POST", "/pipeline-couplings", `{"app":"hello","pipeline":"pl","stage":"LONG"}`},
+		{"POST", "/pipeline-couplings", `{"app":"hello","pipeline":"pl","stage":"development","required_status_checks":{"contexts":["LONG"]}}`},
+		{"POST", "/pipeline-promotions", `{"pipeline":{"id":"LONG"},"source":{"app":{"id":"hello"}}}`},
+		{"POST", "/pipeline-promotions", `{"pipeline":{"id":"pl"},"source":{"app":{"id":"LONG"}}}`},
+		{"POST", "/pipeline-promotions", `{"pipeline":{"id":"pl"},"source":{"app":{"id":"hello"},"release":{"id":"LONG"}}}`},
+		{"POST", "/tokens", `{"org":"LONG"}`},
+	}
+	for _, b := range bodies {
+		body := strings.ReplaceAll(b.body, "LONG", long)
+		check(t, b.method+" "+b.path+" "+b.body, f.do(b.method, b.path, admin, body))
+	}
+}

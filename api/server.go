@@ -104,10 +104,10 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.recoverer, s.instrument)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "No endpoint %s %s; see API.md for the routes.", r.Method, r.URL.Path))
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "No endpoint %s %s; see API.md for the routes.", slipway.Clip(r.Method), slipway.Clip(r.URL.Path)))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, slipway.Errorf(slipway.EMethodNotAllowed, "Method %s is not allowed on %s.", r.Method, r.URL.Path))
+		s.writeError(w, r, slipway.Errorf(slipway.EMethodNotAllowed, "Method %s is not allowed on %s.", slipway.Clip(r.Method), slipway.Clip(r.URL.Path)))
 	})
 	r.Get("/healthz", s.healthz)
 	// Pods download their slug with a per-release token (or the admin
