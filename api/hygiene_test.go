@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http/httptest"
@@ -217,5 +218,89 @@ func TestErrors_QuoteAtMostAShortPrefixOfInput(t *testing.T) {
 	for _, b := range bodies {
 		body := strings.ReplaceAll(b.body, "LONG", long)
 		check(t, b.method+" "+b.path+" "+b.body, f.do(b.method, b.path, admin, body))
+	}
+}
+
+// dynoRuntime reports one running dyno per app, so the dyno gauge has
+// something to count.
+type dynoRuntime struct{ stubRuntime }
+
+func (dynoRuntime) Dynos(_ context.Context, appID string) ([]slipway.Dyno, error) {
+	return []slipway.Dyno{{ID: appID + "-web-1", Name: "1", Type: "web", State: slipway.DynoRunning}}, nil
+}
+
+// /metrics names no app, organization or release, whatever requests the
+// server saw and whatever its engine reported.
+func TestMetrics_NameNoAppOrgOrRelease(t *testing.T) {
+	f := newFixture(t)
+	f.srv = api.New(api.Config{Store: f.db, Engine: nopEngine{}, Runtime: dynoRuntime{}, Token: "admin-token"})
+	f.srv.RegisterGauges()
+	for _, req := range []struct{ method, path, body string }{
+		{"POST", "/organizations", `{"name":"tenantorg"}`},
+		{"POST", "/apps", `{"name":"tenantapp","org":"tenantorg"}`},
+		{"PATCH", "/apps/tenantapp/config-vars", `{"SECRET_KEY":"tenantvalue"}`},
+		{"GET", "/apps/tenantapp-default/releases", ``},
+		{"GET", "/apps/tenantapp/releases/" + f.rel.ID, ``},
+		{"GET", "/apps/tenantapp/nothing-here", ``},
+		{"GET", "/tenantapp", ``},
+		{"TENANTAPP", "/apps/tenantapp", ``},
+	} {
+		f.do(req.method, req.path, admin, req.body)
+	}
+	rel, build := f.rel, &slipway.Build{ID: f.slug, AppID: f.app.ID}
+	f.srv.Metrics().ReleaseFinished(rel, slipway.ReleaseSucceeded, 0)
+	f.srv.Metrics().BuildFinished(build, slipway.BuildSucceeded)
+
+	rec := f.do("GET", "/metrics", "", "")
+	if rec.Code != 200 {
+		t.Fatalf("/metrics without a token = %d, want 200", rec.Code)
+	}
+	body := rec.Body.String()
+	for _, want := range []string{`slipway_http_requests_total{code="201",method="POST",route="/apps"} 1`, `method="other"`, `slipway_dynos{state="running"} 3`, `slipway_release_duration_seconds_count{status="succeeded"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+	for _, secret := range []string{"tenantapp", "TENANTAPP", "tenantorg", "tenantvalue", "SECRET_KEY", "hello", f.app.ID, f.other.ID, f.rel.ID, f.slug, f.app.OrgID} {
+		if strings.Contains(body, secret) {
+			t.Errorf("/metrics names %q:\n%s", secret, body)
+		}
+	}
+}
+
+// With a metrics token, /metrics answers 401 without it (the admin token
+// is not it) and 200 with it.
+func TestMetrics_Token(t *testing.T) {
+	f := newFixture(t)
+	f.srv = api.New(api.Config{Store: f.db, Engine: nopEngine{}, Runtime: stubRuntime{}, Token: "admin-token", MetricsToken: "metrics-token"})
+	tests := []struct {
+		auth string
+		want int
+	}{
+		{"", 401},
+		{"Bearer wrong", 401},
+		{"Bearer metrics-token-but-longer", 401},
+		{admin, 401},
+		{"Bearer metrics-token", 200},
+		{"bearer  metrics-token ", 200},
+		{"metrics-token", 200},
+	}
+	for _, tt := range tests {
+		rec := f.do("GET", "/metrics", tt.auth, "")
+		if rec.Code != tt.want {
+			t.Errorf("Authorization %q: %d, want %d", tt.auth, rec.Code, tt.want)
+			continue
+		}
+		if tt.want == 401 {
+			if msg := errorMessage(t, rec); !strings.Contains(msg, "--metrics-token") {
+				t.Errorf("401 message %q does not say what to send", msg)
+			}
+		} else if !strings.Contains(rec.Body.String(), "slipway_http_requests_total") {
+			t.Errorf("200 without metrics: %.300s", rec.Body)
+		}
+	}
+	// The rest of the API still takes the admin token only.
+	if rec := f.do("GET", "/apps", "Bearer metrics-token", ""); rec.Code != 401 {
+		t.Errorf("GET /apps with the metrics token = %d, want 401", rec.Code)
 	}
 }

@@ -54,6 +54,8 @@ type serveConfig struct {
 	LeaseTTL        time.Duration
 	MigrateOnly     bool
 	LogLevel        string
+	// MetricsToken, when set, is the bearer token GET /metrics needs.
+	MetricsToken string
 	// Token is the admin token; empty reads or creates DataDir/token.
 	Token string
 }
@@ -122,6 +124,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
 	f.BoolVar(&c.MigrateOnly, "migrate-only", false, "apply database migrations and exit (for deploy pipelines)")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token GET /metrics needs (default: none; prefer SLIPWAY_METRICS_TOKEN, as flags show in ps)")
 	return cmd
 }
 
@@ -218,7 +221,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	var eng *engine.Engine
 	engineRef := &lateEngine{}
 	a := api.New(api.Config{
-		Store: db, Engine: engineRef, Runtime: rt, Token: token, MaxSlug: c.MaxSlugSize, Logger: logger, Registry: reg,
+		Store: db, Engine: engineRef, Runtime: rt, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, Logger: logger, Registry: reg,
 		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
 		SlugBlob: func(w io.Writer, s *slipway.Slug) error { return slug.Pack(w, s.Dir) }, BlobKey: blobKey[:],
 	})
