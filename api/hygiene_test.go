@@ -304,3 +304,59 @@ func TestMetrics_Token(t *testing.T) {
 		t.Errorf("GET /apps with the metrics token = %d, want 401", rec.Code)
 	}
 }
+
+// A release's slug token fetches that release's slug and nothing else:
+// not another app's slug, not another slug of its own app, not with
+// another release named, and it is no API token.
+func TestSlugBlob_TokenFetchesOnlyItsReleasesSlug(t *testing.T) {
+	f := newFixture(t)
+	key := []byte("blob-key")
+	ctx := context.Background()
+	slug := func(appID string) string {
+		b := &slipway.Build{AppID: appID}
+		f.db.CreateBuild(ctx, b)
+		f.db.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildSucceeded, Slug: &slipway.Slug{Dir: t.TempDir(), ProcessTypes: map[string]string{"web": "x"}}})
+		return b.ID
+	}
+	releaseOf := func(appID, slugID string) string {
+		r, err := f.db.CreateRelease(ctx, slipway.NewRelease{AppID: appID, SlugID: slugID, Trigger: slipway.TriggerDeploy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	x1, x2, y1 := slug(f.app.ID), slug(f.app.ID), slug(f.other.ID)
+	relX, relY := releaseOf(f.app.ID, x1), releaseOf(f.other.ID, y1)
+	f.srv = api.New(api.Config{Store: f.db, Engine: nopEngine{}, Runtime: stubRuntime{}, Token: "admin-token", BlobKey: key,
+		SlugBlob: func(w io.Writer, s *slipway.Slug) error { _, err := io.WriteString(w, "tar.gz of "+s.ID); return err }})
+	tokX, tokY := "Bearer "+api.SlugToken(key, x1, relX), "Bearer "+api.SlugToken(key, y1, relY)
+	blob := func(slug, rel string) string { return "/slugs/" + slug + "/blob?release=" + rel }
+	tests := []struct {
+		name, path, auth string
+		want             int
+	}{
+		{"its own slug", blob(x1, relX), tokX, 200},
+		{"the other app's with its own", blob(y1, relY), tokY, 200},
+		{"another app's slug, naming its own release", blob(y1, relX), tokX, 401},
+		{"another app's slug, naming that app's release", blob(y1, relY), tokX, 401},
+		{"another slug of its own app", blob(x2, relX), tokX, 401},
+		{"its slug, naming another release", blob(x1, relY), tokX, 401},
+		{"its slug, naming no release", "/slugs/" + x1 + "/blob", tokX, 401},
+		{"its slug, with another app's token", blob(x1, relX), tokY, 401},
+		{"as an API token", "/apps/hello", tokX, 401},
+		{"as an API token on the slug", "/slugs/" + x1, tokX, 401},
+	}
+	for _, tt := range tests {
+		rec := f.do("GET", tt.path, tt.auth, "")
+		if rec.Code != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, rec.Code, rec.Body, tt.want)
+			continue
+		}
+		if tt.want == 200 && rec.Body.String() != "tar.gz of "+strings.Split(tt.path, "/")[2] {
+			t.Errorf("%s: got %q", tt.name, rec.Body)
+		}
+		if tt.want != 200 && strings.Contains(rec.Body.String(), "tar.gz of") {
+			t.Errorf("%s: a refusal carried a slug: %q", tt.name, rec.Body)
+		}
+	}
+}
