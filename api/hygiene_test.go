@@ -172,12 +172,14 @@ func TestErrors_QuoteAtMostAShortPrefixOfInput(t *testing.T) {
 	json.Unmarshal(f.do("POST", "/tokens", admin, `{"org":"acme"}`).Body.Bytes(), &tok)
 	check(t, "audits of an unknown app", f.do("GET", "/audits?app="+long, "Bearer "+tok.Token, ""))
 	for _, path := range []string{"/apps/hello/releases", "/apps/hello/builds", "/apps/hello/hooks/" + f.other.ID + "/results"} {
-		req := httptest.NewRequest("GET", path, nil)
-		req.Header.Set("Authorization", admin)
-		req.Header.Set("Range", "version "+long)
-		rec := httptest.NewRecorder()
-		f.srv.ServeHTTP(rec, req)
-		check(t, "Range of "+path, rec)
+		for _, rng := range []string{"version " + long, "version ..; " + long + "=1", "created_at " + long + ".."} {
+			req := httptest.NewRequest("GET", path, nil)
+			req.Header.Set("Authorization", admin)
+			req.Header.Set("Range", rng)
+			rec := httptest.NewRecorder()
+			f.srv.ServeHTTP(rec, req)
+			check(t, "Range "+rng[:20]+"… of "+path, rec)
+		}
 	}
 
 	bodies := []struct{ method, path, body string }{

@@ -77,7 +77,7 @@ func parseRange(h, field string) (slipway.Page, error) {
 			}
 			p.Max = n
 		default:
-			return bad(fmt.Sprintf("unknown parameter %q", k))
+			return bad(fmt.Sprintf("unknown parameter %q", slipway.Clip(k)))
 		}
 	}
 	return p, nil
