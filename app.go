@@ -85,7 +85,7 @@ var (
 // digits, starts with a letter and has at most 24 characters.
 func ValidateAppName(name string) error {
 	if !appNameRE.MatchString(name) {
-		return Errorf(EUnprocessable, "App name %q is invalid: use lowercase letters and digits, starting with a letter, at most 24 characters.", name)
+		return Errorf(EUnprocessable, "App name %q is invalid: use lowercase letters and digits, starting with a letter, at most 24 characters.", Clip(name))
 	}
 	return nil
 }
@@ -94,7 +94,7 @@ func ValidateAppName(name string) error {
 // lowercase letters, digits and dashes, starting with a letter.
 func ValidateName(kind, name string) error {
 	if !plainNameRE.MatchString(name) {
-		return Errorf(EUnprocessable, "The %s name %q is invalid: use lowercase letters, digits and dashes, starting with a letter, at most 63 characters.", kind, name)
+		return Errorf(EUnprocessable, "The %s name %q is invalid: use lowercase letters, digits and dashes, starting with a letter, at most 63 characters.", kind, Clip(name))
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func (s *ReleaseStatus) Validate() error {
 	switch s.State {
 	case StateError, StateFailure, StatePending, StateSuccess:
 	default:
-		return Errorf(EUnprocessable, "state must be one of error, failure, pending or success, not %q.", s.State)
+		return Errorf(EUnprocessable, "state must be one of error, failure, pending or success, not %q.", Clip(s.State))
 	}
 	if n := len(s.Context); n < 6 || n > 31 || !contextRE.MatchString(s.Context) {
 		return Errorf(EUnprocessable, "context must be 6 to 31 characters of letters, digits and . / \\ + -.")
@@ -139,10 +139,10 @@ var configKeyRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 // ValidateConfigKey returns EUnprocessable for malformed or reserved keys.
 func ValidateConfigKey(k string) error {
 	if !configKeyRE.MatchString(k) {
-		return Errorf(EUnprocessable, "Config var key %q is invalid: use A-Z, 0-9 and _, not starting with a digit.", k)
+		return Errorf(EUnprocessable, "Config var key %q is invalid: use A-Z, 0-9 and _, not starting with a digit.", Clip(k))
 	}
 	if ReservedConfigKey(k) {
-		return Errorf(EUnprocessable, "Config var key %q is reserved by Slipway; choose another name.", k)
+		return Errorf(EUnprocessable, "Config var key %q is reserved by Slipway; choose another name.", Clip(k))
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ const MaxQuantity = 100
 // Validate returns EUnprocessable naming the first field out of range.
 func (c *FormationChange) Validate() error {
 	if !processTypeRE.MatchString(c.Type) {
-		return Errorf(EUnprocessable, "type %q is invalid: use lowercase letters, digits, - and _, starting with a letter, at most 30 characters.", c.Type)
+		return Errorf(EUnprocessable, "type %q is invalid: use lowercase letters, digits, - and _, starting with a letter, at most 30 characters.", Clip(c.Type))
 	}
 	if c.Type == "release" {
 		return Errorf(EUnprocessable, "type release is the release phase command and cannot be scaled.")

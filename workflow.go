@@ -129,7 +129,7 @@ func (h *Hook) Validate() error {
 			known = known || e == k
 		}
 		if !known {
-			return Errorf(EUnprocessable, "events: %q is not an event; use %s.", e, strings.Join(hookEvents[:], ", "))
+			return Errorf(EUnprocessable, "events: %q is not an event; use %s.", Clip(e), strings.Join(hookEvents[:], ", "))
 		}
 	}
 	if len(h.Secret) > 1024 {

@@ -57,7 +57,7 @@ func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
 	o, err := s.st.FindOrganization(r.Context(), chi.URLParam(r, "org"))
 	if err == nil && !allowed(r, o.ID) {
-		err = slipway.Errorf(slipway.ENotFound, "Organization %q was not found.", chi.URLParam(r, "org"))
+		err = slipway.Errorf(slipway.ENotFound, "Organization %q was not found.", slipway.Clip(chi.URLParam(r, "org")))
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -146,7 +146,7 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 			body.Org = p.OrgID
 		}
 		if o, err := s.st.FindOrganization(r.Context(), body.Org); err != nil || o.ID != p.OrgID {
-			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Organization %q was not found.", body.Org))
+			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Organization %q was not found.", slipway.Clip(body.Org)))
 			return
 		}
 		if _, err := s.visibleSpace(r, body.Space); err != nil {
@@ -196,7 +196,7 @@ func (s *Server) findApp(r *http.Request, idOrKey string) (*slipway.App, error) 
 func (s *Server) app(w http.ResponseWriter, r *http.Request) (*slipway.App, bool) {
 	a, err := s.findApp(r, chi.URLParam(r, "app"))
 	if err == nil && !allowed(r, a.OrgID) { // a second line behind FindAppInOrg
-		err = slipway.Errorf(slipway.ENotFound, "App %q was not found.", chi.URLParam(r, "app"))
+		err = slipway.Errorf(slipway.ENotFound, "App %q was not found.", slipway.Clip(chi.URLParam(r, "app")))
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -284,7 +284,7 @@ func (s *Server) getFeature(w http.ResponseWriter, r *http.Request) {
 	}
 	f, ok := featureOf(a, chi.URLParam(r, "feature"))
 	if !ok {
-		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Feature %q does not exist; the features are: auto-release.", chi.URLParam(r, "feature")))
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Feature %q does not exist; the features are: auto-release.", slipway.Clip(chi.URLParam(r, "feature"))))
 		return
 	}
 	writeJSON(w, http.StatusOK, f)
@@ -297,7 +297,7 @@ func (s *Server) updateFeature(w http.ResponseWriter, r *http.Request) {
 	}
 	name := chi.URLParam(r, "feature")
 	if _, ok := featureOf(a, name); !ok {
-		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Feature %q does not exist; the features are: auto-release.", name))
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Feature %q does not exist; the features are: auto-release.", slipway.Clip(name)))
 		return
 	}
 	var body struct {
@@ -362,7 +362,7 @@ func (s *Server) updateConfigVars(w http.ResponseWriter, r *http.Request) {
 		}
 		var v string
 		if err := json.Unmarshal(raw[k], &v); err != nil {
-			s.writeError(w, r, slipway.Errorf(slipway.EInvalid, "Config var %s must be a string or null.", k))
+			s.writeError(w, r, slipway.Errorf(slipway.EInvalid, "Config var %q must be a string or null.", slipway.Clip(k)))
 			return
 		}
 		change[k] = &v

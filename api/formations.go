@@ -56,7 +56,7 @@ func (s *Server) findFormation(w http.ResponseWriter, r *http.Request, a *slipwa
 			return f, true
 		}
 	}
-	s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "The app has no %q formation; create it with POST /apps/%s/formation.", typ, a.Key()))
+	s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "The app has no %q formation; create it with POST /apps/%s/formation.", slipway.Clip(typ), a.Key()))
 	return nil, false
 }
 
@@ -167,7 +167,7 @@ func (s *Server) batchUpdateFormations(w http.ResponseWriter, r *http.Request) {
 	changes := make([]slipway.FormationChange, 0, len(list))
 	for _, b := range list {
 		if !have[b.Type] && b.Quantity == nil {
-			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Formation %q does not exist yet; give its quantity to create it.", b.Type))
+			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Formation %q does not exist yet; give its quantity to create it.", slipway.Clip(b.Type)))
 			return
 		}
 		changes = append(changes, b.change())
@@ -194,7 +194,7 @@ func (s *Server) updateFormation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Type != "" && body.Type != typ {
-		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "type cannot be changed; create a %q formation instead.", body.Type))
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "type cannot be changed; create a %q formation instead.", slipway.Clip(body.Type)))
 		return
 	}
 	body.Type = typ

@@ -26,7 +26,7 @@ func parseRange(h, field string) (slipway.Page, error) {
 		return p, nil
 	}
 	bad := func(why string) (slipway.Page, error) {
-		return slipway.Page{}, slipway.Errorf(slipway.EInvalid, "Range header %q is invalid: %s; use e.g. \"%s ..; order=desc, max=20\".", h, why, field)
+		return slipway.Page{}, slipway.Errorf(slipway.EInvalid, "Range header %q is invalid: %s; use e.g. \"%s ..; order=desc, max=20\".", slipway.Clip(h), why, field)
 	}
 	spec, params, _ := strings.Cut(h, ";")
 	name, rng, ok := strings.Cut(strings.TrimSpace(spec), " ")
@@ -77,7 +77,7 @@ func parseRange(h, field string) (slipway.Page, error) {
 			}
 			p.Max = n
 		default:
-			return bad(fmt.Sprintf("unknown parameter %q", k))
+			return bad(fmt.Sprintf("unknown parameter %q", slipway.Clip(k)))
 		}
 	}
 	return p, nil

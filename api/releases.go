@@ -312,7 +312,7 @@ func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Context != nil && *body.Context != st.Context {
-		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "context cannot be changed; create a new status for context %q.", *body.Context))
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "context cannot be changed; create a new status for context %q.", slipway.Clip(*body.Context)))
 		return
 	}
 	body.applyTo(st)

@@ -47,6 +47,10 @@ type Config struct {
 	Runtime slipway.Runtime
 	// Token is the admin token every request but /healthz and /metrics needs.
 	Token string
+	// MetricsToken, when set, is the token GET /metrics needs (as
+	// "Authorization: Bearer <token>"); empty leaves /metrics open. Either
+	// way the metrics name no app, organization or release.
+	MetricsToken string
 	// MaxBody limits JSON bodies (default 1 MiB); MaxSlug limits an
 	// archive pushed inline as a data: URI (default 200 MiB).
 	MaxBody, MaxSlug int64
@@ -112,16 +116,16 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.recoverer, s.instrument)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "No endpoint %s %s; see API.md for the routes.", r.Method, r.URL.Path))
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "No endpoint %s %s; see API.md for the routes.", slipway.Clip(r.Method), slipway.Clip(r.URL.Path)))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, slipway.Errorf(slipway.EMethodNotAllowed, "Method %s is not allowed on %s.", r.Method, r.URL.Path))
+		s.writeError(w, r, slipway.Errorf(slipway.EMethodNotAllowed, "Method %s is not allowed on %s.", slipway.Clip(r.Method), slipway.Clip(r.URL.Path)))
 	})
 	r.Get("/healthz", s.healthz)
 	// Pods download their slug with a per-release token (or the admin
 	// token); the route checks it itself.
 	r.Get("/slugs/{slug}/blob", s.getSlugBlob)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	r.With(s.metricsAuth).Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	r.Group(func(r chi.Router) {
 		r.Use(s.auth)
 		r.With(s.adminOnly).Post("/organizations", s.createOrganization)
@@ -273,10 +277,7 @@ type principal struct {
 func (s *Server) auth(next http.Handler) http.Handler {
 	want := []byte(s.cfg.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := strings.TrimSpace(r.Header.Get("Authorization"))
-		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			h = strings.TrimSpace(h[7:])
-		}
+		h := bearer(r)
 		if h == "" {
 			s.writeError(w, r, slipway.Errorf(slipway.EUnauthorized, "This endpoint needs a token: send \"Authorization: Bearer <token>\" (see `slipway login`)."))
 			return
@@ -303,6 +304,31 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), keyUser, p)
 		ctx = slipway.WithActor(ctx, slipway.Actor{ID: p.ID, Email: p.Email})
 		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// bearer is the token of "Authorization: Bearer <token>" (or of a bare
+// "Authorization: <token>"), "" without one.
+func bearer(r *http.Request) string {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		h = strings.TrimSpace(h[7:])
+	}
+	return h
+}
+
+// metricsAuth asks for Config.MetricsToken on /metrics when it is set.
+func (s *Server) metricsAuth(next http.Handler) http.Handler {
+	if s.cfg.MetricsToken == "" {
+		return next
+	}
+	want := []byte(s.cfg.MetricsToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(bearer(r)), want) != 1 {
+			s.writeError(w, r, slipway.Errorf(slipway.EUnauthorized, "/metrics needs the metrics token of this server (--metrics-token): send \"Authorization: Bearer <token>\"."))
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -390,6 +416,18 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		s.metrics.requests.WithLabelValues(r.Method, route, strconv.Itoa(rec.status)).Inc()
+		s.metrics.requests.WithLabelValues(methodLabel(r.Method), route, strconv.Itoa(rec.status)).Inc()
 	})
+}
+
+// methodLabel is the method as a metrics label: one of the methods the API
+// knows, else "other", so that a client cannot add series (or text) to
+// /metrics by inventing methods.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }

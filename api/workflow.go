@@ -510,7 +510,7 @@ func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {
 		// A scoped token reads the trail of its own live apps only.
 		a, err := s.findApp(r, key)
 		if key == "" || err != nil || a.OrgID != p.OrgID {
-			s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "App %q was not found; a scoped token needs ?app=<one of its apps>.", key))
+			s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "App %q was not found; a scoped token needs ?app=<one of its apps>.", slipway.Clip(key)))
 			return
 		}
 		key = a.Key()

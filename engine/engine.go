@@ -499,7 +499,7 @@ func (e *Engine) Restart(ctx context.Context, appID, dyno string) error {
 			found = found || d.Name == dyno || d.ID == dyno
 		}
 		if !found {
-			return slipway.Errorf(slipway.ENotFound, "Dyno %q was not found; list them with GET /apps/{app}/dynos.", dyno)
+			return slipway.Errorf(slipway.ENotFound, "Dyno %q was not found; list them with GET /apps/{app}/dynos.", slipway.Clip(dyno))
 		}
 	}
 	e.wg.Add(1)

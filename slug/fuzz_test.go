@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/slipway/slipway"
 )
@@ -92,6 +94,9 @@ func fuzzArchives(t testing.TB) map[string][]byte {
 		"chain":              tarGz(t, []entry{procfile, symlinkEntry("c", "b/../x"), symlinkEntry("b", ".")}),
 		"hardlink-out":       tarGz(t, []entry{procfile, hardlinkEntry("h", "../x")}),
 		"device":             tarGz(t, []entry{procfile, {name: "null", typ: tar.TypeChar}}),
+		"latin1-name":        gz(t, gnuTar(t, []entry{procfile, file("caf\xe9", "x")})),
+		"control-name":       zipBytes(t, []entry{procfile, file("a\x1b[2Jb", "x"), symlinkEntry("l", "a\u0085")}),
+		"unicode-name":       zipBytes(t, []entry{procfile, file("café ✓", "x")}),
 	}
 }
 
@@ -134,6 +139,9 @@ func FuzzUnpack(f *testing.F) {
 		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				t.Fatal(err)
+			}
+			if rel, _ := filepath.Rel(dir, p); !utf8.ValidString(rel) || strings.ContainsFunc(rel, unicode.IsControl) {
+				t.Errorf("unpacked the name %q", rel)
 			}
 			fi, err := os.Lstat(p)
 			if err != nil {

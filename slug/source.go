@@ -106,7 +106,7 @@ func download(ctx context.Context, client *http.Client, raw string, max int64, l
 		// url.Parse's error repeats the URL, credentials and all.
 		return nil, slipway.Errorf(slipway.EUnprocessable, "The source URL is malformed; use http(s)://host/path/to/archive.tar.gz.")
 	}
-	shown := safeURL(raw)
+	shown := clip(safeURL(raw), 80)
 	if u.Host == "" {
 		return nil, slipway.Errorf(slipway.EUnprocessable, "The source URL %s has no host; use http(s)://host/path/to/archive.tar.gz.", clip(shown, 80))
 	}

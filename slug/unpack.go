@@ -14,6 +14,8 @@ import (
 	"os"
 	"path"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/slipway/slipway"
 )
@@ -168,9 +170,9 @@ func (u *unpacker) untar(src io.Reader, gz bool) error {
 		case tar.TypeLink:
 			err = u.hardlink(hdr.Name, hdr.Linkname)
 		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-			err = slipway.Errorf(slipway.EUnprocessable, "Entry %q is a device or fifo; a slug may hold only files, directories and links, so remove it from the archive.", clip(hdr.Name, 200))
+			err = slipway.Errorf(slipway.EUnprocessable, "Entry %q is a device or fifo; a slug may hold only files, directories and links, so remove it from the archive.", slipway.Clip(hdr.Name))
 		default:
-			err = slipway.Errorf(slipway.EUnprocessable, "Entry %q has tar type %q, which a slug cannot hold; re-create the archive with plain files, directories and links.", clip(hdr.Name, 200), string(hdr.Typeflag))
+			err = slipway.Errorf(slipway.EUnprocessable, "Entry %q has tar type %q, which a slug cannot hold; re-create the archive with plain files, directories and links.", slipway.Clip(hdr.Name), string(hdr.Typeflag))
 		}
 		if err != nil {
 			return err
@@ -220,7 +222,7 @@ func (u *unpacker) unzip(r io.ReaderAt, size int64) error {
 		case mode.Type() == 0:
 			err = u.zipFile(f)
 		default:
-			err = slipway.Errorf(slipway.EUnprocessable, "Entry %q is a device, fifo or socket; a slug may hold only files, directories and links, so remove it from the archive.", clip(f.Name, 200))
+			err = slipway.Errorf(slipway.EUnprocessable, "Entry %q is a device, fifo or socket; a slug may hold only files, directories and links, so remove it from the archive.", slipway.Clip(f.Name))
 		}
 		if err != nil {
 			return err
@@ -232,7 +234,7 @@ func (u *unpacker) unzip(r io.ReaderAt, size int64) error {
 func (u *unpacker) zipOpen(f *zip.File) (io.ReadCloser, error) {
 	rc, err := f.Open()
 	if errors.Is(err, zip.ErrAlgorithm) {
-		return nil, slipway.Errorf(slipway.EUnprocessable, "Entry %q uses a compression method Slipway cannot read; re-create the zip with deflate (zip -r).", clip(f.Name, 200))
+		return nil, slipway.Errorf(slipway.EUnprocessable, "Entry %q uses a compression method Slipway cannot read; re-create the zip with deflate (zip -r).", slipway.Clip(f.Name))
 	}
 	if err != nil {
 		return nil, u.readErr(err, f.Name)
@@ -263,12 +265,21 @@ func (u *unpacker) zipSymlinkTarget(f *zip.File) (string, error) {
 }
 
 // clean turns an entry name into a path relative to the root, "" for the
-// root itself, refusing names that are absolute or climb out.
+// root itself, refusing names that are absolute or climb out, and names
+// that are not UTF-8 or hold control characters (a newline or an escape
+// sequence in a file name misleads whoever reads a listing or a log).
 func clean(raw string) (string, error) {
-	name := clip(raw, 200)
+	name := slipway.Clip(raw)
 	switch {
 	case strings.ContainsRune(raw, 0):
 		return "", slipway.Errorf(slipway.EUnprocessable, "Entry %q has a NUL byte in its name; re-create the archive.", name)
+	case !utf8.ValidString(raw):
+		i := invalidUTF8At(raw)
+		return "", slipway.Errorf(slipway.EUnprocessable, "Entry %q has a name that is not valid UTF-8 (byte %#x at %d); rename it, or re-create the archive with UTF-8 file names.", name, raw[i], i)
+	case strings.ContainsFunc(raw, unicode.IsControl):
+		i := strings.IndexFunc(raw, unicode.IsControl)
+		c, _ := utf8.DecodeRuneInString(raw[i:])
+		return "", slipway.Errorf(slipway.EUnprocessable, "Entry %q has the control character %U at byte %d of its name; rename it.", name, c, i)
 	case strings.Contains(raw, `\`):
 		return "", slipway.Errorf(slipway.EUnprocessable, "Entry %q has a backslash in its name; re-create the archive with a tool that separates paths with /.", name)
 	case strings.HasPrefix(raw, "/"):
@@ -292,11 +303,24 @@ func clean(raw string) (string, error) {
 	return c, nil
 }
 
+// invalidUTF8At is the index of the first byte of s that is not part of
+// valid UTF-8.
+func invalidUTF8At(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
+}
+
 // cleanEntry is clean for an entry that cannot be the root.
 func cleanEntry(raw string) (string, error) {
 	c, err := clean(raw)
 	if err == nil && c == "" {
-		err = slipway.Errorf(slipway.EUnprocessable, "Entry %q names the archive's root, which only a directory can; re-create the archive.", clip(raw, 200))
+		err = slipway.Errorf(slipway.EUnprocessable, "Entry %q names the archive's root, which only a directory can; re-create the archive.", slipway.Clip(raw))
 	}
 	return c, err
 }
@@ -332,9 +356,9 @@ func (u *unpacker) parents(name string) error {
 		case err == nil && fi.IsDir():
 			u.dirs[p] = true
 		case err == nil && fi.Mode()&fs.ModeSymlink != 0:
-			return slipway.Errorf(slipway.EUnprocessable, "Entry %q would be written through the symlink %q; archives may not place entries inside a symlinked directory.", clip(name, 200), clip(p, 200))
+			return slipway.Errorf(slipway.EUnprocessable, "Entry %q would be written through the symlink %q; archives may not place entries inside a symlinked directory.", slipway.Clip(name), slipway.Clip(p))
 		case err == nil:
-			return slipway.Errorf(slipway.EUnprocessable, "Entry %q lies under %q, which is not a directory; re-create the archive.", clip(name, 200), clip(p, 200))
+			return slipway.Errorf(slipway.EUnprocessable, "Entry %q lies under %q, which is not a directory; re-create the archive.", slipway.Clip(name), slipway.Clip(p))
 		case errors.Is(err, fs.ErrNotExist):
 			if err := u.mkdir(p); err != nil {
 				return err
@@ -394,7 +418,7 @@ func (u *unpacker) file(raw string, size int64, exec bool, r io.Reader) error {
 		return err
 	}
 	if size < 0 {
-		return slipway.Errorf(slipway.EUnprocessable, "Entry %q has a negative size; re-create the archive.", clip(name, 200))
+		return slipway.Errorf(slipway.EUnprocessable, "Entry %q has a negative size; re-create the archive.", slipway.Clip(name))
 	}
 	if size > u.lim.maxUnpacked-u.bytes {
 		return tooLargeUnpacked(u.lim.maxUnpacked)
@@ -488,9 +512,11 @@ func (u *unpacker) symlink(raw, target string) error {
 func checkTarget(name, target string) error {
 	switch {
 	case target == "" || len(target) > maxPathLen || strings.ContainsRune(target, 0):
-		return slipway.Errorf(slipway.EUnprocessable, "Symlink %q has an empty or malformed target; re-create the archive.", clip(name, 200))
+		return slipway.Errorf(slipway.EUnprocessable, "Symlink %q has an empty or malformed target; re-create the archive.", slipway.Clip(name))
+	case !utf8.ValidString(target) || strings.ContainsFunc(target, unicode.IsControl):
+		return slipway.Errorf(slipway.EUnprocessable, "Symlink %q points to %q, which is not valid UTF-8 or holds a control character; re-create the link.", slipway.Clip(name), slipway.Clip(target))
 	case strings.HasPrefix(target, "/"):
-		return slipway.Errorf(slipway.EUnprocessable, "Symlink %q points to the absolute path %q; use a relative target inside the archive.", clip(name, 200), clip(target, 200))
+		return slipway.Errorf(slipway.EUnprocessable, "Symlink %q points to the absolute path %q; use a relative target inside the archive.", slipway.Clip(name), slipway.Clip(target))
 	}
 	if t := path.Join(path.Dir(name), target); t == ".." || strings.HasPrefix(t, "../") {
 		return escapingLink(name, target)
@@ -499,7 +525,7 @@ func checkTarget(name, target string) error {
 }
 
 func escapingLink(name, target string) error {
-	return slipway.Errorf(slipway.EUnprocessable, "Symlink %q points to %q, outside the archive; make it point inside the archive or remove it.", clip(name, 200), clip(target, 200))
+	return slipway.Errorf(slipway.EUnprocessable, "Symlink %q points to %q, outside the archive; make it point inside the archive or remove it.", slipway.Clip(name), slipway.Clip(target))
 }
 
 // hardlink links name to an earlier regular file of the archive. Tar gives
@@ -511,7 +537,7 @@ func (u *unpacker) hardlink(raw, target string) error {
 	}
 	t, err := clean(target)
 	if err != nil || t == "" || u.seen[t] != kindFile {
-		return slipway.Errorf(slipway.EUnprocessable, "Hard link %q points to %q, which is not a regular file earlier in the archive; re-create the archive without it.", clip(name, 200), clip(target, 200))
+		return slipway.Errorf(slipway.EUnprocessable, "Hard link %q points to %q, which is not a regular file earlier in the archive; re-create the archive without it.", slipway.Clip(name), slipway.Clip(target))
 	}
 	if err := u.parents(name); err != nil {
 		return err
@@ -565,7 +591,7 @@ func (u *unpacker) checkSymlink(link string) error {
 			continue
 		}
 		if hops++; hops > maxSymlinkHops {
-			return slipway.Errorf(slipway.EUnprocessable, "Symlink %q is part of a loop or a chain of more than %d links; fix or remove it.", clip(link, 200), maxSymlinkHops)
+			return slipway.Errorf(slipway.EUnprocessable, "Symlink %q is part of a loop or a chain of more than %d links; fix or remove it.", slipway.Clip(link), maxSymlinkHops)
 		}
 		t, err := u.root.Readlink(p)
 		if err != nil {
@@ -694,7 +720,7 @@ func (u *unpacker) readErr(err error, name string) error {
 	case errors.As(err, &se):
 		return err
 	case name != "":
-		return slipway.Errorf(slipway.EUnprocessable, "The archive is corrupt at entry %q (%v); re-create it.", clip(name, 200), err)
+		return slipway.Errorf(slipway.EUnprocessable, "The archive is corrupt at entry %q (%v); re-create it.", slipway.Clip(name), err)
 	}
 	return slipway.Errorf(slipway.EUnprocessable, "The archive is corrupt (%v); re-create it.", err)
 }
@@ -709,7 +735,7 @@ func (u *unpacker) fsErr(err error, name string) error {
 }
 
 func duplicate(name string) error {
-	return slipway.Errorf(slipway.EUnprocessable, "The archive has two entries named %q; remove one of them.", clip(name, 200))
+	return slipway.Errorf(slipway.EUnprocessable, "The archive has two entries named %q; remove one of them.", slipway.Clip(name))
 }
 
 func tooLargeUnpacked(max int64) error {

@@ -421,3 +421,87 @@ func TestUnpack_Cancelled(t *testing.T) {
 		assertOnlyDir(t, parent, dir)
 	}
 }
+
+// Names that are not UTF-8 or hold control characters are refused with
+// the name escaped, in tar and zip archives alike; other Unicode is kept.
+func TestUnpack_NamesMustBeUTF8WithoutControlCharacters(t *testing.T) {
+	long := strings.Repeat("a", 100) + "\n"
+	tests := []struct {
+		name    string
+		entries []entry
+		want    string // the message; "" for an archive that unpacks
+	}{
+		{"latin-1", []entry{procfile, file("caf\xe9.txt", "x")}, `Entry "caf\xe9.txt" has a name that is not valid UTF-8 (byte 0xe9 at 3)`},
+		{"cut-off rune", []entry{procfile, file("a\xe2\x82", "x")}, `Entry "a\xe2\x82" has a name that is not valid UTF-8 (byte 0xe2 at 1)`},
+		{"newline", []entry{procfile, file("a\nb", "x")}, `Entry "a\nb" has the control character U+000A at byte 1 of its name; rename it.`},
+		{"terminal escape", []entry{procfile, file("\x1b[31mred", "x")}, `Entry "\x1b[31mred" has the control character U+001B at byte 0`},
+		{"C1 control", []entry{procfile, file("a\u0085b", "x")}, `Entry "a\u0085b" has the control character U+0085 at byte 1`},
+		{"DEL", []entry{procfile, file("a\x7f", "x")}, `Entry "a\x7f" has the control character U+007F at byte 1`},
+		{"in a folder's name", []entry{procfile, file("d\x01/f", "x")}, `Entry "d\x01/f" has the control character U+0001 at byte 1`},
+		{"a folder", []entry{procfile, dirEntry("d\t/")}, `has the control character U+0009 at byte 1`},
+		{"a symlink", []entry{procfile, symlinkEntry("l\r", "Procfile")}, `Entry "l\r" has the control character U+000D`},
+		{"a symlink's target", []entry{procfile, symlinkEntry("l", "caf\xe9")}, `Symlink "l" points to "caf\xe9", which is not valid UTF-8 or holds a control character`},
+		{"long name", []entry{procfile, file(long, "x")}, `Entry "` + strings.Repeat("a", 64) + `…" has the control character U+000A at byte 100`},
+		{"unicode is fine", []entry{procfile, file("café ✓/日本語.txt", "x"), symlinkEntry("ü", "café ✓/日本語.txt")}, ""},
+	}
+	for _, tt := range tests {
+		for _, format := range []string{"tar.gz", "zip"} {
+			t.Run(tt.name+"/"+format, func(t *testing.T) {
+				var data []byte
+				if format == "zip" {
+					data = zipBytes(t, tt.entries)
+				} else {
+					data = gz(t, gnuTar(t, tt.entries))
+				}
+				parent, dir, _, err := unpackTo(t, context.Background(), data, testLimits)
+				if tt.want == "" {
+					if err != nil {
+						t.Fatal(err)
+					}
+					if b, err := os.ReadFile(filepath.Join(dir, "ü")); err != nil || string(b) != "x" {
+						t.Errorf("ü: %q, %v", b, err)
+					}
+					return
+				}
+				if code := slipway.ErrorCode(err); code != slipway.EUnprocessable {
+					t.Fatalf("code %q (%v), want %q", code, err, slipway.EUnprocessable)
+				}
+				if msg := slipway.ErrorMessage(err); !strings.Contains(msg, tt.want) {
+					t.Errorf("message %q does not contain %q", msg, tt.want)
+				}
+				assertGone(t, dir)
+				assertOnlyDir(t, parent, dir)
+			})
+		}
+	}
+	// The build fails with that message.
+	var log logLines
+	_, err := (&Builder{}).Build(context.Background(), slipway.BuildSource{URL: dataURI(gz(t, gnuTar(t, []entry{procfile, file("x\x1b]0;owned\x07", "")})))}, filepath.Join(t.TempDir(), "slug"), log.logf)
+	if msg := slipway.ErrorMessage(err); slipway.ErrorCode(err) != slipway.EUnprocessable || !strings.Contains(msg, `Entry "x\x1b]0;owned\a" has the control character U+001B`) {
+		t.Errorf("build: %v", err)
+	}
+}
+
+// gnuTar is tarBytes in the GNU format, whose names may hold any bytes
+// (PAX records must be UTF-8).
+func gnuTar(t testing.TB, entries []entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: 0o644, Format: tar.FormatGNU}
+		if e.typ == tar.TypeReg {
+			h.Size = int64(len(e.body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatalf("tar header %q: %v", e.name, err)
+		}
+		if _, err := tw.Write([]byte(e.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}

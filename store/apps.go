@@ -286,7 +286,7 @@ func (db *DB) findApp(ctx context.Context, q querier, orgID, idOrKey string) (*s
 		case 1:
 			return found[0], nil
 		case 0:
-			return nil, slipway.Errorf(slipway.ENotFound, "App %q was not found.", idOrKey)
+			return nil, slipway.Errorf(slipway.ENotFound, "App %q was not found.", slipway.Clip(idOrKey))
 		}
 		return nil, slipway.Errorf(slipway.ENotFound, "Several spaces have an app named %q; name it as <name>-<space>.", idOrKey)
 	default:

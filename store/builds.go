@@ -38,7 +38,7 @@ func (db *DB) CreateBuild(ctx context.Context, b *slipway.Build) error {
 // FindBuild finds a build of the app; ENotFound if none.
 func (db *DB) FindBuild(ctx context.Context, appID, id string) (*slipway.Build, error) {
 	if !isUUID(id) {
-		return nil, slipway.Errorf(slipway.ENotFound, "Build %q was not found.", id)
+		return nil, slipway.Errorf(slipway.ENotFound, "Build %q was not found.", slipway.Clip(id))
 	}
 	b, err := scanBuild(db.r.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds WHERE id = $1 AND app_id = $2`, id, appID))
 	return b, notFound(err, "Build %q was not found.", id)
@@ -51,7 +51,7 @@ func (db *DB) ListBuilds(ctx context.Context, appID string, p slipway.Page) ([]*
 	if p.Start != "" {
 		start, err := strconv.ParseInt(p.Start, 10, 64)
 		if err != nil {
-			return nil, slipway.Errorf(slipway.EInvalid, "Range start %q is not a created_at value from Next-Range.", p.Start)
+			return nil, slipway.Errorf(slipway.EInvalid, "Range start %q is not a created_at value from Next-Range.", slipway.Clip(p.Start))
 		}
 		op := pageOp(p)
 		q += ` AND created_at ` + op + ` $2`
@@ -217,7 +217,7 @@ func (db *DB) FindSlug(ctx context.Context, id string) (*slipway.Slug, error) {
 
 func findSlug(ctx context.Context, q querier, id string) (*slipway.Slug, error) {
 	if !isUUID(id) {
-		return nil, slipway.Errorf(slipway.ENotFound, "Slug %q was not found.", id)
+		return nil, slipway.Errorf(slipway.ENotFound, "Slug %q was not found.", slipway.Clip(id))
 	}
 	var s slipway.Slug
 	var pt string

@@ -107,7 +107,7 @@ func (db *DB) DeleteFormation(ctx context.Context, appID, typ string) error {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return slipway.Errorf(slipway.ENotFound, "The app has no %q formation.", typ)
+			return slipway.Errorf(slipway.ENotFound, "The app has no %q formation.", slipway.Clip(typ))
 		}
 		fs, err := listFormations(ctx, tx, appID)
 		if err != nil {

@@ -184,7 +184,7 @@ func (db *DB) releasableSlug(ctx context.Context, tx *sql.Tx, appID, slug string
 		return id, err
 	}
 	if !isUUID(slug) {
-		return "", slipway.Errorf(slipway.EUnprocessable, "slug must be a build id (a UUID) or \"latest\", not %q.", slug)
+		return "", slipway.Errorf(slipway.EUnprocessable, "slug must be a build id (a UUID) or \"latest\", not %q.", slipway.Clip(slug))
 	}
 	var status string
 	err := tx.QueryRowContext(ctx, `SELECT status FROM builds WHERE id = $1 AND app_id = $2`, slug, appID).Scan(&status)
@@ -256,14 +256,14 @@ func (db *DB) findReleaseOf(ctx context.Context, q querier, appID, idOrVersion s
 	case len(idOrVersion) > 1 && (idOrVersion[0] == 'v' || idOrVersion[0] == 'V'):
 		v, perr := strconv.Atoi(idOrVersion[1:])
 		if perr != nil {
-			return nil, slipway.Errorf(slipway.ENotFound, "Release %q was not found on this app.", idOrVersion)
+			return nil, slipway.Errorf(slipway.ENotFound, "Release %q was not found on this app.", slipway.Clip(idOrVersion))
 		}
 		r, err = db.findRelease(ctx, q, "r.version = $1 AND r.app_id = $2", v, appID)
 	default:
-		return nil, slipway.Errorf(slipway.ENotFound, "Release %q was not found on this app.", idOrVersion)
+		return nil, slipway.Errorf(slipway.ENotFound, "Release %q was not found on this app.", slipway.Clip(idOrVersion))
 	}
 	if slipway.ErrorCode(err) == slipway.ENotFound {
-		return nil, slipway.Errorf(slipway.ENotFound, "Release %q was not found on this app.", idOrVersion)
+		return nil, slipway.Errorf(slipway.ENotFound, "Release %q was not found on this app.", slipway.Clip(idOrVersion))
 	}
 	return r, err
 }
@@ -293,7 +293,7 @@ func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn
 	if p.Start != "" {
 		v, err := strconv.Atoi(p.Start)
 		if err != nil {
-			return slipway.Errorf(slipway.EInvalid, "Range start %q is not a version number.", p.Start)
+			return slipway.Errorf(slipway.EInvalid, "Range start %q is not a version number.", slipway.Clip(p.Start))
 		}
 		q += " AND version " + pageOp(p) + " $2"
 		args = append(args, v)

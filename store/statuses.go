@@ -30,7 +30,7 @@ func (db *DB) CreateReleaseStatus(ctx context.Context, s *slipway.ReleaseStatus)
 	_, err := db.w.ExecContext(ctx, `INSERT INTO release_statuses (`+statusColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
 		s.ID, s.ReleaseID, s.State, s.Name, s.Context, s.Description, s.TargetURL, s.ImageURL, micros(s.CreatedAt))
 	if isUnique(err) {
-		return slipway.Errorf(slipway.EUnprocessable, "context %q already has a status on this release; update it with PATCH instead.", s.Context)
+		return slipway.Errorf(slipway.EUnprocessable, "context %q already has a status on this release; update it with PATCH instead.", slipway.Clip(s.Context))
 	}
 	return err
 }
@@ -56,10 +56,10 @@ func (db *DB) ListReleaseStatuses(ctx context.Context, releaseID string) ([]*sli
 // FindReleaseStatus finds a check of the release; ENotFound if none.
 func (db *DB) FindReleaseStatus(ctx context.Context, releaseID, id string) (*slipway.ReleaseStatus, error) {
 	if !isUUID(id) {
-		return nil, slipway.Errorf(slipway.ENotFound, "Release status %q was not found.", id)
+		return nil, slipway.Errorf(slipway.ENotFound, "Release status %q was not found.", slipway.Clip(id))
 	}
 	s, err := scanStatus(db.r.QueryRowContext(ctx, `SELECT `+statusColumns+` FROM release_statuses WHERE id = $1 AND release_id = $2`, id, releaseID))
-	return s, notFound(err, "Release status %q was not found.", id)
+	return s, notFound(err, "Release status %q was not found.", slipway.Clip(id))
 }
 
 // UpdateReleaseStatus saves s's state, name, description and URLs.
@@ -74,7 +74,7 @@ func (db *DB) UpdateReleaseStatus(ctx context.Context, s *slipway.ReleaseStatus)
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return slipway.Errorf(slipway.ENotFound, "Release status %q was not found.", s.ID)
+		return slipway.Errorf(slipway.ENotFound, "Release status %q was not found.", slipway.Clip(s.ID))
 	}
 	return nil
 }

@@ -228,9 +228,15 @@ func isUnique(err error) bool {
 	return false
 }
 
-// notFound turns sql.ErrNoRows into an ENotFound error naming what was looked for.
+// notFound turns sql.ErrNoRows into an ENotFound error naming what was
+// looked for; string args (ids and names as requested) are clipped.
 func notFound(err error, format string, args ...any) error {
 	if errors.Is(err, sql.ErrNoRows) {
+		for i, a := range args {
+			if s, ok := a.(string); ok {
+				args[i] = slipway.Clip(s)
+			}
+		}
 		return slipway.Errorf(slipway.ENotFound, format, args...)
 	}
 	return err

@@ -63,7 +63,7 @@ func (db *DB) DeleteToken(ctx context.Context, id string) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return slipway.Errorf(slipway.ENotFound, "Token %q was not found.", id)
+		return slipway.Errorf(slipway.ENotFound, "Token %q was not found.", slipway.Clip(id))
 	}
 	return nil
 }

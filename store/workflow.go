@@ -161,7 +161,7 @@ func (db *DB) DeletePipeline(ctx context.Context, id string) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return slipway.Errorf(slipway.ENotFound, "Pipeline %q was not found.", id)
+		return slipway.Errorf(slipway.ENotFound, "Pipeline %q was not found.", slipway.Clip(id))
 	}
 	return nil
 }
@@ -190,7 +190,7 @@ func validateChecks(stage string, checks []string) error {
 	for _, c := range checks {
 		st := slipway.ReleaseStatus{State: slipway.StateSuccess, Name: "check", Context: c}
 		if err := st.Validate(); err != nil {
-			return slipway.Errorf(slipway.EUnprocessable, "required_status_checks: %q is not a valid context (6 to 31 characters of letters, digits and . / \\ + -).", c)
+			return slipway.Errorf(slipway.EUnprocessable, "required_status_checks: %q is not a valid context (6 to 31 characters of letters, digits and . / \\ + -).", slipway.Clip(c))
 		}
 	}
 	return nil
@@ -260,7 +260,7 @@ func listCouplings(ctx context.Context, q querier, pipelineID, appID string) ([]
 // FindCoupling finds a coupling by id; ENotFound if none.
 func (db *DB) FindCoupling(ctx context.Context, id string) (*slipway.Coupling, error) {
 	if !isUUID(id) {
-		return nil, slipway.Errorf(slipway.ENotFound, "Pipeline coupling %q was not found.", id)
+		return nil, slipway.Errorf(slipway.ENotFound, "Pipeline coupling %q was not found.", slipway.Clip(id))
 	}
 	c, err := scanCoupling(db.w.QueryRowContext(ctx, couplingSelect+`WHERE c.id = $1`, id))
 	return c, notFound(err, "Pipeline coupling %q was not found.", id)
@@ -292,7 +292,7 @@ func (db *DB) DeleteCoupling(ctx context.Context, id string) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return slipway.Errorf(slipway.ENotFound, "Pipeline coupling %q was not found.", id)
+		return slipway.Errorf(slipway.ENotFound, "Pipeline coupling %q was not found.", slipway.Clip(id))
 	}
 	return nil
 }
@@ -517,7 +517,7 @@ func keyDiff(a, b map[string]string) []string {
 // FindPromotion returns a promotion with each target's release status.
 func (db *DB) FindPromotion(ctx context.Context, id string) (*slipway.Promotion, error) {
 	if !isUUID(id) {
-		return nil, slipway.Errorf(slipway.ENotFound, "Pipeline promotion %q was not found.", id)
+		return nil, slipway.Errorf(slipway.ENotFound, "Pipeline promotion %q was not found.", slipway.Clip(id))
 	}
 	var p slipway.Promotion
 	var c, u int64
@@ -602,7 +602,7 @@ func (db *DB) ListHooks(ctx context.Context, appID string) ([]*slipway.Hook, err
 // FindHook finds a hook of the app; ENotFound if none.
 func (db *DB) FindHook(ctx context.Context, appID, id string) (*slipway.Hook, error) {
 	if !isUUID(id) {
-		return nil, slipway.Errorf(slipway.ENotFound, "Hook %q was not found.", id)
+		return nil, slipway.Errorf(slipway.ENotFound, "Hook %q was not found.", slipway.Clip(id))
 	}
 	h, err := scanHook(db.w.QueryRowContext(ctx, `SELECT `+hookColumns+` FROM hooks WHERE id = $1 AND app_id = $2`, id, appID))
 	return h, notFound(err, "Hook %q was not found.", id)
@@ -628,7 +628,7 @@ func (db *DB) DeleteHook(ctx context.Context, appID, id string) error {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return slipway.Errorf(slipway.ENotFound, "Hook %q was not found.", id)
+			return slipway.Errorf(slipway.ENotFound, "Hook %q was not found.", slipway.Clip(id))
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM hook_deliveries WHERE hook_id = $1 AND status = 'pending'`, id)
 		return err
@@ -642,7 +642,7 @@ func (db *DB) ListHookResults(ctx context.Context, hookID string, p slipway.Page
 	if p.Start != "" {
 		start, err := strconv.ParseInt(p.Start, 10, 64)
 		if err != nil {
-			return nil, slipway.Errorf(slipway.EInvalid, "Range start %q is not a created_at value from Next-Range.", p.Start)
+			return nil, slipway.Errorf(slipway.EInvalid, "Range start %q is not a created_at value from Next-Range.", slipway.Clip(p.Start))
 		}
 		q += ` AND created_at ` + pageOp(p) + ` $2`
 		args = append(args, start)

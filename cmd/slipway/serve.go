@@ -69,6 +69,8 @@ type serveConfig struct {
 	DynoMemory       string
 	DynoCPU          float64
 	DynoPids         int64
+	// MetricsToken, when set, is the bearer token GET /metrics needs.
+	MetricsToken string
 	// Token is the admin token; empty reads or creates DataDir/token.
 	Token string
 
@@ -158,6 +160,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.StringVar(&c.DynoMemory, "dyno-memory", defaultDynoMemory, "memory limit of each dyno (0 for none)")
 	f.Float64Var(&c.DynoCPU, "dyno-cpu", 1, "CPU share of each dyno, in cores (0 for no limit)")
 	f.Int64Var(&c.DynoPids, "dyno-pids", 256, "most processes and threads in one dyno (0 for no limit)")
+	f.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token GET /metrics needs (default: none; prefer SLIPWAY_METRICS_TOKEN, as flags show in ps)")
 	return cmd
 }
 
@@ -254,7 +257,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	var eng *engine.Engine
 	engineRef := &lateEngine{}
 	a := api.New(api.Config{
-		Store: db, Engine: engineRef, Runtime: rt, Token: token, MaxSlug: c.MaxSlugSize, Logger: logger, Registry: reg,
+		Store: db, Engine: engineRef, Runtime: rt, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, Logger: logger, Registry: reg,
 		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
 		SlugBlob: func(w io.Writer, s *slipway.Slug) error { return slug.Pack(w, s.Dir) }, BlobKey: blobKey[:],
 		Egress: c.AllowPrivateFetch,

@@ -368,7 +368,7 @@ func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []core
 // (while ctx lasts) for the previous templates to be running again, and
 // returns the error to report.
 func (r *Runtime) revert(ctx context.Context, p *plan, changes []*change, svcCreated bool, svcPrev *corev1.Service, undoSecrets func(), cause error, rep *reporter) error {
-	msg := causeMessage(cause)
+	msg := slipway.Sentence(causeMessage(cause))
 	rep.emit(slipway.EventFailed, "", "", "%s", msg)
 	if len(changes) == 0 && !svcCreated && svcPrev == nil {
 		undoSecrets()
@@ -447,6 +447,9 @@ func (r *Runtime) revert(ctx context.Context, p *plan, changes []*change, svcCre
 	var out string
 	switch {
 	case len(errs) > 0:
+		for i := range errs {
+			errs[i] = slipway.Sentence(errs[i])
+		}
 		out = msg + " Reverting failed too: " + strings.Join(errs, " ")
 	case len(vs) == 0:
 		out = msg + " There is no previous release to go back to: the new Deployments were deleted."
@@ -454,7 +457,7 @@ func (r *Runtime) revert(ctx context.Context, p *plan, changes []*change, svcCre
 		out = msg + fmt.Sprintf(" The pod templates of %s were put back.", strings.Join(vs, ", "))
 	default:
 		if err := r.await(dctx, p.ns, p.app.ID, targets, rep); err != nil {
-			out = msg + fmt.Sprintf(" The pod templates of %s were put back, but they have not rolled out again yet: %s", strings.Join(vs, ", "), causeMessage(err))
+			out = msg + fmt.Sprintf(" The pod templates of %s were put back, but they have not rolled out again yet: %s", strings.Join(vs, ", "), slipway.Sentence(causeMessage(err)))
 		} else {
 			out = msg + fmt.Sprintf(" The previous pod template was put back: the app is back on %s.", strings.Join(vs, ", "))
 		}

@@ -10,7 +10,11 @@ import (
 	slipway "github.com/slipway/slipway"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -360,6 +364,19 @@ func TestDeploy_Failure_DeletesNewTypesAndRevertsScale(t *testing.T) {
 	if r := *h.deployment(ns, "hello--web").Spec.Replicas; r != 1 {
 		t.Errorf("web replicas after revert %d, want 1", r)
 	}
+}
+
+// A cause whose message has no full stop of its own (here the API
+// server's) still reads as sentences once the revert adds its own.
+func TestDeploy_Failure_CauseWithoutFullStop(t *testing.T) {
+	h := newHarness(t, nil)
+	h.mustDeploy(release(1, "hello:v1", nil, web(1)))
+	quota := "exceeded quota: pods, requested: pods=1, used: pods=1, limited: pods=1"
+	h.cl.Clientset.PrependReactor("create", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "hello--worker", errors.New(quota))
+	})
+	_, err := h.deploy(release(2, "hello:v2", nil, web(1), slipway.Formation{Type: "worker", Quantity: 1, Command: "w"}))
+	wantError(t, err, slipway.EUnprocessable, "limited: pods=1. The previous pod template was put back: the app is back on v1.")
 }
 
 // A Deployment of the same name that Slipway does not own is not touched.

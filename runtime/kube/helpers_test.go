@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -206,7 +207,14 @@ func wantError(t *testing.T, err error, code string, parts ...string) {
 			t.Errorf("error message lacks %q:\n%s", p, se.Message)
 		}
 	}
+	if m := unjoined.FindString(se.Message); m != "" {
+		t.Errorf("a sentence of the error message does not end in a full stop before %q:\n%s", m, se.Message)
+	}
 }
+
+// unjoined finds a sentence the revert adds to a cause that does not end
+// in a full stop.
+var unjoined = regexp.MustCompile(`[^.!?] (The previous pod template|The pod templates|The new Deployment|Reverting failed too|There is no previous release)`)
 
 func envOf(c corev1.Container) map[string]string {
 	m := map[string]string{}

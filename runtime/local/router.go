@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/slipway/slipway"
 )
 
 // maxReplayBody is the largest request body the router buffers so that it
@@ -29,8 +31,9 @@ const maxReplayBody = 64 << 10
 // or a body of at most 64 KiB that it buffered (and, for a reset after the
 // request may have been sent, only GET, HEAD, OPTIONS and TRACE). An
 // unknown host gets 404, an app without a ready dyno 503; both bodies are
-// plain text saying what to do. X-Forwarded-For, -Host and -Proto are set
-// (incoming ones dropped); the Host header passes through unchanged.
+// plain text saying what to do. X-Forwarded-For, -Host and -Proto and
+// X-Real-IP are set (incoming ones dropped); the Host header passes through
+// unchanged.
 func (r *Runtime) Router() http.Handler { return r.router }
 
 // router is the Router's handler.
@@ -55,6 +58,10 @@ func newRouter(rt *Runtime) *router {
 	rtr.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetXForwarded()
+			pr.Out.Header.Del("X-Real-Ip") // a client's claim, like X-Forwarded-For
+			if ip := pr.Out.Header.Get("X-Forwarded-For"); ip != "" {
+				pr.Out.Header.Set("X-Real-Ip", ip)
+			}
 			// The key travels in URL.Host to dynoTransport, which swaps in
 			// the chosen dyno's address.
 			key, _ := rtr.appKey(pr.In.Host)
@@ -122,7 +129,7 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rt.proxy.ServeHTTP(w, req)
 }
 
-func quote(s string) string { return "\"" + strings.ReplaceAll(s, "\"", "\\\"") + "\"" }
+func quote(s string) string { return "\"" + strings.ReplaceAll(slipway.Clip(s), "\"", "\\\"") + "\"" }
 
 func plainError(w http.ResponseWriter, code int, msg string) {
 	h := w.Header()

@@ -27,6 +27,7 @@ func TestRouter_UnknownHostAndNoReadyDyno(t *testing.T) {
 		{"bare domain", "localhost:80", 404, "No app is routed at host"},
 		{"no ready dyno", f.app.Key + ".localhost", 503, "No web dyno of app " + f.app.Key + " is ready; check `GET /apps/" + f.app.Key + "/dynos`."},
 		{"case and port", strings.ToUpper(f.app.Key) + ".LOCALHOST:5080", 503, "No web dyno of app " + f.app.Key},
+		{"long host", strings.Repeat("h", 1<<20) + ".localhost", 404, `No app is routed at host "` + strings.Repeat("h", 64) + `…"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,8 +35,8 @@ func TestRouter_UnknownHostAndNoReadyDyno(t *testing.T) {
 			req.Host = tt.host
 			w := httptest.NewRecorder()
 			f.rt.Router().ServeHTTP(w, req)
-			if w.Code != tt.wantCode || !strings.Contains(w.Body.String(), tt.wantBody) {
-				t.Errorf("%s: %d %q, want %d with %q", tt.host, w.Code, w.Body, tt.wantCode, tt.wantBody)
+			if w.Code != tt.wantCode || !strings.Contains(w.Body.String(), tt.wantBody) || w.Body.Len() > 1024 {
+				t.Errorf("%.80s: %d %.300q, want %d with %q", tt.host, w.Code, w.Body, tt.wantCode, tt.wantBody)
 			}
 		})
 	}
@@ -61,6 +62,8 @@ func TestRouter_ForwardsHeadersAndBody(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/echo", strings.NewReader("payload"))
 	req.Host = f.app.Key + ".localhost"
 	req.Header.Set("X-Forwarded-For", "6.6.6.6")
+	req.Header.Set("X-Real-IP", "6.6.6.6")
+	req.Header.Set("Forwarded", "for=6.6.6.6")
 	res, err := f.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +76,9 @@ func TestRouter_ForwardsHeadersAndBody(t *testing.T) {
 	if got.Host != f.app.Key+".localhost" || got.Header.Get("X-Forwarded-Host") != f.app.Key+".localhost" ||
 		got.Header.Get("X-Forwarded-Proto") != "http" || got.Header.Get("X-Forwarded-For") != "127.0.0.1" {
 		t.Errorf("upstream saw Host %q, headers %v", got.Host, got.Header)
+	}
+	if got.Header.Get("X-Real-Ip") != "127.0.0.1" || len(got.Header.Values("X-Real-Ip")) != 1 || got.Header.Get("Forwarded") != "" {
+		t.Errorf("upstream saw X-Real-IP %q, Forwarded %q; want the router's own 127.0.0.1 and none", got.Header.Values("X-Real-Ip"), got.Header.Values("Forwarded"))
 	}
 	if n := d.inflight.Load(); n != 0 {
 		t.Errorf("in flight after the answer = %d", n)

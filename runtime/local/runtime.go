@@ -358,7 +358,7 @@ func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slip
 // revert converges a back to prev (or to nothing when there was no previous
 // state) after cause made a rollout fail, and returns the error to report.
 func (r *Runtime) revert(a *app, prev *slipway.Desired, cause error, rep *reporter) error {
-	msg := causeMessage(cause)
+	msg := slipway.Sentence(causeMessage(cause))
 	if r.ctx.Err() != nil {
 		return wrapCause(cause, msg+" The runtime is shutting down, so nothing was reverted.")
 	}

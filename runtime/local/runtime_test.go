@@ -93,6 +93,11 @@ func TestDeploy_CrashAtStart_KeepsOldDynos(t *testing.T) {
 			t.Errorf("error %q does not mention %q", msg, want)
 		}
 	}
+	// The cause ends with the dyno's last log line, which has no full
+	// stop of its own: the joining puts one.
+	if !strings.HasSuffix(msg, "(dyno web.3). The app is back on v1.") {
+		t.Errorf("error %q does not end in \"(dyno web.3). The app is back on v1.\"", msg)
+	}
 	after := f.dynos()
 	if len(after) != 2 || after[0].ID != before[0].ID || after[1].ID != before[1].ID {
 		t.Errorf("dynos changed:\nbefore %+v\nafter  %+v", before, after)
