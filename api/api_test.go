@@ -471,7 +471,6 @@ func (f *fixture) mustDo(method, path, auth, body string, want int) *httptest.Re
 	return rec
 }
 
-
 // TestScopedToken_OtherOrganizationsSpacesAndNamesDoNotLeak: a scoped
 // token sees and uses its organization's spaces and shared ones only, its
 // bare app names resolve among its own apps, and every refusal reads the
