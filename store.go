@@ -94,7 +94,9 @@ type Store interface {
 	// CreateRelease assigns the next version of the app and queues the
 	// release. EConflict for a slug that is not a succeeded build of the
 	// app; ENotFound for an unknown rollback target; EUnprocessable for a
-	// slug release to a downstream pipeline app.
+	// slug release to a downstream pipeline app, and for a ConfigChange
+	// with an invalid key or a value past the config var limits
+	// (ValidateConfigValue, ValidateConfigTotal), when nothing is written.
 	CreateRelease(ctx context.Context, r NewRelease) (*Release, error)
 	// FindRelease finds a release of the app by id or "vN".
 	FindRelease(ctx context.Context, appID, idOrVersion string) (*Release, error)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -201,21 +202,37 @@ func (db *DB) releasableSlug(ctx context.Context, tx *sql.Tx, appID, slug string
 }
 
 func applyConfigChange(ctx context.Context, tx *sql.Tx, appID string, change map[string]*string) (map[string]string, error) {
+	keys := make([]string, 0, len(change))
 	for k := range change {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // the first bad key named is the same every time
+	var set []string
+	for _, k := range keys {
 		if err := slipway.ValidateConfigKey(k); err != nil {
 			return nil, err
 		}
+		if v := change[k]; v != nil {
+			if err := slipway.ValidateConfigValue(k, *v); err != nil {
+				return nil, err
+			}
+			set = append(set, k)
+		}
 	}
-	cfg, err := configVars(ctx, tx, appID)
+	before, err := configVars(ctx, tx, appID)
 	if err != nil {
 		return nil, err
 	}
+	cfg := maps.Clone(before)
 	for k, v := range change {
 		if v == nil {
 			delete(cfg, k)
 		} else {
 			cfg[k] = *v
 		}
+	}
+	if err := slipway.ValidateConfigTotal(before, cfg, set); err != nil {
+		return nil, err
 	}
 	return cfg, replaceConfigVars(ctx, tx, appID, cfg)
 }
