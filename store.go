@@ -127,6 +127,9 @@ type Store interface {
 	ListFormations(ctx context.Context, appID string) ([]*Formation, error)
 	// UpsertFormations creates or changes formations; a zero field of an
 	// existing formation keeps its value unless set in fields.
+	// EUnprocessable (and nothing changes) for an invalid change or one
+	// that takes the app past MaxFormationTypes or the app or its
+	// organization past the store's DynoLimits.
 	UpsertFormations(ctx context.Context, appID string, fs []FormationChange) ([]*Formation, error)
 	DeleteFormation(ctx context.Context, appID, typ string) error
 	// CreateToken stores a token scoped to t.OrgID; only its hash is kept.
@@ -146,6 +149,8 @@ type Store interface {
 
 	// EnsureFormations creates, for an app with no formation, web with
 	// quantity 1 and every other process type with quantity 0.
+	// EUnprocessable (and nothing changes) when that passes a limit, as
+	// for UpsertFormations.
 	EnsureFormations(ctx context.Context, appID string, processTypes []string) error
 }
 

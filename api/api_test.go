@@ -210,6 +210,8 @@ func TestBadInput_ClearErrorAndNothingWritten(t *testing.T) {
 		{"formation: empty batch", "PATCH", "/apps/hello/formation", `[]`, 422},
 		{"formation: unknown type", "PATCH", "/apps/hello/formation/worker", `{"quantity":1}`, 404},
 		{"formation: release type", "POST", "/apps/hello/formation", `{"type":"release","quantity":1}`, 422},
+		{"formation: 51 types", "PATCH", "/apps/hello/formation", formationList(51, 0), 422},
+		{"formation: over the app's dynos", "PATCH", "/apps/hello/formation", formationList(2, 51), 422},
 		{"dynos: restart without release", "DELETE", "/apps/other/dynos", ``, 409},
 		{"hook: bad url", "POST", "/apps/hello/hooks", `{"url":"gopher://x","events":["release"]}`, 422},
 		{"hook: unknown", "GET", "/apps/hello/hooks/" + other, ``, 404},

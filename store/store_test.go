@@ -148,6 +148,58 @@ func TestStore_CreateRelease_Errors(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// TestStore_FormationLimits_ConcurrentScalesInOneOrganization scales many
+// apps of one organization at once: the organization's limit holds, as
+// many changes succeed as fit, and every other one is a 422.
+func TestStore_FormationLimits_ConcurrentScalesInOneOrganization(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		db.Limits = slipway.DynoLimits{PerApp: 10, PerOrg: 15}
+		const n = 20
+		apps := make([]*slipway.App, n)
+		for i := range apps {
+			apps[i] = mustApp(t, db, fmt.Sprintf("lim%d", i))
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for _, a := range apps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := db.UpsertFormations(ctx, a.ID, []slipway.FormationChange{{Type: "web", Quantity: ptr(10)}})
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		ok := 0
+		for err := range errs {
+			if err == nil {
+				ok++
+			} else {
+				wantCode(t, err, slipway.EUnprocessable)
+			}
+		}
+		total := 0
+		for _, a := range apps {
+			fs, _ := db.ListFormations(ctx, a.ID)
+			for _, f := range fs {
+				total += f.Quantity
+			}
+		}
+		if ok != 1 || total != 10 {
+			t.Fatalf("%d scales succeeded, %d dynos in all; want 1 and 10", ok, total)
+		}
+		// The first release of an app past the limit cannot create web×1.
+		a := mustApp(t, db, "late")
+		db.Limits.PerOrg = 10
+		wantCode(t, db.EnsureFormations(ctx, a.ID, []string{"web"}), slipway.EUnprocessable)
+		if fs, _ := db.ListFormations(ctx, a.ID); len(fs) != 0 {
+			t.Fatalf("formations written by a refused EnsureFormations: %+v", fs)
+		}
+	})
+}
+
 func TestStore_Versions_ConcurrentCreates(t *testing.T) {
 	each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
