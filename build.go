@@ -48,6 +48,10 @@ type Slug struct {
 type BuildSource struct {
 	URL      string // docker://, data:, http:// or https://
 	Checksum string // "sha256:<hex>" or ""
+	// File, when set, is a local file that holds the archive of an inline
+	// (data:) build, decoded while the request was read; URL is then just
+	// "data:". Whoever runs the build removes the file when it ends.
+	File string
 }
 
 // Builder makes slugs from sources.

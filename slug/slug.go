@@ -100,6 +100,10 @@ func (b *Builder) httpClient() *http.Client {
 // command means "the image's default command". src.Checksum, if given, must
 // then equal the reference's @sha256: digest.
 //
+// An archive is never held in memory: a data: URI is decoded into a
+// temporary file, and src.File (an inline archive the API has decoded
+// already) is read from where it is; Build leaves src.File in place.
+//
 // Errors: EUnprocessable for a malformed URL, reference or checksum, an
 // unsupported scheme, a failed download, a checksum mismatch, a file that is
 // not a .tar.gz, .tar or .zip archive, a hostile or corrupt archive, or a
@@ -134,7 +138,7 @@ func (b *Builder) Build(ctx context.Context, src slipway.BuildSource, dir string
 	}
 
 	lim := b.limits()
-	a, err := fetch(ctx, b.httpClient(), u, lim.maxSize, logf)
+	a, err := fetch(ctx, b.httpClient(), src, u, lim.maxSize, logf)
 	if err != nil {
 		return nil, err
 	}
