@@ -28,6 +28,10 @@ type Config struct {
 	Builder slipway.Builder
 	// SlugDir is where build archives are unpacked, one folder per build.
 	SlugDir string
+	// MaxConcurrentBuilds bounds the builds this server runs at once
+	// (fetching and unpacking take memory, disk and CPU); the others wait
+	// in the queued status. Default DefaultMaxConcurrentBuilds.
+	MaxConcurrentBuilds int
 	// ReleaseDeadline bounds a rollout; past it the release is unknown.
 	ReleaseDeadline time.Duration
 	// Sweep is how often the store is scanned for work another server (or
@@ -44,6 +48,12 @@ type Config struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 }
+
+// DefaultMaxConcurrentBuilds is how many builds a server runs at once by
+// default: each holds up to the slug limit on disk and an unpacker's
+// buffers in memory, and on a small server (2 cores) four keep the CPU busy
+// without starving releases.
+const DefaultMaxConcurrentBuilds = 4
 
 // Observer hears what the engine does. Calls must not block for long.
 type Observer interface {
@@ -62,6 +72,7 @@ type Engine struct {
 	// had the lease); the sweep asks for it again.
 	reconverge map[string]bool
 	builds     map[string]context.CancelFunc
+	buildSlots chan struct{} // one value per running build
 	ctx        context.Context // set by Run; work started before Run waits for it
 	wg         sync.WaitGroup
 	ready      chan struct{}
@@ -99,7 +110,11 @@ func New(cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, reconverge: map[string]bool{}, builds: map[string]context.CancelFunc{}, ready: make(chan struct{})}
+	if cfg.MaxConcurrentBuilds <= 0 {
+		cfg.MaxConcurrentBuilds = DefaultMaxConcurrentBuilds
+	}
+	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, reconverge: map[string]bool{}, builds: map[string]context.CancelFunc{},
+		buildSlots: make(chan struct{}, cfg.MaxConcurrentBuilds), ready: make(chan struct{})}
 }
 
 // Run recovers what a previous run left, then carries out work until ctx

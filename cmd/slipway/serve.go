@@ -56,6 +56,9 @@ type serveConfig struct {
 	LogLevel        string
 	// Token is the admin token; empty reads or creates DataDir/token.
 	Token string
+
+	// Limits a tenant cannot exceed.
+	MaxConcurrentBuilds int // builds run at once; more wait, queued
 }
 
 func defaultDataDir() string {
@@ -118,6 +121,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.IntVar(&c.Surge, "surge", 1, "dynos per type started above the quantity during a rollout")
 	f.IntVar(&c.MaxUnavailable, "max-unavailable", 0, "ready dynos per type a rollout may take away")
 	f.Int64Var(&c.MaxSlugSize, "max-slug-size", 200<<20, "largest build archive in bytes")
+	f.IntVar(&c.MaxConcurrentBuilds, "max-concurrent-builds", engine.DefaultMaxConcurrentBuilds, "builds this server runs at once; more wait, queued")
 	f.DurationVar(&c.HookRetryBase, "hook-retry-base", time.Second, "wait before retrying a failed webhook delivery; doubles each time")
 	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
 	f.BoolVar(&c.MigrateOnly, "migrate-only", false, "apply database migrations and exit (for deploy pipelines)")
@@ -224,7 +228,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	})
 	a.RegisterGauges()
 	eng = engine.New(engine.Config{
-		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize}, SlugDir: c.SlugDir,
+		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize}, SlugDir: c.SlugDir, MaxConcurrentBuilds: c.MaxConcurrentBuilds,
 		ReleaseDeadline: c.ReleaseDeadline, LeaseTTL: c.LeaseTTL, Holder: leaseHolder(c.DataDir), Events: a.Metrics(), Logger: logger,
 	})
 	engineRef.Engine = eng

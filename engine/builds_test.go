@@ -1,0 +1,142 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/engine"
+)
+
+// gateBuilder holds every build until the test lets it go, counting how
+// many run at once.
+type gateBuilder struct {
+	mu            sync.Mutex
+	running, most int
+	started       chan string // the build's dir, as it starts
+	finish        chan struct{}
+}
+
+func newGateBuilder() *gateBuilder {
+	return &gateBuilder{started: make(chan string, 100), finish: make(chan struct{}, 100)}
+}
+
+func (g *gateBuilder) Build(ctx context.Context, src slipway.BuildSource, dir string, logf func(string, ...any)) (*slipway.Slug, error) {
+	g.mu.Lock()
+	g.running++
+	g.most = max(g.most, g.running)
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.running--
+		g.mu.Unlock()
+	}()
+	g.started <- dir
+	select {
+	case <-g.finish:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return &slipway.Slug{ProcessTypes: map[string]string{"web": "./web"}, Dir: dir}, nil
+}
+
+func (g *gateBuilder) mostAtOnce() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.most
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestEngine_Builds_AtMostMaxConcurrentRunTheRestWaitQueued(t *testing.T) {
+	f := newFixture(t, time.Now)
+	g := newGateBuilder()
+	f.eng = engine.New(engine.Config{Store: f.db, Runtime: f.rt, Builder: g, SlugDir: t.TempDir(), MaxConcurrentBuilds: 2, Sweep: 50 * time.Millisecond})
+	f.run(t)
+	ctx := context.Background()
+	a := &slipway.App{Name: "builds", OrgName: "default", SpaceName: "default"}
+	if err := f.db.CreateApp(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	spool := t.TempDir()
+	var builds []*slipway.Build
+	for range 5 {
+		b := &slipway.Build{AppID: a.ID, SourceURL: "data:"}
+		if err := f.db.CreateBuild(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(spool, b.ID)
+		os.WriteFile(file, []byte("archive"), 0o600)
+		f.eng.StartBuild(b, slipway.BuildSource{URL: "data:", File: file})
+		builds = append(builds, b)
+	}
+	status := func(b *slipway.Build) string {
+		got, err := f.db.FindBuild(ctx, a.ID, b.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Status
+	}
+	queuedLine := func(b *slipway.Build) bool {
+		lines, _ := f.db.BuildLines(ctx, b.ID)
+		return len(lines) > 0 && strings.HasPrefix(lines[0], "Queued: 2 builds are running on this server")
+	}
+	<-g.started
+	<-g.started
+	// The other three wait, queued, and say why.
+	waitFor(t, "three builds to say they are queued", func() bool {
+		n := 0
+		for _, b := range builds {
+			if queuedLine(b) {
+				n++
+			}
+		}
+		return n == 3
+	})
+	var waiting []*slipway.Build
+	for _, b := range builds {
+		if queuedLine(b) {
+			if s := status(b); s != slipway.BuildQueued {
+				t.Fatalf("a waiting build is %s, want queued", s)
+			}
+			waiting = append(waiting, b)
+		}
+	}
+	// A waiting build can be stopped: it fails at once, its file removed.
+	if err := f.eng.CancelBuild(ctx, waiting[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stopped build to fail", func() bool { return status(waiting[0]) == slipway.BuildFailed })
+	for range 4 {
+		g.finish <- struct{}{}
+	}
+	for _, b := range builds {
+		if b != waiting[0] {
+			waitFor(t, "the builds to succeed", func() bool { return status(b) == slipway.BuildSucceeded })
+		}
+	}
+	if most := g.mostAtOnce(); most != 2 {
+		t.Errorf("%d builds ran at once, want 2", most)
+	}
+	waitFor(t, "every inline archive to be removed", func() bool {
+		left, _ := os.ReadDir(spool)
+		return len(left) == 0
+	})
+}
