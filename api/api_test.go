@@ -50,7 +50,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &fixture{t: t, db: db, path: path, srv: api.New(api.Config{Store: db, Engine: nopEngine{}, Runtime: stubRuntime{}, Token: "admin-token", MaxSlug: 1 << 20})}
+	f := &fixture{t: t, db: db, path: path, srv: api.New(api.Config{Store: db, Engine: nopEngine{}, Runtime: stubRuntime{}, Token: "admin-token", MaxSlug: 1 << 20, SpoolDir: t.TempDir()})}
 	ctx := context.Background()
 	f.app = &slipway.App{Name: "hello", OrgName: "default", SpaceName: "default"}
 	f.other = &slipway.App{Name: "other", OrgName: "default", SpaceName: "default"}

@@ -180,6 +180,10 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	if c.SlugDir == "" {
 		c.SlugDir = filepath.Join(c.DataDir, "slugs")
 	}
+	spoolDir, err := emptySpoolDir(c.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	// closers undo what was opened so far when a later step fails.
 	var closers []func() error
 	fail := func(err error) (*server, error) {
@@ -222,7 +226,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	var eng *engine.Engine
 	engineRef := &lateEngine{}
 	a := api.New(api.Config{
-		Store: db, Engine: engineRef, Runtime: rt, Token: token, MaxSlug: c.MaxSlugSize, Logger: logger, Registry: reg,
+		Store: db, Engine: engineRef, Runtime: rt, Token: token, MaxSlug: c.MaxSlugSize, SpoolDir: spoolDir, Logger: logger, Registry: reg,
 		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
 		SlugBlob: func(w io.Writer, s *slipway.Slug) error { return slug.Pack(w, s.Dir) }, BlobKey: blobKey[:],
 	})
@@ -338,6 +342,20 @@ func migrateOnly(ctx context.Context, c serveConfig, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "Migrations applied to %s.\n", redactDSN(c.Database))
 	return db.Close()
+}
+
+// emptySpoolDir returns the folder of the data dir where the API decodes
+// inline archives while it reads their build requests, emptied of what a
+// previous run left (its unfinished builds are failed at start).
+func emptySpoolDir(dataDir string) (string, error) {
+	dir := filepath.Join(dataDir, "spool")
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("spool dir: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("spool dir: %w", err)
+	}
+	return dir, nil
 }
 
 // lateEngine lets the API be built before the engine it calls.
