@@ -114,6 +114,7 @@ func (e *Engine) build(ctx context.Context, b *slipway.Build, src slipway.BuildS
 		return
 	}
 	e.buildFinished(b, slipway.BuildSucceeded)
+	defer e.collectSlugs(bg, b.AppID)
 	app, err := st.FindApp(bg, b.AppID)
 	if err != nil || !app.AutoRelease {
 		return

@@ -140,3 +140,81 @@ func TestEngine_Builds_AtMostMaxConcurrentRunTheRestWaitQueued(t *testing.T) {
 		return len(left) == 0
 	})
 }
+
+// dirBuilder makes a slug folder with one file at once.
+type dirBuilder struct{}
+
+func (dirBuilder) Build(ctx context.Context, src slipway.BuildSource, dir string, logf func(string, ...any)) (*slipway.Slug, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return &slipway.Slug{ProcessTypes: map[string]string{"web": "./web"}, Dir: dir}, os.WriteFile(filepath.Join(dir, "Procfile"), []byte("web: ./web\n"), 0o644)
+}
+
+// TestEngine_SlugGC keeps the slugs of releases and of the newest builds,
+// removes the others after each build, the folders nothing refers to at
+// start, and a deleted app's slugs.
+func TestEngine_SlugGC(t *testing.T) {
+	f := newFixture(t, time.Now)
+	slugDir := t.TempDir()
+	stray := filepath.Join(slugDir, "0b3c8a1e-6a0f-4d55-9d2a-2f1f4c9e7a11") // a build cut off by a crash
+	other := filepath.Join(slugDir, "not-a-build")                          // not Slipway's: left alone
+	for _, d := range []string{stray, other} {
+		os.MkdirAll(d, 0o755)
+	}
+	f.eng = engine.New(engine.Config{Store: f.db, Runtime: f.rt, Builder: dirBuilder{}, SlugDir: slugDir, KeepBuilds: 3, Sweep: 50 * time.Millisecond})
+	f.run(t)
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	waitFor(t, "the stray folder to be swept at start", func() bool { return !exists(stray) })
+	if !exists(other) {
+		t.Fatal("a folder that is not a build's was removed")
+	}
+	ctx := context.Background()
+	a := &slipway.App{Name: "gc", OrgName: "default", SpaceName: "default"}
+	if err := f.db.CreateApp(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 6 {
+		b := &slipway.Build{AppID: a.ID}
+		if err := f.db.CreateBuild(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		f.eng.StartBuild(b, slipway.BuildSource{URL: "data:"})
+		waitFor(t, "the build to succeed", func() bool {
+			got, _ := f.db.FindBuild(ctx, a.ID, b.ID)
+			return got.Status == slipway.BuildSucceeded
+		})
+		ids = append(ids, b.ID)
+		if i == 0 { // the first is released: kept for good
+			if _, err := f.db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: b.ID, Trigger: slipway.TriggerDeploy}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	kept := map[string]bool{ids[0]: true, ids[3]: true, ids[4]: true, ids[5]: true}
+	waitFor(t, "the 2nd and 3rd slugs to be collected", func() bool {
+		for _, id := range ids {
+			if exists(filepath.Join(slugDir, id)) != kept[id] {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range ids {
+		if _, err := f.db.FindSlug(ctx, id); (err == nil) != kept[id] {
+			t.Errorf("slug %s: record %v, want kept %v", id, err, kept[id])
+		}
+	}
+	// Deleting the app removes its slugs.
+	if err := f.db.DeleteApp(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.eng.RemoveApp(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deleted app's slugs to be removed", func() bool {
+		left, _ := os.ReadDir(slugDir)
+		return len(left) == 1 && left[0].Name() == "not-a-build"
+	})
+}

@@ -32,6 +32,12 @@ type Config struct {
 	// (fetching and unpacking take memory, disk and CPU); the others wait
 	// in the queued status. Default DefaultMaxConcurrentBuilds.
 	MaxConcurrentBuilds int
+	// Slugs garbage-collects slugs (see SlugStore); default Store when it
+	// is one. With several servers, they share SlugDir and the store.
+	Slugs SlugStore
+	// KeepBuilds is how many of an app's newest succeeded builds keep
+	// their slugs besides those releases use. Default DefaultKeepBuilds.
+	KeepBuilds int
 	// ReleaseDeadline bounds a rollout; past it the release is unknown.
 	ReleaseDeadline time.Duration
 	// Sweep is how often the store is scanned for work another server (or
@@ -72,7 +78,7 @@ type Engine struct {
 	// had the lease); the sweep asks for it again.
 	reconverge map[string]bool
 	builds     map[string]context.CancelFunc
-	buildSlots chan struct{} // one value per running build
+	buildSlots chan struct{}   // one value per running build
 	ctx        context.Context // set by Run; work started before Run waits for it
 	wg         sync.WaitGroup
 	ready      chan struct{}
@@ -112,6 +118,12 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.MaxConcurrentBuilds <= 0 {
 		cfg.MaxConcurrentBuilds = DefaultMaxConcurrentBuilds
+	}
+	if cfg.Slugs == nil {
+		cfg.Slugs, _ = cfg.Store.(SlugStore)
+	}
+	if cfg.KeepBuilds <= 0 {
+		cfg.KeepBuilds = DefaultKeepBuilds
 	}
 	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, reconverge: map[string]bool{}, builds: map[string]context.CancelFunc{},
 		buildSlots: make(chan struct{}, cfg.MaxConcurrentBuilds), ready: make(chan struct{})}
@@ -158,6 +170,7 @@ func (e *Engine) recover(ctx context.Context) error {
 			return fmt.Errorf("recover build %s: %w", b.ID, err)
 		}
 	}
+	e.goSweepSlugDir() // slugs of apps deleted and builds cut off while it was down
 	apps, err := e.cfg.Store.ListApps(ctx)
 	if err != nil {
 		return fmt.Errorf("recover apps: %w", err)
@@ -213,8 +226,9 @@ func (e *Engine) kick(appID string, converge bool) {
 }
 
 // RemoveApp stops the app's work in progress, waits for it to end, and
-// stops everything the runtime runs for the app. Call it after the app's
-// records are deleted, so no new work for it can start.
+// stops everything the runtime runs for the app; then, in the background,
+// the app's slugs are removed. Call it after the app's records are
+// deleted, so no new work for it can start.
 func (e *Engine) RemoveApp(ctx context.Context, appID string) error {
 	e.mu.Lock()
 	w := e.workers[appID]
@@ -229,7 +243,11 @@ func (e *Engine) RemoveApp(ctx context.Context, appID string) error {
 			return ctx.Err()
 		}
 	}
-	return e.cfg.Runtime.Remove(ctx, appID)
+	if err := e.cfg.Runtime.Remove(ctx, appID); err != nil {
+		return err
+	}
+	e.goSweepSlugDir()
+	return nil
 }
 
 func (e *Engine) work(appID string, w *worker) {
