@@ -59,6 +59,8 @@ type serveConfig struct {
 
 	// Limits a tenant cannot exceed.
 	MaxConcurrentBuilds int // builds run at once; more wait, queued
+	MaxDynosPerApp      int // sum of an app's formation quantities
+	MaxDynosPerOrg      int // sum over every app of an organization
 }
 
 func defaultDataDir() string {
@@ -122,6 +124,8 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.IntVar(&c.MaxUnavailable, "max-unavailable", 0, "ready dynos per type a rollout may take away")
 	f.Int64Var(&c.MaxSlugSize, "max-slug-size", 200<<20, "largest build archive in bytes")
 	f.IntVar(&c.MaxConcurrentBuilds, "max-concurrent-builds", engine.DefaultMaxConcurrentBuilds, "builds this server runs at once; more wait, queued")
+	f.IntVar(&c.MaxDynosPerApp, "max-dynos-per-app", slipway.DefaultMaxDynosPerApp, "most dynos an app's formations may ask for in all")
+	f.IntVar(&c.MaxDynosPerOrg, "max-dynos-per-org", slipway.DefaultMaxDynosPerOrg, "most dynos the apps of one organization may ask for in all")
 	f.DurationVar(&c.HookRetryBase, "hook-retry-base", time.Second, "wait before retrying a failed webhook delivery; doubles each time")
 	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
 	f.BoolVar(&c.MigrateOnly, "migrate-only", false, "apply database migrations and exit (for deploy pipelines)")
@@ -197,6 +201,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		return nil, err
 	}
 	closers = append(closers, db.Close)
+	db.Limits = slipway.DynoLimits{PerApp: c.MaxDynosPerApp, PerOrg: c.MaxDynosPerOrg}
 	apiLn, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("API listener: %w (is another slipway running? use --listen)", err))
