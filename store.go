@@ -79,6 +79,10 @@ type Store interface {
 	CreateBuild(ctx context.Context, b *Build) error
 	FindBuild(ctx context.Context, appID, id string) (*Build, error)
 	ListBuilds(ctx context.Context, appID string, p Page) ([]*Build, error)
+	// HoldBuild records holder (the server that will run it) on a build
+	// still queued, waiting for a free build slot, so another server's
+	// recovery leaves it alone; EConflict if it is not queued.
+	HoldBuild(ctx context.Context, id, holder string) error
 	// StartBuild moves a queued build to pending on holder (the server
 	// running it); EConflict if it is not queued.
 	StartBuild(ctx context.Context, id, holder string) error

@@ -33,6 +33,11 @@ func (e *Engine) StartBuild(b *slipway.Build, src slipway.BuildSource) {
 		<-e.ready
 		stop := context.AfterFunc(e.ctx, cancel)
 		defer stop()
+		// It may wait for a slot a while: say it is this server's, so
+		// another server's recovery does not take it for one left behind.
+		if err := e.cfg.Store.HoldBuild(context.WithoutCancel(ctx), b.ID, e.cfg.Holder); err != nil && slipway.ErrorCode(err) != slipway.EConflict {
+			e.log.Error("hold build", "build", b.ID, "err", err)
+		}
 		if !e.buildSlot(ctx, b) {
 			e.build(ctx, b, src) // stopped while queued: fails it
 			return

@@ -218,3 +218,54 @@ func TestEngine_SlugGC(t *testing.T) {
 		return len(left) == 1 && left[0].Name() == "not-a-build"
 	})
 }
+
+// TestEngine_Builds_QueuedBuildOutlivesAnotherServersStart waits a build
+// for a slot on one server while another server starts on the same store:
+// the other's recovery leaves it alone, as it does a running one.
+func TestEngine_Builds_QueuedBuildOutlivesAnotherServersStart(t *testing.T) {
+	f := newFixture(t, time.Now)
+	g := newGateBuilder()
+	f.eng = engine.New(engine.Config{Store: f.db, Runtime: f.rt, Builder: g, SlugDir: t.TempDir(), MaxConcurrentBuilds: 1, Holder: "server-a"})
+	f.run(t)
+	ctx := context.Background()
+	a := &slipway.App{Name: "held", OrgName: "default", SpaceName: "default"}
+	if err := f.db.CreateApp(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	var builds []*slipway.Build
+	for range 2 {
+		b := &slipway.Build{AppID: a.ID}
+		if err := f.db.CreateBuild(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		f.eng.StartBuild(b, slipway.BuildSource{URL: "data:"})
+		builds = append(builds, b)
+	}
+	<-g.started
+	waitFor(t, "the second build to wait for a slot", func() bool {
+		lines, _ := f.db.BuildLines(ctx, builds[1].ID)
+		return len(lines) > 0 && strings.HasPrefix(lines[0], "Queued:")
+	})
+	// Server b starts on the same store. Its recovery has dealt with
+	// builds once it sweeps its slug dir of a stray folder.
+	otherSlugs := t.TempDir()
+	stray := filepath.Join(otherSlugs, "0b3c8a1e-6a0f-4d55-9d2a-2f1f4c9e7a11")
+	os.Mkdir(stray, 0o755)
+	other := engine.New(engine.Config{Store: f.db, Runtime: newFakeRuntime(), Builder: g, SlugDir: otherSlugs, Holder: "server-b"})
+	octx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- other.Run(octx) }()
+	waitFor(t, "server b to recover", func() bool { _, err := os.Stat(stray); return os.IsNotExist(err) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	g.finish <- struct{}{}
+	g.finish <- struct{}{}
+	for _, b := range builds {
+		waitFor(t, "both builds to succeed", func() bool {
+			got, _ := f.db.FindBuild(ctx, a.ID, b.ID)
+			return got.Status == slipway.BuildSucceeded
+		})
+	}
+}

@@ -80,6 +80,7 @@ type Engine struct {
 	builds     map[string]context.CancelFunc
 	buildSlots chan struct{}   // one value per running build
 	ctx        context.Context // set by Run; work started before Run waits for it
+	created    time.Time       // builds of this run are newer
 	wg         sync.WaitGroup
 	ready      chan struct{}
 }
@@ -126,7 +127,7 @@ func New(cfg Config) *Engine {
 		cfg.KeepBuilds = DefaultKeepBuilds
 	}
 	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, reconverge: map[string]bool{}, builds: map[string]context.CancelFunc{},
-		buildSlots: make(chan struct{}, cfg.MaxConcurrentBuilds), ready: make(chan struct{})}
+		buildSlots: make(chan struct{}, cfg.MaxConcurrentBuilds), ready: make(chan struct{}), created: cfg.Now()}
 }
 
 // Run recovers what a previous run left, then carries out work until ctx
@@ -164,6 +165,9 @@ func (e *Engine) recover(ctx context.Context) error {
 		return fmt.Errorf("recover builds: %w", err)
 	}
 	for _, b := range builds {
+		if !b.CreatedAt.Before(e.created) {
+			continue // pushed to this run (the API serves before recovery ends)
+		}
 		err := e.cfg.Store.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildFailed,
 			Lines: []string{"Build failed: the server restarted while it ran; push the build again."}})
 		if err != nil && slipway.ErrorCode(err) != slipway.EConflict {
