@@ -52,6 +52,10 @@ type BuildSource struct {
 	// its http(s) URL may reach only public addresses (and those the
 	// operator opened), never loopback, link-local or private ones.
 	Scoped bool
+	// File, when set, is a local file that holds the archive of an inline
+	// (data:) build, decoded while the request was read; URL is then just
+	// "data:". Whoever runs the build removes the file when it ends.
+	File string
 }
 
 // Builder makes slugs from sources.

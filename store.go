@@ -89,6 +89,10 @@ type Store interface {
 	CreateBuild(ctx context.Context, b *Build) error
 	FindBuild(ctx context.Context, appID, id string) (*Build, error)
 	ListBuilds(ctx context.Context, appID string, p Page) ([]*Build, error)
+	// HoldBuild records holder (the server that will run it) on a build
+	// still queued, waiting for a free build slot, so another server's
+	// recovery leaves it alone; EConflict if it is not queued.
+	HoldBuild(ctx context.Context, id, holder string) error
 	// StartBuild moves a queued build to pending on holder (the server
 	// running it); EConflict if it is not queued.
 	StartBuild(ctx context.Context, id, holder string) error
@@ -104,7 +108,9 @@ type Store interface {
 	// CreateRelease assigns the next version of the app and queues the
 	// release. EConflict for a slug that is not a succeeded build of the
 	// app; ENotFound for an unknown rollback target; EUnprocessable for a
-	// slug release to a downstream pipeline app.
+	// slug release to a downstream pipeline app, and for a ConfigChange
+	// with an invalid key or a value past the config var limits
+	// (ValidateConfigValue, ValidateConfigTotal), when nothing is written.
 	CreateRelease(ctx context.Context, r NewRelease) (*Release, error)
 	// FindRelease finds a release of the app by id or "vN".
 	FindRelease(ctx context.Context, appID, idOrVersion string) (*Release, error)
@@ -135,6 +141,9 @@ type Store interface {
 	ListFormations(ctx context.Context, appID string) ([]*Formation, error)
 	// UpsertFormations creates or changes formations; a zero field of an
 	// existing formation keeps its value unless set in fields.
+	// EUnprocessable (and nothing changes) for an invalid change or one
+	// that takes the app past MaxFormationTypes or the app or its
+	// organization past the store's DynoLimits.
 	UpsertFormations(ctx context.Context, appID string, fs []FormationChange) ([]*Formation, error)
 	DeleteFormation(ctx context.Context, appID, typ string) error
 	// CreateToken stores a token scoped to t.OrgID; only its hash is kept.
@@ -154,6 +163,8 @@ type Store interface {
 
 	// EnsureFormations creates, for an app with no formation, web with
 	// quantity 1 and every other process type with quantity 0.
+	// EUnprocessable (and nothing changes) when that passes a limit, as
+	// for UpsertFormations.
 	EnsureFormations(ctx context.Context, appID string, processTypes []string) error
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -20,23 +21,8 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body struct {
-		URL      string `json:"url"`
-		Checksum string `json:"checksum"`
-		Repo     string `json:"repo"`
-		SHA      string `json:"sha"`
-		Branch   string `json:"branch"`
-		Version  string `json:"version"`
-		Org      string `json:"org"`
-		Author   string `json:"author"`
-		Message  string `json:"message"`
-	}
-	// base64 grows an archive by 4/3; leave room for the other fields.
-	limit := s.cfg.MaxSlug/3*4 + 64<<10
-	if err := decode(w, r, limit, &body); err != nil {
-		if slipway.ErrorCode(err) == slipway.ETooLarge {
-			err = slipway.Errorf(slipway.ETooLarge, "The build is larger than the %d MiB slug limit; make the archive smaller or serve it over https.", s.cfg.MaxSlug>>20)
-		}
+	body, file, err := s.readBuildBody(w, r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -45,6 +31,7 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 		err = s.checkScopedURL(r, body.URL, "builds")
 	}
 	if err != nil {
+		os.Remove(file)
 		s.writeError(w, r, err)
 		return
 	}
@@ -52,10 +39,12 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 	b := &slipway.Build{AppID: a.ID, SourceURL: shown, Checksum: body.Checksum, Repo: body.Repo, SHA: body.SHA,
 		Branch: body.Branch, Version: body.Version, Author: body.Author, Message: body.Message, UserID: u.ID, UserEmail: u.Email}
 	if err := s.st.CreateBuild(r.Context(), b); err != nil {
+		os.Remove(file)
 		s.writeError(w, r, err)
 		return
 	}
-	s.cfg.Engine.StartBuild(b, slipway.BuildSource{URL: body.URL, Checksum: body.Checksum, Scoped: scoped(r)})
+	// The engine owns the inline archive's file from here on.
+	s.cfg.Engine.StartBuild(b, slipway.BuildSource{URL: body.URL, Checksum: body.Checksum, Scoped: scoped(r), File: file})
 	writeJSON(w, http.StatusCreated, buildToJSON(b))
 }
 

@@ -30,6 +30,9 @@ type Engine interface {
 	Kick(appID string)
 	// Converge places the app's current release again (after scaling).
 	Converge(appID string)
+	// StartBuild runs a build in the background; it owns src.File (an
+	// inline archive decoded while the request was read) and removes it
+	// when the build ends.
 	StartBuild(b *slipway.Build, src slipway.BuildSource)
 	// CancelBuild stops a running build; EConflict if it is not running.
 	CancelBuild(ctx context.Context, b *slipway.Build) error
@@ -54,6 +57,9 @@ type Config struct {
 	// MaxBody limits JSON bodies (default 1 MiB); MaxSlug limits an
 	// archive pushed inline as a data: URI (default 200 MiB).
 	MaxBody, MaxSlug int64
+	// SpoolDir is where inline archives are decoded to while their build
+	// request is read, one file per build (default os.TempDir()).
+	SpoolDir string
 	// WebURL returns an app's public URL from its key.
 	WebURL func(key string) string
 	// SlugBlob writes a slug's files as a .tar.gz, for runtimes that
