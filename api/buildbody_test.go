@@ -122,7 +122,7 @@ func TestCreateBuild_StreamedBody(t *testing.T) {
 		want                int
 	}{
 		{"empty", ``, "empty", 400},
-		{"not an object", `[1]`, "must be a JSON", 400},
+		{"not an object", `[1]`, "must be an object", 400},
 		{"null", `null`, "url is required", 422},
 		{"cut in the url", `{"url":"data:;base64,QUJD`, "not valid JSON", 400},
 		{"cut after the url", `{"url":"data:;base64,QUJD"`, "not valid JSON", 400},
