@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	slipway "github.com/slipway/slipway"
-
 	"github.com/slipway/slipway/runtime/local/dynocg"
 	"github.com/slipway/slipway/runtime/local/dynoinit"
 	"github.com/slipway/slipway/runtime/local/dynonet"
