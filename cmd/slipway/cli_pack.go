@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/slipway/slipway/slug"
 )
 
@@ -45,12 +47,12 @@ func resolveSource(arg string) (buildSource, error) {
 		if data, files, err = packDir(arg); err != nil {
 			return buildSource{}, err
 		}
-		what = fmt.Sprintf("folder %s (%s, %s packed)", arg, plural(files, "file"), humanBytes(int64(len(data))))
+		what = fmt.Sprintf("folder %s (%s, %s packed)", arg, plural(files, "file"), humanize.Bytes(uint64(len(data))))
 	} else {
 		if data, err = os.ReadFile(arg); err != nil {
 			return buildSource{}, err
 		}
-		what = fmt.Sprintf("archive %s (%s)", arg, humanBytes(int64(len(data))))
+		what = fmt.Sprintf("archive %s (%s)", arg, humanize.Bytes(uint64(len(data))))
 	}
 	sum := sha256.Sum256(data)
 	return buildSource{
@@ -87,17 +89,4 @@ func packDir(dir string) (data []byte, files int, err error) {
 		return nil, 0, fmt.Errorf("packing %s: %w", dir, err)
 	}
 	return buf.Bytes(), files, nil
-}
-
-// humanBytes is 4.1 MB, 512 kB or 80 B.
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.0f kB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
