@@ -464,19 +464,6 @@ func slugBlob(w io.Writer, s *slipway.Slug) error {
 	return err
 }
 
-// redactDSN hides a password in a database URL.
-func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.Index(dsn[i+3:], "@"); at >= 0 {
-			cred := dsn[i+3 : i+3+at]
-			if u, _, ok := strings.Cut(cred, ":"); ok {
-				return dsn[:i+3] + u + ":***" + dsn[i+3+at:]
-			}
-		}
-	}
-	return dsn
-}
-
 // Defaults of --dyno-uid-range and --dyno-memory (also for a serveConfig
 // that leaves them empty).
 const (
