@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	slipway "github.com/slipway/slipway"
 )
 
@@ -167,7 +169,7 @@ func (r *Runtime) startDyno(a *app, sp *spec, rep *reporter, results chan<- firs
 		num++
 	}
 	d := &dyno{
-		id:        newID(),
+		id:        uuid.NewString(),
 		name:      sp.typ + "." + strconv.Itoa(num),
 		typ:       sp.typ,
 		num:       num,
