@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/slipway/slipway/internal/backoff"
 )
 
 // procRecord is one dyno init this server started, as kept in dynos.json:
@@ -152,10 +154,9 @@ func killOrphans(recs []procRecord, grace time.Duration, log *slog.Logger) {
 		alive = append(alive, rec)
 	}
 	deadline := time.Now().Add(grace)
-	interval := 5 * time.Millisecond
+	poll := backoff.Exponential{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond}.Sequence()
 	for len(alive) > 0 && time.Now().Before(deadline) {
-		time.Sleep(min(interval, time.Until(deadline)))
-		interval = min(interval*2, 100*time.Millisecond)
+		time.Sleep(min(poll.Next(), time.Until(deadline)))
 		still := alive[:0]
 		for _, rec := range alive {
 			if stillRuns(rec) {
