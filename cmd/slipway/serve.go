@@ -271,7 +271,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	a := api.New(api.Config{
 		Store: db, Engine: engineRef, Runtime: rt, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, SpoolDir: spoolDir, Logger: logger, Registry: reg,
 		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
-		SlugBlob: func(w io.Writer, s *slipway.Slug) error { return slug.Pack(w, s.Dir) }, BlobKey: blobKey[:],
+		SlugBlob: slugBlob, BlobKey: blobKey[:],
 		Egress: c.AllowPrivateFetch,
 	})
 	a.RegisterGauges()
@@ -458,17 +458,10 @@ func loadToken(dataDir, given string) (token string, created bool, err error) {
 	return token, true, nil
 }
 
-// redactDSN hides a password in a database URL.
-func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.Index(dsn[i+3:], "@"); at >= 0 {
-			cred := dsn[i+3 : i+3+at]
-			if u, _, ok := strings.Cut(cred, ":"); ok {
-				return dsn[:i+3] + u + ":***" + dsn[i+3+at:]
-			}
-		}
-	}
-	return dsn
+// slugBlob writes a slug's files as a .tar.gz for GET /slugs/{id}/blob.
+func slugBlob(w io.Writer, s *slipway.Slug) error {
+	_, err := slug.Pack(w, s.Dir, slug.PackOptions{})
+	return err
 }
 
 // Defaults of --dyno-uid-range and --dyno-memory (also for a serveConfig

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -193,13 +191,9 @@ func procCPU(d *dyno) time.Duration {
 	d.mu.Lock()
 	pid := d.proc.pid
 	d.mu.Unlock()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := readProcStat(pid)
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	ut, _ := strconv.Atoi(f[11])
-	st, _ := strconv.Atoi(f[12])
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	return time.Duration(st.UTime+st.STime) * 10 * time.Millisecond
 }
