@@ -90,7 +90,7 @@ Without --secret a random one is made and printed once.`,
 				made = secret
 			}
 			active := !inactive
-			h, err := c.CreateHook(r.ctx, app, client.NewHook{URL: args[0], Events: events, Secret: secret, Active: &active})
+			h, err := c.CreateHook(r.ctx, app, client.NewHook{URL: &args[0], Events: &events, Secret: &secret, Active: &active})
 			if err != nil {
 				return err
 			}

@@ -259,7 +259,7 @@ code is 0 only if all succeeded.`,
 					if err != nil {
 						return err
 					}
-					np.Targets = append(np.Targets, client.AppRelease{App: client.IDRef{ID: a.ID}})
+					np.Targets = append(np.Targets, client.Target{App: client.IDRef{ID: a.ID}})
 					names[a.ID] = a.Key
 				}
 			} else {
@@ -268,7 +268,7 @@ code is 0 only if all succeeded.`,
 					return err
 				}
 				for _, cp := range nextStage(cs, coupling.Stage, slipway.Stages()) {
-					np.Targets = append(np.Targets, client.AppRelease{App: client.IDRef{ID: cp.App.ID}})
+					np.Targets = append(np.Targets, client.Target{App: client.IDRef{ID: cp.App.ID}})
 					names[cp.App.ID] = appName(cp.App)
 				}
 				if len(np.Targets) == 0 {
@@ -305,7 +305,7 @@ code is 0 only if all succeeded.`,
 			for _, t := range targets {
 				name := names[t.App.ID]
 				if name == "" {
-					name = appName(t.App)
+					name = short(t.App.ID)
 				}
 				ok := t.Status == slipway.ReleaseSucceeded || t.Status == "completed" || t.Status == "success"
 				if !ok && !noWait {
@@ -370,7 +370,7 @@ func (r *run) waitTargets(c *client.Client, id string, targets []client.Promotio
 			case slipway.ReleaseSucceeded, slipway.ReleaseFailed, slipway.ReleaseUnknown, "error", "completed", "success", "failure":
 				continue
 			}
-			if t.Release != nil && t.Release.ID != "" && t.App.ID != "" {
+			if t.Release.ID != "" && t.App.ID != "" {
 				rel, err := c.Release(r.ctx, t.App.ID, t.Release.ID)
 				if err == nil && slipway.ReleaseTerminal(rel.Status) {
 					targets[i].Status = rel.Status
