@@ -104,10 +104,3 @@ const (
 	// FeatureAutoRelease releases every build that succeeds.
 	FeatureAutoRelease = "auto-release"
 )
-
-// Feature is an app's switchable behaviour.
-type Feature struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Enabled     bool   `json:"enabled"`
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/wire"
 )
 
 func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +84,7 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := make([]buildJSON, 0, len(builds))
+	out := make([]wire.Build, 0, len(builds))
 	for _, b := range builds {
 		out = append(out, buildToJSON(b))
 	}
@@ -119,7 +120,7 @@ func (s *Server) getBuildResult(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"build": map[string]string{"id": b.ID, "status": b.Status}, "lines": lines})
+	writeJSON(w, http.StatusOK, wire.BuildResult{Build: wire.BuildStatus{ID: b.ID, Status: b.Status}, Lines: lines})
 }
 
 func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
@@ -149,10 +150,8 @@ func (s *Server) getSlug(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Slug %q was not found.", sl.ID))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id": sl.ID, "process_types": sl.ProcessTypes, "size": sl.Size, "checksum": sl.Checksum, "image": sl.Image,
-		"source_blob": buildToJSON(b).SourceBlob, "created_at": Time(sl.CreatedAt),
-	})
+	writeJSON(w, http.StatusOK, wire.Slug{ID: sl.ID, ProcessTypes: sl.ProcessTypes, Size: sl.Size, Checksum: sl.Checksum, Image: sl.Image,
+		SourceBlob: buildToJSON(b).SourceBlob, CreatedAt: wire.TimeOf(sl.CreatedAt)})
 }
 
 // SlugToken is the token a release's pods present to download its slug:
