@@ -746,6 +746,11 @@ func TestStressLoad_ManyAppsConcurrentReleases(t *testing.T) {
 	cfg.DrainTimeout = time.Second
 	cfg.StopGrace = 2 * time.Second
 	cfg.DataDir = absDir(t, cfg.DataDir)
+	// Each app's Procfile runs the one test app binary by its host path,
+	// which an isolated dyno cannot see (its root holds only /usr, /etc and
+	// its slug); this test measures the controller per dyno, and
+	// BenchmarkRollout measures what isolation adds to a rollout.
+	cfg.DynoIsolation = "off"
 	dataDir := cfg.DataDir
 	t.Cleanup(func() { killProcsUnder(t, dataDir, false) })
 	testStart := time.Now()
