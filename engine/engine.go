@@ -21,9 +21,37 @@ import (
 	"github.com/slipway/slipway"
 )
 
+// Store is what the engine needs of the store: the queues of builds and
+// releases it works through, the leases that let one server at a time
+// work on an app, and the few reads and writes of a rollout. See the
+// slipway interfaces each method comes from for its errors.
+type Store interface {
+	slipway.BuildQueue
+	slipway.ReleaseQueue
+	slipway.LeaseStore
+
+	// FindApp (slipway.AppStore) reads the app a release places.
+	FindApp(ctx context.Context, idOrKey string) (*slipway.App, error)
+	// ListApps (slipway.AppStore) lists the apps to place again at start.
+	ListApps(ctx context.Context) ([]*slipway.App, error)
+	// CreateRelease (slipway.ReleaseStore) queues an auto-release.
+	CreateRelease(ctx context.Context, r slipway.NewRelease) (*slipway.Release, error)
+	// CurrentRelease (slipway.ReleaseStore) is what a converge places.
+	CurrentRelease(ctx context.Context, appID string) (*slipway.Release, error)
+	// FindSlug (slipway.BuildStore) reads the slug a release places.
+	FindSlug(ctx context.Context, id string) (*slipway.Slug, error)
+	// ListFormations and EnsureFormations (slipway.FormationStore) give a
+	// release its formations, the first ones from its Procfile.
+	ListFormations(ctx context.Context, appID string) ([]*slipway.Formation, error)
+	EnsureFormations(ctx context.Context, appID string, processTypes []string) error
+	// EmitEvent (slipway.Outbox) sends released as each process type is
+	// rolled out.
+	EmitEvent(ctx context.Context, appID, event string, data map[string]any) error
+}
+
 // Config holds the engine's dependencies and settings.
 type Config struct {
-	Store   slipway.Store
+	Store   Store
 	Runtime slipway.Runtime
 	Builder slipway.Builder
 	// SlugDir is where build archives are unpacked, one folder per build.
