@@ -11,8 +11,14 @@ type Page struct {
 	Field          string // "version" or "created_at"; "" means the list's default
 	Start          string // first value of the page, "" for the beginning
 	StartExclusive bool   // "]start.." skips the start value itself
-	Desc           bool
-	Max            int // rows in the page; 0 means no limit
+	// StartID, on lists by created_at, makes Start a cursor that names
+	// one row: such lists are ordered by created_at then id, and the page
+	// starts at the row with time Start and id StartID (after it, with
+	// StartExclusive). Rows created in the same microsecond are then
+	// neither skipped nor repeated from page to page.
+	StartID string
+	Desc    bool
+	Max     int // rows in the page; 0 means no limit
 }
 
 // Store is everything Slipway keeps, one interface per resource in the

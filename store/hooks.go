@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/slipway/slipway"
@@ -94,19 +93,16 @@ func (db *DB) DeleteHook(ctx context.Context, appID, id string) error {
 	})
 }
 
-// ListHookResults lists a hook's delivery attempts, oldest first.
+// ListHookResults lists a hook's delivery attempts by creation time, a
+// page at a time.
 func (db *DB) ListHookResults(ctx context.Context, hookID string, p slipway.Page) ([]*slipway.HookResult, error) {
 	q := `SELECT id, hook_id, delivery_id, event, attempt, request_headers, status_code, duration_us, error, created_at FROM hook_results WHERE hook_id = $1`
-	args := []any{hookID}
-	if p.Start != "" {
-		start, err := strconv.ParseInt(p.Start, 10, 64)
-		if err != nil {
-			return nil, slipway.Errorf(slipway.EInvalid, "Range start %q is not a created_at value from Next-Range.", slipway.Clip(p.Start))
-		}
-		q += ` AND created_at ` + pageOp(p) + ` $2`
-		args = append(args, start)
+	cond, args, err := createdAtStart(p, 2)
+	if err != nil {
+		return nil, err
 	}
-	q += pageOrder("created_at, id", p)
+	q += cond + pageOrder("created_at, id", p)
+	args = append([]any{hookID}, args...)
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
