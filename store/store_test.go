@@ -17,25 +17,35 @@ import (
 	"github.com/slipway/slipway/store"
 )
 
-// openBackends returns one fresh store per backend: SQLite always, and
-// PostgreSQL (in a schema of its own) when SLIPWAY_TEST_DATABASE_URL is set.
-func openBackends(t testing.TB) map[string]*store.DB {
+// backendDSNs returns the address of one fresh database per backend:
+// SQLite always, and PostgreSQL (in a schema of its own) when
+// SLIPWAY_TEST_DATABASE_URL is set.
+func backendDSNs(t testing.TB) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	out := map[string]*store.DB{}
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "slipway.db"))
+	out := map[string]string{"sqlite": filepath.Join(t.TempDir(), "slipway.db")}
+	if pg := pgtest.DSN(t); pg != "" {
+		out["postgres"] = pg
+	}
+	return out
+}
+
+// mustOpen opens a store on dsn, closed when the test ends.
+func mustOpen(t testing.TB, dsn string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	out["sqlite"] = db
-	if pg := pgtest.DSN(t); pg != "" {
-		db, err := store.Open(ctx, pg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		out["postgres"] = db
+	return db
+}
+
+// openBackends returns one fresh store per backend (see backendDSNs).
+func openBackends(t testing.TB) map[string]*store.DB {
+	t.Helper()
+	out := map[string]*store.DB{}
+	for name, dsn := range backendDSNs(t) {
+		out[name] = mustOpen(t, dsn)
 	}
 	return out
 }
