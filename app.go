@@ -106,13 +106,6 @@ const (
 	FeatureAutoRelease = "auto-release"
 )
 
-// Feature is an app's switchable behaviour.
-type Feature struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Enabled     bool   `json:"enabled"`
-}
-
 // AppUpdate changes an app; nil fields stay as they are.
 type AppUpdate struct {
 	Description *string

@@ -52,6 +52,10 @@ type BuildSource struct {
 	// its http(s) URL may reach only public addresses (and those the
 	// operator opened), never loopback, link-local or private ones.
 	Scoped bool
+	// File, when set, is a local file that holds the archive of an inline
+	// (data:) build, decoded while the request was read; URL is then just
+	// "data:". Whoever runs the build removes the file when it ends.
+	File string
 }
 
 // Builder makes slugs from sources.
@@ -88,6 +92,10 @@ type BuildStore interface {
 
 // BuildQueue is what runs builds: the engine's side of builds.
 type BuildQueue interface {
+	// HoldBuild records holder (the server that will run it) on a build
+	// still queued, waiting for a free build slot, so another server's
+	// recovery leaves it alone; EConflict if it is not queued.
+	HoldBuild(ctx context.Context, id, holder string) error
 	// StartBuild moves a queued build to pending on holder (the server
 	// running it); EConflict if it is not queued.
 	StartBuild(ctx context.Context, id, holder string) error

@@ -148,6 +148,55 @@ func ValidateConfigKey(k string) error {
 	return nil
 }
 
+// Config var limits. The runtime hands config vars to every dyno in its
+// environment, where a NUL byte cannot be written and the kernel refuses an
+// exec whose environment is too large ("argument list too long"): values
+// past them would be stored and then fail every release.
+const (
+	MaxConfigValue = 32 << 10  // bytes of one value
+	MaxConfigTotal = 256 << 10 // bytes of an app's keys and values together
+)
+
+// ValidateConfigValue returns EUnprocessable naming k when v holds a NUL
+// byte or is longer than MaxConfigValue.
+func ValidateConfigValue(k, v string) error {
+	if strings.IndexByte(v, 0) >= 0 {
+		return Errorf(EUnprocessable, "Config var %s contains a NUL byte, which no process environment can hold; remove it (encode binary values, e.g. with base64).", k)
+	}
+	if len(v) > MaxConfigValue {
+		return Errorf(EUnprocessable, "Config var %s is %d bytes; a value may be at most %d bytes (32 KiB). Keep large values in a file of the slug or an external store.", k, len(v), MaxConfigValue)
+	}
+	return nil
+}
+
+// ConfigSize is the size config vars count against MaxConfigTotal: every
+// key and value.
+func ConfigSize(cfg map[string]string) int {
+	n := 0
+	for k, v := range cfg {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// ValidateConfigTotal returns EUnprocessable when after, an app's config
+// vars after a change, is over MaxConfigTotal and larger than before; the
+// message names the largest of the keys the change sets. A change that
+// shrinks config vars already over the limit is allowed.
+func ValidateConfigTotal(before, after map[string]string, set []string) error {
+	n := ConfigSize(after)
+	if n <= MaxConfigTotal || n <= ConfigSize(before) {
+		return nil
+	}
+	largest := ""
+	for _, k := range set {
+		if v, ok := after[k]; ok && (largest == "" || len(v) > len(after[largest]) || len(v) == len(after[largest]) && k < largest) {
+			largest = k
+		}
+	}
+	return Errorf(EUnprocessable, "Setting %s would bring the app's config vars to %d bytes; an app may have at most %d bytes (256 KiB) of keys and values. Unset or shorten some config vars first.", largest, n, MaxConfigTotal)
+}
+
 // ReservedConfigKey reports whether k is set by the runtime itself (PORT,
 // DYNO, SLIPWAY_*), so config vars may not use it.
 func ReservedConfigKey(k string) bool {
@@ -180,8 +229,10 @@ type ReleaseStore interface {
 	// release. ENotFound for an unknown app or rollback target; EConflict
 	// for a slug that is not a succeeded build of the app or a rollback
 	// target that has not finished; EUnprocessable for a malformed slug
-	// id, an invalid config change, or a slug release to a downstream
-	// pipeline app. Nothing is written when it fails.
+	// id, a slug release to a downstream pipeline app, or a ConfigChange
+	// with an invalid key or a value past the config var limits
+	// (ValidateConfigValue, ValidateConfigTotal). Nothing is written when
+	// it fails.
 	CreateRelease(ctx context.Context, r NewRelease) (*Release, error)
 	// FindRelease finds a release of the app by id or "vN"; ENotFound if
 	// none.

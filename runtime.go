@@ -105,6 +105,59 @@ var processTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,29}$`)
 // MaxQuantity is the most dynos of one type an app may ask for.
 const MaxQuantity = 100
 
+// MaxFormationTypes is the most formations (process types) one app may
+// have, and so the most process types a Procfile may define.
+const MaxFormationTypes = 50
+
+// Default dyno limits.
+const (
+	DefaultMaxDynosPerApp = 100
+	DefaultMaxDynosPerOrg = 5000 // a fleet of 1,000 apps of 3 dynos fits
+)
+
+// DynoLimits cap the dynos tenants may ask for: the sum of the quantities
+// of an app's formations, and of all the apps of an organization. They
+// hold on every change that adds dynos; a change that removes some is
+// always allowed, even above a limit an operator has lowered.
+type DynoLimits struct {
+	PerApp int // 0 means DefaultMaxDynosPerApp
+	PerOrg int // 0 means DefaultMaxDynosPerOrg
+}
+
+// WithDefaults returns l with zero fields set to the defaults.
+func (l DynoLimits) WithDefaults() DynoLimits {
+	if l.PerApp <= 0 {
+		l.PerApp = DefaultMaxDynosPerApp
+	}
+	if l.PerOrg <= 0 {
+		l.PerOrg = DefaultMaxDynosPerOrg
+	}
+	return l
+}
+
+// FormationUse is what an app and its organization have of the limits.
+type FormationUse struct {
+	Types    int // the app's formations
+	AppDynos int // sum of the app's quantities
+	OrgDynos int // sum of the quantities of every app of the organization
+}
+
+// CheckGrowth returns EUnprocessable naming the limit when after, the use
+// a change leads to, passes a limit it did not pass before the change.
+// app is the app's key and org its organization's name, for the message.
+func (l DynoLimits) CheckGrowth(before, after FormationUse, app, org string) error {
+	l = l.WithDefaults()
+	switch {
+	case after.Types > MaxFormationTypes && after.Types > before.Types:
+		return Errorf(EUnprocessable, "The app would have %d process types; an app may have at most %d. Delete unused ones with DELETE /apps/%s/formation/{type}.", after.Types, MaxFormationTypes, app)
+	case after.AppDynos > l.PerApp && after.AppDynos > before.AppDynos:
+		return Errorf(EUnprocessable, "The app would run %d dynos; an app may run at most %d on this server. Scale other process types down first.", after.AppDynos, l.PerApp)
+	case after.OrgDynos > l.PerOrg && after.OrgDynos > before.OrgDynos:
+		return Errorf(EUnprocessable, "Organization %s would run %d dynos; an organization may run at most %d on this server. Scale other apps down first.", org, after.OrgDynos, l.PerOrg)
+	}
+	return nil
+}
+
 // Validate returns EUnprocessable naming the first field out of range.
 func (c *FormationChange) Validate() error {
 	if !processTypeRE.MatchString(c.Type) {

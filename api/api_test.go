@@ -52,7 +52,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &fixture{t: t, db: db, path: path, srv: api.New(api.Config{Store: db, Engine: nopEngine{}, Runtime: stubRuntime{}, Token: "admin-token", MaxSlug: 1 << 20})}
+	f := &fixture{t: t, db: db, path: path, srv: api.New(api.Config{Store: db, Engine: nopEngine{}, Runtime: stubRuntime{}, Token: "admin-token", MaxSlug: 1 << 20, SpoolDir: t.TempDir()})}
 	ctx := context.Background()
 	f.app = &slipway.App{Name: "hello", OrgName: "default", SpaceName: "default"}
 	f.other = &slipway.App{Name: "other", OrgName: "default", SpaceName: "default"}
@@ -185,6 +185,9 @@ func TestBadInput_ClearErrorAndNothingWritten(t *testing.T) {
 		{"feature: no enabled", "PATCH", "/apps/hello/features/auto-release", `{}`, 422},
 		{"config: reserved", "PATCH", "/apps/hello/config-vars", `{"PORT":"80"}`, 422},
 		{"config: not a string", "PATCH", "/apps/hello/config-vars", `{"A":true}`, 400},
+		{"config: NUL byte", "PATCH", "/apps/hello/config-vars", `{"A":"ok","B":"x\u0000y"}`, 422},
+		{"config: value over 32 KiB", "PATCH", "/apps/hello/config-vars", `{"A":"ok","B":"` + strings.Repeat("v", 32<<10+1) + `"}`, 422},
+		{"config: app over 256 KiB", "PATCH", "/apps/hello/config-vars", `{` + manyConfigVars(9, 32<<10) + `}`, 422},
 		{"build: no url", "POST", "/apps/hello/builds", `{}`, 422},
 		{"build: bad scheme", "POST", "/apps/hello/builds", `{"url":"file:///etc/passwd"}`, 422},
 		{"build: too big", "POST", "/apps/hello/builds", `{"url":"data:;base64,` + strings.Repeat("A", 2<<20) + `"}`, 413},
@@ -211,6 +214,8 @@ func TestBadInput_ClearErrorAndNothingWritten(t *testing.T) {
 		{"formation: empty batch", "PATCH", "/apps/hello/formation", `[]`, 422},
 		{"formation: unknown type", "PATCH", "/apps/hello/formation/worker", `{"quantity":1}`, 404},
 		{"formation: release type", "POST", "/apps/hello/formation", `{"type":"release","quantity":1}`, 422},
+		{"formation: 51 types", "PATCH", "/apps/hello/formation", formationList(51, 0), 422},
+		{"formation: over the app's dynos", "PATCH", "/apps/hello/formation", formationList(2, 51), 422},
 		{"dynos: restart without release", "DELETE", "/apps/other/dynos", ``, 409},
 		{"hook: bad url", "POST", "/apps/hello/hooks", `{"url":"gopher://x","events":["release"]}`, 422},
 		{"hook: unknown", "GET", "/apps/hello/hooks/" + other, ``, 404},

@@ -8,25 +8,11 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/wire"
 )
 
-func orgToJSON(o *slipway.Organization) orgJSON {
-	return orgJSON{ID: o.ID, Name: o.Name, Description: o.Description, CreatedAt: Time(o.CreatedAt), UpdatedAt: Time(o.UpdatedAt)}
-}
-
-func spaceToJSON(sp *slipway.Space) spaceJSON {
-	j := spaceJSON{orgJSON: orgJSON{ID: sp.ID, Name: sp.Name, Description: sp.Description, CreatedAt: Time(sp.CreatedAt), UpdatedAt: Time(sp.UpdatedAt)}, Compliance: sp.Compliance}
-	if !sp.Shared() {
-		j.Organization = &ref{ID: sp.OrgID, Name: sp.OrgName}
-	}
-	return j
-}
-
 func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Name        string `json:"name"`
-		Description string `json:"description"`
-	}
+	var body wire.NewOrganization
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -45,7 +31,7 @@ func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]orgJSON, 0, len(orgs))
+	out := make([]wire.Organization, 0, len(orgs))
 	for _, o := range orgs {
 		if allowed(r, o.ID) {
 			out = append(out, orgToJSON(o))
@@ -67,14 +53,7 @@ func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createSpace(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Name        string   `json:"name"`
-		Description string   `json:"description"`
-		Compliance  []string `json:"compliance"`
-		// Org owns the space; without it the space is shared by every
-		// organization.
-		Org string `json:"org"`
-	}
+	var body wire.NewSpace
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -93,7 +72,7 @@ func (s *Server) listSpaces(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]spaceJSON, 0, len(spaces))
+	out := make([]wire.Space, 0, len(spaces))
 	for _, sp := range spaces {
 		if sp.VisibleTo(currentPrincipal(r).OrgID) {
 			out = append(out, spaceToJSON(sp))
@@ -123,14 +102,7 @@ func (s *Server) getSpace(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Org         string `json:"org"`
-		Space       string `json:"space"`
-		Name        string `json:"name"`
-		Description string `json:"description"`
-		GitURL      string `json:"git_url"`
-		GitBranch   string `json:"git_branch"`
-	}
+	var body wire.NewApp
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -170,7 +142,7 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]appJSON, 0, len(apps))
+	out := make([]wire.App, 0, len(apps))
 	for _, a := range apps {
 		if allowed(r, a.OrgID) {
 			out = append(out, s.appJSON(a))
@@ -216,10 +188,7 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body struct {
-		Description *string `json:"description"`
-		Maintenance *bool   `json:"maintenance"`
-	}
+	var body wire.AppUpdate
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -250,18 +219,18 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.appJSON(a))
 }
 
-var features = []slipway.Feature{
+var features = []wire.Feature{
 	{Name: slipway.FeatureAutoRelease, Description: "Release every build that succeeds, automatically."},
 }
 
-func featureOf(a *slipway.App, name string) (slipway.Feature, bool) {
+func featureOf(a *slipway.App, name string) (wire.Feature, bool) {
 	for _, f := range features {
 		if f.Name == name {
 			f.Enabled = a.AutoRelease
 			return f, true
 		}
 	}
-	return slipway.Feature{}, false
+	return wire.Feature{}, false
 }
 
 func (s *Server) listFeatures(w http.ResponseWriter, r *http.Request) {
@@ -269,7 +238,7 @@ func (s *Server) listFeatures(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := []slipway.Feature{}
+	out := []wire.Feature{}
 	for _, f := range features {
 		f, _ := featureOf(a, f.Name)
 		out = append(out, f)
@@ -300,9 +269,7 @@ func (s *Server) updateFeature(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Feature %q does not exist; the features are: auto-release.", slipway.Clip(name)))
 		return
 	}
-	var body struct {
-		Enabled *bool `json:"enabled"`
-	}
+	var body wire.FeatureUpdate
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return

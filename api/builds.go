@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/wire"
 )
 
 func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
@@ -20,23 +22,8 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body struct {
-		URL      string `json:"url"`
-		Checksum string `json:"checksum"`
-		Repo     string `json:"repo"`
-		SHA      string `json:"sha"`
-		Branch   string `json:"branch"`
-		Version  string `json:"version"`
-		Org      string `json:"org"`
-		Author   string `json:"author"`
-		Message  string `json:"message"`
-	}
-	// base64 grows an archive by 4/3; leave room for the other fields.
-	limit := s.cfg.MaxSlug/3*4 + 64<<10
-	if err := decode(w, r, limit, &body); err != nil {
-		if slipway.ErrorCode(err) == slipway.ETooLarge {
-			err = slipway.Errorf(slipway.ETooLarge, "The build is larger than the %d MiB slug limit; make the archive smaller or serve it over https.", s.cfg.MaxSlug>>20)
-		}
+	body, file, err := s.readBuildBody(w, r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -45,6 +32,7 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 		err = s.checkScopedURL(r, body.URL, "builds")
 	}
 	if err != nil {
+		os.Remove(file)
 		s.writeError(w, r, err)
 		return
 	}
@@ -52,10 +40,12 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 	b := &slipway.Build{AppID: a.ID, SourceURL: shown, Checksum: body.Checksum, Repo: body.Repo, SHA: body.SHA,
 		Branch: body.Branch, Version: body.Version, Author: body.Author, Message: body.Message, UserID: u.ID, UserEmail: u.Email}
 	if err := s.st.CreateBuild(r.Context(), b); err != nil {
+		os.Remove(file)
 		s.writeError(w, r, err)
 		return
 	}
-	s.cfg.Engine.StartBuild(b, slipway.BuildSource{URL: body.URL, Checksum: body.Checksum, Scoped: scoped(r)})
+	// The engine owns the inline archive's file from here on.
+	s.cfg.Engine.StartBuild(b, slipway.BuildSource{URL: body.URL, Checksum: body.Checksum, Scoped: scoped(r), File: file})
 	writeJSON(w, http.StatusCreated, buildToJSON(b))
 }
 
@@ -94,7 +84,7 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := make([]buildJSON, 0, len(builds))
+	out := make([]wire.Build, 0, len(builds))
 	for _, b := range builds {
 		out = append(out, buildToJSON(b))
 	}
@@ -130,7 +120,7 @@ func (s *Server) getBuildResult(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"build": map[string]string{"id": b.ID, "status": b.Status}, "lines": lines})
+	writeJSON(w, http.StatusOK, wire.BuildResult{Build: wire.BuildStatus{ID: b.ID, Status: b.Status}, Lines: lines})
 }
 
 func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
@@ -160,10 +150,8 @@ func (s *Server) getSlug(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Slug %q was not found.", sl.ID))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id": sl.ID, "process_types": sl.ProcessTypes, "size": sl.Size, "checksum": sl.Checksum, "image": sl.Image,
-		"source_blob": buildToJSON(b).SourceBlob, "created_at": Time(sl.CreatedAt),
-	})
+	writeJSON(w, http.StatusOK, wire.Slug{ID: sl.ID, ProcessTypes: sl.ProcessTypes, Size: sl.Size, Checksum: sl.Checksum, Image: sl.Image,
+		SourceBlob: buildToJSON(b).SourceBlob, CreatedAt: wire.TimeOf(sl.CreatedAt)})
 }
 
 // SlugToken is the token a release's pods present to download its slug:

@@ -11,35 +11,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/wire"
 )
 
-// statusByCode is the one table from error codes to HTTP status codes.
-var statusByCode = map[string]int{
-	slipway.EInvalid:          http.StatusBadRequest,
-	slipway.EUnauthorized:     http.StatusUnauthorized,
-	slipway.EForbidden:        http.StatusForbidden,
-	slipway.ENotFound:         http.StatusNotFound,
-	slipway.EMethodNotAllowed: http.StatusMethodNotAllowed,
-	slipway.EConflict:         http.StatusConflict,
-	slipway.ETooLarge:         http.StatusRequestEntityTooLarge,
-	slipway.EUnprocessable:    http.StatusUnprocessableEntity,
-	slipway.EInternal:         http.StatusInternalServerError,
-	slipway.ENotImplemented:   http.StatusNotImplemented,
-}
-
-// StatusCode returns the HTTP status for an error code.
-func StatusCode(code string) int {
-	if s, ok := statusByCode[code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
+// StatusCode returns the HTTP status for an error code, from the one
+// table in package wire that the client reads too.
+func StatusCode(code string) int { return wire.StatusCode(code) }
 
 // ErrorBody is the JSON body of every error answer.
-type ErrorBody struct {
-	ID      string `json:"id"`
-	Message string `json:"message"`
-}
+type ErrorBody = wire.ErrorBody
 
 // writeError answers with err's code and message; an uncoded error is
 // logged with the request id and answered with an opaque 500.

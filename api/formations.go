@@ -9,18 +9,11 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/wire"
 )
 
-type formationBody struct {
-	Type        string  `json:"type"`
-	Quantity    *int    `json:"quantity"`
-	Size        *string `json:"size"`
-	Port        *int    `json:"port"`
-	Command     *string `json:"command"`
-	Healthcheck *string `json:"healthcheck"`
-}
-
-func (b formationBody) change() slipway.FormationChange {
+// formationChange is a formation request as the store takes it.
+func formationChange(b wire.FormationChange) slipway.FormationChange {
 	return slipway.FormationChange{Type: b.Type, Quantity: b.Quantity, Size: b.Size, Port: b.Port, Command: b.Command, Healthcheck: b.Healthcheck}
 }
 
@@ -38,7 +31,7 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) writeFormations(w http.ResponseWriter, status int, a *slipway.App, fs []*slipway.Formation) {
-	out := make([]formationJSON, 0, len(fs))
+	out := make([]wire.Formation, 0, len(fs))
 	for _, f := range fs {
 		out = append(out, formationToJSON(a, f))
 	}
@@ -101,7 +94,7 @@ func (s *Server) createFormation(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body formationBody
+	var body wire.FormationChange
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -117,7 +110,7 @@ func (s *Server) createFormation(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c := body.change()
+	c := formationChange(body)
 	if c.Quantity == nil {
 		one := 1
 		c.Quantity = &one
@@ -137,11 +130,9 @@ func (s *Server) batchUpdateFormations(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var list []formationBody
+	var list []wire.FormationChange
 	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
-		var wrapped struct {
-			Updates []formationBody `json:"updates"`
-		}
+		var wrapped wire.FormationUpdates
 		if err := strictUnmarshal(raw, &wrapped); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -170,7 +161,7 @@ func (s *Server) batchUpdateFormations(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Formation %q does not exist yet; give its quantity to create it.", slipway.Clip(b.Type)))
 			return
 		}
-		changes = append(changes, b.change())
+		changes = append(changes, formationChange(b))
 	}
 	s.upsert(w, r, a, http.StatusOK, changes)
 }
@@ -188,7 +179,7 @@ func (s *Server) updateFormation(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.findFormation(w, r, a, typ); !ok {
 		return
 	}
-	var body formationBody
+	var body wire.FormationChange
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -198,7 +189,7 @@ func (s *Server) updateFormation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body.Type = typ
-	s.upsert(w, r, a, http.StatusOK, []slipway.FormationChange{body.change()})
+	s.upsert(w, r, a, http.StatusOK, []slipway.FormationChange{formationChange(body)})
 }
 
 func (s *Server) deleteFormation(w http.ResponseWriter, r *http.Request) {
@@ -228,7 +219,7 @@ func (s *Server) listDynos(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]dynoJSON, 0, len(dynos))
+	out := make([]wire.Dyno, 0, len(dynos))
 	for _, d := range dynos {
 		out = append(out, dynoToJSON(d))
 	}
@@ -257,5 +248,5 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request, dyno string) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"message": "Restarting dynos with a rolling restart; follow them with GET /apps/" + a.Key() + "/dynos."})
+	writeJSON(w, http.StatusAccepted, wire.Message{Message: "Restarting dynos with a rolling restart; follow them with GET /apps/" + a.Key() + "/dynos."})
 }

@@ -107,7 +107,7 @@ func TestJSONBody_WrongTypeMessages(t *testing.T) {
 		{"number for a string", "POST", "/apps", `{"name":5}`, "Field name must be a string, not a number."},
 		{"string for a bool", "PATCH", "/apps/hello", `{"maintenance":"yes"}`, "Field maintenance must be true or false, not a string."},
 		{"array for an object", "POST", "/apps", `[1]`, "The body must be an object, not an array."},
-		{"object for a config var", "PATCH", "/apps/hello/config-vars", `{"A":{}}`, "Config var A must be a string or null."},
+		{"object for a config var", "PATCH", "/apps/hello/config-vars", `{"A":{}}`, "Config var \"A\" must be a string or null."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

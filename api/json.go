@@ -1,71 +1,19 @@
 package api
 
 import (
-	"encoding/json"
-	"time"
-
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/wire"
 )
 
-// Time formats timestamps as the API does: RFC 3339, UTC, milliseconds.
-type Time time.Time
+// The answers' shapes are in package wire, which the client shares; these
+// functions fill them from the domain.
 
-// MarshalJSON writes 2016-07-19T00:34:21.602Z.
-func (t Time) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z"))
-}
-
-func timePtr(t *time.Time) *Time {
-	if t == nil {
-		return nil
-	}
-	v := Time(*t)
-	return &v
-}
-
-type ref struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
-}
-
-type idRef struct {
-	ID string `json:"id"`
-}
-
-type user struct {
-	ID    string `json:"id"`
-	Email string `json:"email"`
-}
-
-type spaceRef struct {
-	ID         string   `json:"id"`
-	Name       string   `json:"name"`
-	Compliance []string `json:"compliance"`
-}
-
-type appJSON struct {
-	ID           string   `json:"id"`
-	Name         string   `json:"name"`
-	Key          string   `json:"key"`
-	Description  string   `json:"description"`
-	Organization ref      `json:"organization"`
-	Space        spaceRef `json:"space"`
-	CreatedAt    Time     `json:"created_at"`
-	UpdatedAt    Time     `json:"updated_at"`
-	ReleasedAt   *Time    `json:"released_at"`
-	WebURL       string   `json:"web_url"`
-	Image        *string  `json:"image"`
-	Maintenance  bool     `json:"maintenance"`
-	GitURL       string   `json:"git_url"`
-	GitBranch    string   `json:"git_branch"`
-}
-
-func (s *Server) appJSON(a *slipway.App) appJSON {
-	j := appJSON{
+func (s *Server) appJSON(a *slipway.App) wire.App {
+	j := wire.App{
 		ID: a.ID, Name: a.Name, Key: a.Key(), Description: a.Description,
-		Organization: ref{ID: a.OrgID, Name: a.OrgName},
-		Space:        spaceRef{ID: a.SpaceID, Name: a.SpaceName, Compliance: a.Compliance},
-		CreatedAt:    Time(a.CreatedAt), UpdatedAt: Time(a.UpdatedAt), ReleasedAt: timePtr(a.ReleasedAt),
+		Organization: wire.Ref{ID: a.OrgID, Name: a.OrgName},
+		Space:        wire.SpaceRef{ID: a.SpaceID, Name: a.SpaceName, Compliance: a.Compliance},
+		CreatedAt:    wire.TimeOf(a.CreatedAt), UpdatedAt: wire.TimeOf(a.UpdatedAt), ReleasedAt: wire.TimePtr(a.ReleasedAt),
 		WebURL: s.cfg.WebURL(a.Key()), Maintenance: a.Maintenance, GitURL: a.GitURL, GitBranch: a.GitBranch,
 	}
 	if a.CurrentImage != "" {
@@ -75,138 +23,101 @@ func (s *Server) appJSON(a *slipway.App) appJSON {
 	return j
 }
 
-type sourceBlob struct {
-	Checksum string `json:"checksum"`
-	URL      string `json:"url"`
-	Version  string `json:"version"`
-	Commit   string `json:"commit"`
-	Branch   string `json:"branch"`
-	Repo     string `json:"repo"`
-	Author   string `json:"author"`
-	Message  string `json:"message"`
-}
-
-type buildJSON struct {
-	ID              string     `json:"id"`
-	App             idRef      `json:"app"`
-	CreatedAt       Time       `json:"created_at"`
-	UpdatedAt       Time       `json:"updated_at"`
-	SourceBlob      sourceBlob `json:"source_blob"`
-	Slug            *idRef     `json:"slug"`
-	Status          string     `json:"status"`
-	User            user       `json:"user"`
-	OutputStreamURL string     `json:"output_stream_url"`
-}
-
-func buildToJSON(b *slipway.Build) buildJSON {
-	j := buildJSON{
-		ID: b.ID, App: idRef{b.AppID}, CreatedAt: Time(b.CreatedAt), UpdatedAt: Time(b.UpdatedAt),
-		SourceBlob: sourceBlob{Checksum: b.Checksum, URL: b.SourceURL, Version: b.Version, Commit: b.SHA,
+func buildToJSON(b *slipway.Build) wire.Build {
+	j := wire.Build{
+		ID: b.ID, App: wire.IDRef{ID: b.AppID}, CreatedAt: wire.TimeOf(b.CreatedAt), UpdatedAt: wire.TimeOf(b.UpdatedAt),
+		SourceBlob: wire.SourceBlob{Checksum: b.Checksum, URL: b.SourceURL, Version: b.Version, Commit: b.SHA,
 			Branch: b.Branch, Repo: b.Repo, Author: b.Author, Message: b.Message},
-		Status: b.Status, User: user{ID: b.UserID, Email: b.UserEmail},
+		Status: b.Status, User: wire.User{ID: b.UserID, Email: b.UserEmail},
 		OutputStreamURL: "/apps/" + b.AppID + "/builds/" + b.ID + "/result",
 	}
 	if b.Status == slipway.BuildSucceeded {
-		j.Slug = &idRef{b.ID}
+		j.Slug = &wire.IDRef{ID: b.ID}
 	}
 	return j
 }
 
-type releaseJSON struct {
-	ID              string `json:"id"`
-	App             ref    `json:"app"`
-	CreatedAt       Time   `json:"created_at"`
-	UpdatedAt       Time   `json:"updated_at"`
-	Description     string `json:"description"`
-	Slug            idRef  `json:"slug"`
-	Status          string `json:"status"`
-	State           string `json:"state"`
-	User            user   `json:"user"`
-	Version         int    `json:"version"`
-	Current         bool   `json:"current"`
-	Trigger         string `json:"trigger"`
-	Error           string `json:"error,omitempty"`
-	OutputStreamURL string `json:"output_stream_url"`
-}
-
-func releaseToJSON(r *slipway.Release) releaseJSON {
-	return releaseJSON{
-		ID: r.ID, App: ref{ID: r.AppID, Name: r.AppName}, CreatedAt: Time(r.CreatedAt), UpdatedAt: Time(r.UpdatedAt),
-		Description: r.Description, Slug: idRef{r.SlugID}, Status: r.Status, State: r.State,
-		User: user{ID: r.UserID, Email: r.UserEmail}, Version: r.Version, Current: r.Current, Trigger: r.Trigger,
+// releaseToJSON is a release's answer; appendRelease writes the same
+// bytes faster, for lists.
+func releaseToJSON(r *slipway.Release) wire.Release {
+	return wire.Release{
+		ID: r.ID, App: wire.Ref{ID: r.AppID, Name: r.AppName}, CreatedAt: wire.TimeOf(r.CreatedAt), UpdatedAt: wire.TimeOf(r.UpdatedAt),
+		Description: r.Description, Slug: wire.IDRef{ID: r.SlugID}, Status: r.Status, State: r.State,
+		User: wire.User{ID: r.UserID, Email: r.UserEmail}, Version: r.Version, Current: r.Current, Trigger: r.Trigger,
 		Error: r.Error, OutputStreamURL: "/apps/" + r.AppID + "/releases/" + r.ID + "/log",
 	}
 }
 
-type statusJSON struct {
-	ID          string `json:"id"`
-	State       string `json:"state"`
-	Name        string `json:"name"`
-	Context     string `json:"context"`
-	Description string `json:"description"`
-	TargetURL   string `json:"target_url"`
-	ImageURL    string `json:"image_url"`
-	CreatedAt   Time   `json:"created_at"`
-	UpdatedAt   Time   `json:"updated_at"`
+func statusToJSON(s *slipway.ReleaseStatus) wire.ReleaseStatus {
+	return wire.ReleaseStatus{ID: s.ID, State: s.State, Name: s.Name, Context: s.Context, Description: s.Description,
+		TargetURL: s.TargetURL, ImageURL: s.ImageURL, CreatedAt: wire.TimeOf(s.CreatedAt), UpdatedAt: wire.TimeOf(s.UpdatedAt)}
 }
 
-func statusToJSON(s *slipway.ReleaseStatus) statusJSON {
-	return statusJSON{ID: s.ID, State: s.State, Name: s.Name, Context: s.Context, Description: s.Description,
-		TargetURL: s.TargetURL, ImageURL: s.ImageURL, CreatedAt: Time(s.CreatedAt), UpdatedAt: Time(s.UpdatedAt)}
+func formationToJSON(a *slipway.App, f *slipway.Formation) wire.Formation {
+	return wire.Formation{App: wire.Ref{ID: a.ID, Name: a.Name}, Type: f.Type, Quantity: f.Quantity, Size: f.Size, Port: f.Port,
+		Command: f.Command, Healthcheck: f.Healthcheck, CreatedAt: wire.TimeOf(f.CreatedAt), UpdatedAt: wire.TimeOf(f.UpdatedAt)}
 }
 
-type formationJSON struct {
-	App         ref    `json:"app"`
-	Type        string `json:"type"`
-	Quantity    int    `json:"quantity"`
-	Size        string `json:"size"`
-	Port        int    `json:"port"`
-	Command     string `json:"command"`
-	Healthcheck string `json:"healthcheck"`
-	CreatedAt   Time   `json:"created_at"`
-	UpdatedAt   Time   `json:"updated_at"`
+func dynoToJSON(d slipway.Dyno) wire.Dyno {
+	return wire.Dyno{ID: d.ID, Name: d.Name, Type: d.Type, State: d.State, Ready: d.Ready,
+		Release: wire.ReleaseRef{ID: d.Release.ID, Version: d.Release.Version}, Command: d.Command,
+		CreatedAt: wire.TimeOf(d.CreatedAt), UpdatedAt: wire.TimeOf(d.UpdatedAt), AdditionalInfo: d.AdditionalInfo}
 }
 
-func formationToJSON(a *slipway.App, f *slipway.Formation) formationJSON {
-	return formationJSON{App: ref{ID: a.ID, Name: a.Name}, Type: f.Type, Quantity: f.Quantity, Size: f.Size, Port: f.Port,
-		Command: f.Command, Healthcheck: f.Healthcheck, CreatedAt: Time(f.CreatedAt), UpdatedAt: Time(f.UpdatedAt)}
+func orgToJSON(o *slipway.Organization) wire.Organization {
+	return wire.Organization{ID: o.ID, Name: o.Name, Description: o.Description, CreatedAt: wire.TimeOf(o.CreatedAt), UpdatedAt: wire.TimeOf(o.UpdatedAt)}
 }
 
-type dynoJSON struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Type    string `json:"type"`
-	State   string `json:"state"`
-	Ready   bool   `json:"ready"`
-	Release struct {
-		ID      string `json:"id"`
-		Version int    `json:"version"`
-	} `json:"release"`
-	Command        string `json:"command"`
-	CreatedAt      Time   `json:"created_at"`
-	UpdatedAt      Time   `json:"updated_at"`
-	AdditionalInfo string `json:"additional_info"`
-}
-
-func dynoToJSON(d slipway.Dyno) dynoJSON {
-	j := dynoJSON{ID: d.ID, Name: d.Name, Type: d.Type, State: d.State, Ready: d.Ready, Command: d.Command,
-		CreatedAt: Time(d.CreatedAt), UpdatedAt: Time(d.UpdatedAt), AdditionalInfo: d.AdditionalInfo}
-	j.Release.ID, j.Release.Version = d.Release.ID, d.Release.Version
+func spaceToJSON(sp *slipway.Space) wire.Space {
+	j := wire.Space{ID: sp.ID, Name: sp.Name, Description: sp.Description, CreatedAt: wire.TimeOf(sp.CreatedAt), UpdatedAt: wire.TimeOf(sp.UpdatedAt),
+		Compliance: sp.Compliance}
+	if !sp.Shared() {
+		j.Organization = &wire.Ref{ID: sp.OrgID, Name: sp.OrgName}
+	}
 	return j
 }
 
-type orgJSON struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	CreatedAt   Time   `json:"created_at"`
-	UpdatedAt   Time   `json:"updated_at"`
+func pipelineToJSON(p *slipway.Pipeline) wire.Pipeline {
+	return wire.Pipeline{ID: p.ID, Name: p.Name, CreatedAt: wire.TimeOf(p.CreatedAt), UpdatedAt: wire.TimeOf(p.UpdatedAt)}
 }
 
-type spaceJSON struct {
-	orgJSON
-	Compliance []string `json:"compliance"`
-	// Organization owns the space; null for a space shared by every
-	// organization.
-	Organization *ref `json:"organization"`
+func couplingToJSON(c *slipway.Coupling) wire.PipelineCoupling {
+	return wire.PipelineCoupling{ID: c.ID, App: wire.Ref{ID: c.AppID, Name: c.AppKey}, Pipeline: wire.Ref{ID: c.PipelineID, Name: c.PipelineName},
+		Stage: c.Stage, RequiredStatusChecks: wire.StatusChecks{Contexts: c.RequiredChecks}, CreatedAt: wire.TimeOf(c.CreatedAt), UpdatedAt: wire.TimeOf(c.UpdatedAt)}
+}
+
+func promotionToJSON(p *slipway.Promotion) wire.PipelinePromotion {
+	return wire.PipelinePromotion{ID: p.ID, Pipeline: wire.Ref{ID: p.PipelineID, Name: p.PipelineName},
+		Source: wire.AppRelease{App: wire.IDRef{ID: p.SourceAppID}, Release: &wire.IDRef{ID: p.SourceReleaseID}},
+		Status: p.Status, CreatedAt: wire.TimeOf(p.CreatedAt), UpdatedAt: wire.TimeOf(p.UpdatedAt)}
+}
+
+func promotionTargetToJSON(t slipway.PromotionTarget) wire.PromotionTarget {
+	return wire.PromotionTarget{ID: t.ID, App: wire.IDRef{ID: t.AppID}, Release: wire.IDRef{ID: t.ReleaseID}, Status: t.Status, ErrorMessage: t.Error}
+}
+
+func hookToJSON(h *slipway.Hook) wire.Hook {
+	return wire.Hook{ID: h.ID, App: wire.IDRef{ID: h.AppID}, URL: h.URL, Events: h.Events, Active: h.Active, CreatedAt: wire.TimeOf(h.CreatedAt), UpdatedAt: wire.TimeOf(h.UpdatedAt)}
+}
+
+func hookResultToJSON(res *slipway.HookResult) wire.HookResult {
+	return wire.HookResult{ID: res.ID, Hook: wire.IDRef{ID: res.HookID}, Delivery: wire.IDRef{ID: res.DeliveryID}, Event: res.Event, Attempt: res.Attempt,
+		Request: wire.HookRequest{Headers: res.RequestHeaders}, Response: wire.HookResponse{Code: res.StatusCode},
+		DurationMS: float64(res.Duration.Microseconds()) / 1000, Error: res.Error, CreatedAt: wire.TimeOf(res.CreatedAt)}
+}
+
+func auditToJSON(a *slipway.Audit) wire.Audit {
+	return wire.Audit{ID: a.ID, App: wire.Ref{ID: a.AppID, Name: a.AppKey}, Action: a.Action, Detail: a.Detail,
+		User: wire.User{ID: a.UserID, Email: a.UserEmail}, CreatedAt: wire.TimeOf(a.CreatedAt)}
+}
+
+func tokenToJSON(t *slipway.Token) wire.Token {
+	return wire.Token{ID: t.ID, Organization: wire.Ref{ID: t.OrgID, Name: t.OrgName}, Description: t.Description, CreatedAt: wire.TimeOf(t.CreatedAt)}
+}
+
+// user is who a request acts as (see principal); records keep its id and
+// email, and answers show them as a wire.User.
+type user struct {
+	ID    string
+	Email string
 }

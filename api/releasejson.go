@@ -2,15 +2,16 @@ package api
 
 import (
 	"strconv"
-	"time"
 	"unicode/utf8"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/wire"
 )
 
 // appendRelease appends r as JSON, exactly as encoding/json writes
-// releaseToJSON(r) (a test holds them equal); listing thousands of
-// releases spends most of its time here, so it skips reflection.
+// releaseToJSON(r), a wire.Release (a test holds them equal); listing
+// thousands of releases spends most of its time here, so it skips
+// reflection.
 func appendRelease(b []byte, r *slipway.Release) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, r.ID)
@@ -21,9 +22,9 @@ func appendRelease(b []byte, r *slipway.Release) []byte {
 		b = appendString(b, r.AppName)
 	}
 	b = append(b, `},"created_at":`...)
-	b = appendTime(b, r.CreatedAt)
+	b = wire.AppendTime(b, r.CreatedAt)
 	b = append(b, `,"updated_at":`...)
-	b = appendTime(b, r.UpdatedAt)
+	b = wire.AppendTime(b, r.UpdatedAt)
 	b = append(b, `,"description":`...)
 	b = appendString(b, r.Description)
 	b = append(b, `,"slug":{"id":`...)
@@ -49,12 +50,6 @@ func appendRelease(b []byte, r *slipway.Release) []byte {
 	b = append(b, `,"output_stream_url":`...)
 	b = appendString(b, "/apps/"+r.AppID+"/releases/"+r.ID+"/log")
 	return append(b, '}')
-}
-
-func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
-	return append(b, '"')
 }
 
 const hexDigits = "0123456789abcdef"

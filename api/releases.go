@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/wire"
 )
 
 func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
@@ -15,11 +16,7 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body struct {
-		Slug        string `json:"slug"`
-		Release     string `json:"release"`
-		Description string `json:"description"`
-	}
+	var body wire.NewRelease
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -69,7 +66,7 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
 	}
 	fetch := p
 	fetch.Max = p.Max + 1
-	out := make([]releaseJSON, 0, p.Max)
+	out := make([]wire.Release, 0, p.Max)
 	var last int
 	more := false
 	err = s.st.ListReleases(r.Context(), a.ID, fetch, func(rel *slipway.Release) error {
@@ -136,7 +133,7 @@ func (s *Server) streamReleases(w http.ResponseWriter, r *http.Request, a *slipw
 		p.Start, p.StartExclusive = strconv.Itoa(last), true
 	}
 	if !started {
-		writeJSON(w, http.StatusOK, []releaseJSON{})
+		writeJSON(w, http.StatusOK, []wire.Release{})
 		return
 	}
 	w.Write(append(buf, ']', '\n'))
@@ -178,7 +175,7 @@ func (s *Server) getReleaseLog(w http.ResponseWriter, r *http.Request) {
 		for _, l := range lines {
 			text = append(text, l.Line)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"release": map[string]string{"id": rel.ID, "status": rel.Status}, "lines": text})
+		writeJSON(w, http.StatusOK, wire.ReleaseLog{Release: wire.ReleaseStatusRef{ID: rel.ID, Status: rel.Status}, Lines: text})
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -200,7 +197,7 @@ func (s *Server) getReleaseLog(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, l := range lines {
-			w.Write([]byte(l.Time.UTC().Format("2006-01-02T15:04:05.000Z") + " " + l.Line + "\n"))
+			w.Write([]byte(l.Time.UTC().Format(wire.TimeLayout) + " " + l.Line + "\n"))
 			after = l.Seq
 		}
 		if flusher != nil {
@@ -217,16 +214,9 @@ func (s *Server) getReleaseLog(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-type statusBody struct {
-	State       *string `json:"state"`
-	Name        *string `json:"name"`
-	Context     *string `json:"context"`
-	Description *string `json:"description"`
-	TargetURL   *string `json:"target_url"`
-	ImageURL    *string `json:"image_url"`
-}
-
-func (b *statusBody) applyTo(st *slipway.ReleaseStatus) {
+// applyStatusChange sets the fields a status request gives, but not its
+// context, which only a new status sets.
+func applyStatusChange(b *wire.ReleaseStatusChange, st *slipway.ReleaseStatus) {
 	set := func(dst *string, src *string) {
 		if src != nil {
 			*dst = *src
@@ -244,13 +234,13 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body statusBody
+	var body wire.ReleaseStatusChange
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	st := &slipway.ReleaseStatus{ReleaseID: rel.ID}
-	body.applyTo(st)
+	applyStatusChange(&body, st)
 	if body.Context != nil {
 		st.Context = *body.Context
 	}
@@ -271,13 +261,13 @@ func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]statusJSON, 0, len(sts))
+	out := make([]wire.ReleaseStatus, 0, len(sts))
 	states := make([]string, 0, len(sts))
 	for _, st := range sts {
 		out = append(out, statusToJSON(st))
 		states = append(states, st.State)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"state": slipway.CombineStates(states), "release": releaseToJSON(rel), "statuses": out})
+	writeJSON(w, http.StatusOK, wire.ReleaseStatuses{State: slipway.CombineStates(states), Release: releaseToJSON(rel), Statuses: out})
 }
 
 // releaseStatus finds the {status} of the path's release, answering 404
@@ -306,7 +296,7 @@ func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body statusBody
+	var body wire.ReleaseStatusChange
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -315,7 +305,7 @@ func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "context cannot be changed; create a new status for context %q.", slipway.Clip(*body.Context)))
 		return
 	}
-	body.applyTo(st)
+	applyStatusChange(&body, st)
 	if err := s.st.UpdateReleaseStatus(r.Context(), st); err != nil {
 		s.writeError(w, r, err)
 		return

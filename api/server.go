@@ -12,11 +12,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -30,6 +30,9 @@ type Engine interface {
 	Kick(appID string)
 	// Converge places the app's current release again (after scaling).
 	Converge(appID string)
+	// StartBuild runs a build in the background; it owns src.File (an
+	// inline archive decoded while the request was read) and removes it
+	// when the build ends.
 	StartBuild(b *slipway.Build, src slipway.BuildSource)
 	// CancelBuild stops a running build; EConflict if it is not running.
 	CancelBuild(ctx context.Context, b *slipway.Build) error
@@ -75,6 +78,9 @@ type Config struct {
 	// MaxBody limits JSON bodies (default 1 MiB); MaxSlug limits an
 	// archive pushed inline as a data: URI (default 200 MiB).
 	MaxBody, MaxSlug int64
+	// SpoolDir is where inline archives are decoded to while their build
+	// request is read, one file per build (default os.TempDir()).
+	SpoolDir string
 	// WebURL returns an app's public URL from its key.
 	WebURL func(key string) string
 	// SlugBlob writes a slug's files as a .tar.gz, for runtimes that
@@ -251,26 +257,32 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 type ctxKey int
 
-const (
-	keyRequestID ctxKey = iota
-	keyUser
-)
+const keyUser ctxKey = iota
 
-func requestID(r *http.Request) string {
-	id, _ := r.Context().Value(keyRequestID).(string)
-	return id
-}
+// requestID is the id that the X-Request-Id header, the log and the
+// message of a 500 give the request.
+func requestID(r *http.Request) string { return middleware.GetReqID(r.Context()) }
 
+// The requestID middleware gives each request a random id, under chi's context key (so
+// chi's middleware and anything that reads middleware.GetReqID see it)
+// and in the X-Request-Id header of the answer. chi's own RequestID does
+// not fit: its ids start with the server's hostname, which would reach
+// anyone who gets a 500; it takes a client's X-Request-Id as it is,
+// which would then be quoted in our messages and logs; and it does not
+// answer with the header.
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b [8]byte
 		rand.Read(b[:])
 		id := hex.EncodeToString(b[:])
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), middleware.RequestIDKey, id)))
 	})
 }
 
+// recoverer turns a handler's panic into a logged 500 with the request
+// id, in the error body every other answer has. (chi's Recoverer answers
+// a bare 500 and prints the stack to stderr, outside the server's log.)
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -399,52 +411,30 @@ func (s *Server) checkScopedURL(r *http.Request, raw, what string) error {
 	return slipway.Errorf(slipway.EUnprocessable, "url points at %s, which is %s; %s of a token limited to one organization may reach only public addresses.", host, re.Reason, what)
 }
 
-// statusRecorder remembers the status code a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
+// instrument counts each request in slipway_http_requests_total by
+// method, route pattern and status code (promhttp records the status).
+// The route is read after the handler ran, when chi has matched it.
 func (s *Server) instrument(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		route := chi.RouteContext(r.Context()).RoutePattern()
-		if route == "" {
-			route = "unmatched"
+	return promhttp.InstrumentHandlerCounter(s.metrics.requests, next,
+		promhttp.WithLabelFromRequest("method", func(r *http.Request) string { return methodLabel(r.Method) }),
+		promhttp.WithLabelFromCtx("route", routeLabel))
+}
+
+// routeLabel is the route pattern chi matched, "unmatched" for none: never
+// the path itself, which would name apps on /metrics.
+func routeLabel(ctx context.Context) string {
+	if rc := chi.RouteContext(ctx); rc != nil {
+		if route := rc.RoutePattern(); route != "" {
+			return route
 		}
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		s.metrics.requests.WithLabelValues(methodLabel(r.Method), route, strconv.Itoa(rec.status)).Inc()
-	})
+	}
+	return "unmatched"
 }
 
 // methodLabel is the method as a metrics label: one of the methods the API
 // knows, else "other", so that a client cannot add series (or text) to
-// /metrics by inventing methods.
+// /metrics by inventing methods. (promhttp's own method label would say
+// "get" and "unknown"; dashboards know "GET" and "other".)
 func methodLabel(m string) string {
 	switch m {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,

@@ -8,42 +8,11 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/wire"
 )
 
-type pipelineJSON struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	CreatedAt Time   `json:"created_at"`
-	UpdatedAt Time   `json:"updated_at"`
-}
-
-func pipelineToJSON(p *slipway.Pipeline) pipelineJSON {
-	return pipelineJSON{ID: p.ID, Name: p.Name, CreatedAt: Time(p.CreatedAt), UpdatedAt: Time(p.UpdatedAt)}
-}
-
-type checksJSON struct {
-	Contexts []string `json:"contexts"`
-}
-
-type couplingJSON struct {
-	ID                   string     `json:"id"`
-	App                  ref        `json:"app"`
-	Pipeline             ref        `json:"pipeline"`
-	Stage                string     `json:"stage"`
-	RequiredStatusChecks checksJSON `json:"required_status_checks"`
-	CreatedAt            Time       `json:"created_at"`
-	UpdatedAt            Time       `json:"updated_at"`
-}
-
-func couplingToJSON(c *slipway.Coupling) couplingJSON {
-	return couplingJSON{ID: c.ID, App: ref{ID: c.AppID, Name: c.AppKey}, Pipeline: ref{ID: c.PipelineID, Name: c.PipelineName},
-		Stage: c.Stage, RequiredStatusChecks: checksJSON{Contexts: c.RequiredChecks}, CreatedAt: Time(c.CreatedAt), UpdatedAt: Time(c.UpdatedAt)}
-}
-
 func (s *Server) createPipeline(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Name string `json:"name"`
-	}
+	var body wire.NewPipeline
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -62,7 +31,7 @@ func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]pipelineJSON, 0, len(ps))
+	out := make([]wire.Pipeline, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, pipelineToJSON(p))
 	}
@@ -106,7 +75,7 @@ func (s *Server) writeCouplings(w http.ResponseWriter, r *http.Request, pipeline
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]couplingJSON, 0, len(cs))
+	out := make([]wire.PipelineCoupling, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, couplingToJSON(c))
 	}
@@ -129,15 +98,8 @@ func (s *Server) listAppCouplings(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-type couplingBody struct {
-	App                  string      `json:"app"`
-	Pipeline             string      `json:"pipeline"`
-	Stage                string      `json:"stage"`
-	RequiredStatusChecks *checksJSON `json:"required_status_checks"`
-}
-
 func (s *Server) createCoupling(w http.ResponseWriter, r *http.Request) {
-	var body couplingBody
+	var body wire.NewPipelineCoupling
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -187,7 +149,7 @@ func (s *Server) updateCoupling(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body couplingBody
+	var body wire.NewPipelineCoupling
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -216,40 +178,8 @@ func (s *Server) deleteCoupling(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, couplingToJSON(c))
 }
 
-type idBody struct {
-	ID string `json:"id"`
-}
-
-type promotionJSON struct {
-	ID       string `json:"id"`
-	Pipeline ref    `json:"pipeline"`
-	Source   struct {
-		App     idRef `json:"app"`
-		Release idRef `json:"release"`
-	} `json:"source"`
-	Status    string `json:"status"`
-	CreatedAt Time   `json:"created_at"`
-	UpdatedAt Time   `json:"updated_at"`
-}
-
-func promotionToJSON(p *slipway.Promotion) promotionJSON {
-	j := promotionJSON{ID: p.ID, Pipeline: ref{ID: p.PipelineID, Name: p.PipelineName}, Status: p.Status, CreatedAt: Time(p.CreatedAt), UpdatedAt: Time(p.UpdatedAt)}
-	j.Source.App.ID, j.Source.Release.ID = p.SourceAppID, p.SourceReleaseID
-	return j
-}
-
 func (s *Server) createPromotion(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Pipeline idBody `json:"pipeline"`
-		Source   struct {
-			App     idBody  `json:"app"`
-			Release *idBody `json:"release"`
-		} `json:"source"`
-		Targets []struct {
-			App idBody `json:"app"`
-		} `json:"targets"`
-		Safe bool `json:"safe"`
-	}
+	var body wire.NewPipelinePromotion
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -301,42 +231,15 @@ func (s *Server) listPromotionTargets(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	type targetJSON struct {
-		ID           string `json:"id"`
-		App          idRef  `json:"app"`
-		Release      idRef  `json:"release"`
-		Status       string `json:"status"`
-		ErrorMessage string `json:"error_message"`
-	}
-	out := make([]targetJSON, 0, len(p.Targets))
+	out := make([]wire.PromotionTarget, 0, len(p.Targets))
 	for _, t := range p.Targets {
-		out = append(out, targetJSON{ID: t.ID, App: idRef{t.AppID}, Release: idRef{t.ReleaseID}, Status: t.Status, ErrorMessage: t.Error})
+		out = append(out, promotionTargetToJSON(t))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-type hookJSON struct {
-	ID        string   `json:"id"`
-	App       idRef    `json:"app"`
-	URL       string   `json:"url"`
-	Events    []string `json:"events"`
-	Active    bool     `json:"active"`
-	CreatedAt Time     `json:"created_at"`
-	UpdatedAt Time     `json:"updated_at"`
-}
-
-func hookToJSON(h *slipway.Hook) hookJSON {
-	return hookJSON{ID: h.ID, App: idRef{h.AppID}, URL: h.URL, Events: h.Events, Active: h.Active, CreatedAt: Time(h.CreatedAt), UpdatedAt: Time(h.UpdatedAt)}
-}
-
-type hookBody struct {
-	URL    *string   `json:"url"`
-	Events *[]string `json:"events"`
-	Secret *string   `json:"secret"`
-	Active *bool     `json:"active"`
-}
-
-func (b *hookBody) applyTo(h *slipway.Hook) {
+// applyHookChange sets the fields a hook request gives.
+func applyHookChange(b *wire.HookChange, h *slipway.Hook) {
 	if b.URL != nil {
 		h.URL = *b.URL
 	}
@@ -355,14 +258,14 @@ func (b *hookBody) applyTo(h *slipway.Hook) {
 // hook scoped (its deliveries reach public addresses only), and one whose
 // literal host such a hook could never reach is refused at once; a URL
 // the admin sets lifts the rule.
-func (s *Server) applyHookBody(r *http.Request, b *hookBody, h *slipway.Hook) error {
+func (s *Server) applyHookBody(r *http.Request, b *wire.HookChange, h *slipway.Hook) error {
 	if b.URL != nil {
 		if err := s.checkScopedURL(r, *b.URL, "webhooks"); err != nil {
 			return err
 		}
 		h.Scoped = scoped(r)
 	}
-	b.applyTo(h)
+	applyHookChange(b, h)
 	return nil
 }
 
@@ -371,7 +274,7 @@ func (s *Server) createHook(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body hookBody
+	var body wire.HookChange
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -398,7 +301,7 @@ func (s *Server) listHooks(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]hookJSON, 0, len(hs))
+	out := make([]wire.Hook, 0, len(hs))
 	for _, h := range hs {
 		out = append(out, hookToJSON(h))
 	}
@@ -429,7 +332,7 @@ func (s *Server) updateHook(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body hookBody
+	var body wire.HookChange
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -468,29 +371,9 @@ func (s *Server) listHookResults(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	type resultJSON struct {
-		ID       string `json:"id"`
-		Hook     idRef  `json:"hook"`
-		Delivery idRef  `json:"delivery"`
-		Event    string `json:"event"`
-		Attempt  int    `json:"attempt"`
-		Request  struct {
-			Headers map[string]string `json:"headers"`
-		} `json:"request"`
-		Response struct {
-			Code int `json:"code"`
-		} `json:"response"`
-		DurationMS float64 `json:"duration_ms"`
-		Error      string  `json:"error"`
-		CreatedAt  Time    `json:"created_at"`
-	}
-	out := make([]resultJSON, 0, len(rs))
+	out := make([]wire.HookResult, 0, len(rs))
 	for _, res := range rs {
-		j := resultJSON{ID: res.ID, Hook: idRef{res.HookID}, Delivery: idRef{res.DeliveryID}, Event: res.Event, Attempt: res.Attempt,
-			DurationMS: float64(res.Duration.Microseconds()) / 1000, Error: res.Error, CreatedAt: Time(res.CreatedAt)}
-		j.Request.Headers = res.RequestHeaders
-		j.Response.Code = res.StatusCode
-		out = append(out, j)
+		out = append(out, hookResultToJSON(res))
 	}
 	writeJSON(w, status, out)
 }
@@ -526,18 +409,9 @@ func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	type auditJSON struct {
-		ID        string `json:"id"`
-		App       ref    `json:"app"`
-		Action    string `json:"action"`
-		Detail    string `json:"detail"`
-		User      user   `json:"user"`
-		CreatedAt Time   `json:"created_at"`
-	}
-	out := make([]auditJSON, 0, len(as))
+	out := make([]wire.Audit, 0, len(as))
 	for _, a := range as {
-		out = append(out, auditJSON{ID: a.ID, App: ref{ID: a.AppID, Name: a.AppKey}, Action: a.Action, Detail: a.Detail,
-			User: user{ID: a.UserID, Email: a.UserEmail}, CreatedAt: Time(a.CreatedAt)})
+		out = append(out, auditToJSON(a))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -545,10 +419,7 @@ func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {
 // createToken makes a token limited to one organization; the secret is
 // shown in this answer only.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Org         string `json:"org"`
-		Description string `json:"description"`
-	}
+	var body wire.NewToken
 	if err := decode(w, r, s.cfg.MaxBody, &body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -572,15 +443,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": t.ID, "token": secret, "organization": ref{ID: o.ID, Name: o.Name},
-		"description": t.Description, "created_at": Time(t.CreatedAt)})
-}
-
-type tokenJSON struct {
-	ID           string `json:"id"`
-	Organization ref    `json:"organization"`
-	Description  string `json:"description"`
-	CreatedAt    Time   `json:"created_at"`
+	writeJSON(w, http.StatusCreated, wire.CreatedToken{ID: t.ID, Token: secret, Organization: wire.Ref{ID: o.ID, Name: o.Name},
+		Description: t.Description, CreatedAt: wire.TimeOf(t.CreatedAt)})
 }
 
 // listTokens lists the scoped tokens; their secrets are never shown again.
@@ -590,9 +454,9 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]tokenJSON, 0, len(ts))
+	out := make([]wire.Token, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, tokenJSON{ID: t.ID, Organization: ref{ID: t.OrgID, Name: t.OrgName}, Description: t.Description, CreatedAt: Time(t.CreatedAt)})
+		out = append(out, tokenToJSON(t))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -603,7 +467,7 @@ func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "The token is revoked."})
+	writeJSON(w, http.StatusOK, wire.Message{Message: "The token is revoked."})
 }
 
 // unprocessable turns a not-found reference in a body into a 422.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/wire"
 )
 
 // Client talks to one Slipway server.
@@ -32,139 +33,26 @@ func New(baseURL, token string) *Client {
 	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{Timeout: 5 * time.Minute}}
 }
 
-// Ref is an {id, name} reference.
-type Ref struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
-}
-
-// User is who made a build or release.
-type User struct {
-	ID    string `json:"id"`
-	Email string `json:"email"`
-}
-
-// App is an app as the API shows it.
-type App struct {
-	ID           string     `json:"id"`
-	Name         string     `json:"name"`
-	Key          string     `json:"key"`
-	Description  string     `json:"description"`
-	Organization Ref        `json:"organization"`
-	Space        Ref        `json:"space"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
-	ReleasedAt   *time.Time `json:"released_at"`
-	WebURL       string     `json:"web_url"`
-	Image        *string    `json:"image"`
-	Maintenance  bool       `json:"maintenance"`
-	GitURL       string     `json:"git_url,omitempty"`
-	GitBranch    string     `json:"git_branch,omitempty"`
-}
-
-// Build is a build as the API shows it.
-type Build struct {
-	ID         string    `json:"id"`
-	App        Ref       `json:"app"`
-	Status     string    `json:"status"`
-	Slug       *Ref      `json:"slug"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
-	SourceBlob struct {
-		Checksum string `json:"checksum"`
-		URL      string `json:"url"`
-		Version  string `json:"version"`
-		Commit   string `json:"commit"`
-		Branch   string `json:"branch"`
-		Repo     string `json:"repo"`
-	} `json:"source_blob"`
-	User            User   `json:"user"`
-	OutputStreamURL string `json:"output_stream_url,omitempty"`
-}
-
-// BuildResult is a build's status and output lines.
-type BuildResult struct {
-	Build struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-	} `json:"build"`
-	Lines []string `json:"lines"`
-}
-
-// Release is a release as the API shows it.
-type Release struct {
-	ID          string    `json:"id"`
-	App         Ref       `json:"app"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	Description string    `json:"description"`
-	Slug        Ref       `json:"slug"`
-	Status      string    `json:"status"`
-	State       string    `json:"state"`
-	User        User      `json:"user"`
-	Version     int       `json:"version"`
-	Current     bool      `json:"current"`
-	Trigger     string    `json:"trigger"`
-	Error       string    `json:"error,omitempty"`
-	// OutputStreamURL is the path of the release's rollout log.
-	OutputStreamURL string `json:"output_stream_url,omitempty"`
-}
-
-// ReleaseLog is a release's rollout log.
-type ReleaseLog struct {
-	Release struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-	} `json:"release"`
-	Lines []string `json:"lines"`
-}
-
-// ReleaseStatus is a check reported on a release.
-type ReleaseStatus struct {
-	ID          string    `json:"id,omitempty"`
-	State       string    `json:"state,omitempty"`
-	Name        string    `json:"name,omitempty"`
-	Context     string    `json:"context,omitempty"`
-	Description string    `json:"description,omitempty"`
-	TargetURL   string    `json:"target_url,omitempty"`
-	ImageURL    string    `json:"image_url,omitempty"`
-	CreatedAt   time.Time `json:"created_at,omitzero"`
-	UpdatedAt   time.Time `json:"updated_at,omitzero"`
-}
-
-// ReleaseStatuses is a release's checks and their combined state.
-type ReleaseStatuses struct {
-	State    string          `json:"state"`
-	Release  Release         `json:"release"`
-	Statuses []ReleaseStatus `json:"statuses"`
-}
-
-// Formation is one process type's scale.
-type Formation struct {
-	Type        string `json:"type"`
-	Quantity    int    `json:"quantity"`
-	Size        string `json:"size,omitempty"`
-	Port        int    `json:"port,omitempty"`
-	Command     string `json:"command,omitempty"`
-	Healthcheck string `json:"healthcheck,omitempty"`
-}
-
-// Dyno is one running process of an app.
-type Dyno struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Type    string `json:"type"`
-	State   string `json:"state"`
-	Ready   bool   `json:"ready"`
-	Release struct {
-		ID      string `json:"id"`
-		Version int    `json:"version"`
-	} `json:"release"`
-	Command        string    `json:"command"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-	AdditionalInfo string    `json:"additional_info"`
-}
+// The answers and requests are the types of package wire, which the
+// server encodes too; they keep here the names the client has always
+// used.
+type (
+	Ref             = wire.Ref
+	IDRef           = wire.IDRef
+	User            = wire.User
+	App             = wire.App
+	Build           = wire.Build
+	BuildResult     = wire.BuildResult
+	Release         = wire.Release
+	ReleaseLog      = wire.ReleaseLog
+	ReleaseStatus   = wire.ReleaseStatus
+	ReleaseStatuses = wire.ReleaseStatuses
+	Formation       = wire.Formation
+	Dyno            = wire.Dyno
+	NewApp          = wire.NewApp
+	NewBuild        = wire.NewBuild
+	NewRelease      = wire.NewRelease
+)
 
 // Do sends a request with a JSON body (nil for none) and decodes a JSON
 // answer into out (nil to discard). A non-2xx answer is a *slipway.Error.
@@ -229,35 +117,14 @@ func (c *Client) sendWith(ctx context.Context, hc *http.Client, method, path str
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	var e struct {
-		ID      string `json:"id"`
-		Message string `json:"message"`
-	}
+	var e wire.ErrorBody
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, &e) != nil || e.ID == "" {
-		return nil, &slipway.Error{Code: codeForStatus(resp.StatusCode), Message: fmt.Sprintf("%s %s answered %s", method, path, resp.Status)}
+		// An answer without an error body (a proxy's, say): the code
+		// comes from the status, by the table the server answers with.
+		return nil, &slipway.Error{Code: wire.ErrorCode(resp.StatusCode), Message: fmt.Sprintf("%s %s answered %s", method, path, resp.Status)}
 	}
 	return nil, &slipway.Error{Code: e.ID, Message: e.Message}
-}
-
-func codeForStatus(status int) string {
-	switch status {
-	case 400:
-		return slipway.EInvalid
-	case 401:
-		return slipway.EUnauthorized
-	case 403:
-		return slipway.EForbidden
-	case 404:
-		return slipway.ENotFound
-	case 409:
-		return slipway.EConflict
-	case 413:
-		return slipway.ETooLarge
-	case 422:
-		return slipway.EUnprocessable
-	}
-	return slipway.EInternal
 }
 
 func esc(s string) string { return url.PathEscape(s) }
@@ -265,18 +132,8 @@ func esc(s string) string { return url.PathEscape(s) }
 // CreateApp creates an app in the default org and space unless given.
 func (c *Client) CreateApp(ctx context.Context, name, space, org string) (*App, error) {
 	var a App
-	err := c.Do(ctx, "POST", "/apps", map[string]string{"name": name, "space": space, "org": org}, &a)
+	err := c.Do(ctx, "POST", "/apps", NewApp{Name: name, Space: space, Org: org}, &a)
 	return &a, err
-}
-
-// NewApp is an app request. An empty Space means "default"; an empty Org
-// means the space's organization ("default" in a shared space), or the
-// token's organization for a token limited to one.
-type NewApp struct {
-	Name        string `json:"name"`
-	Space       string `json:"space,omitempty"`
-	Org         string `json:"org,omitempty"`
-	Description string `json:"description,omitempty"`
 }
 
 // CreateNewApp creates an app. EUnprocessable for a bad name, EConflict
@@ -309,17 +166,7 @@ func (c *Client) DeleteApp(ctx context.Context, app string) error {
 
 // SetFeature switches an app feature such as "auto-release".
 func (c *Client) SetFeature(ctx context.Context, app, feature string, enabled bool) error {
-	return c.Do(ctx, "PATCH", "/apps/"+esc(app)+"/features/"+esc(feature), map[string]bool{"enabled": enabled}, nil)
-}
-
-// NewBuild is a build request.
-type NewBuild struct {
-	URL      string `json:"url"`
-	Checksum string `json:"checksum,omitempty"`
-	Repo     string `json:"repo,omitempty"`
-	SHA      string `json:"sha,omitempty"`
-	Branch   string `json:"branch,omitempty"`
-	Version  string `json:"version,omitempty"`
+	return c.Do(ctx, "PATCH", "/apps/"+esc(app)+"/features/"+esc(feature), wire.FeatureUpdate{Enabled: &enabled}, nil)
 }
 
 // CreateBuild starts a build.
@@ -382,13 +229,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// NewRelease is a release request: Slug to deploy or Release to roll back to.
-type NewRelease struct {
-	Slug        string `json:"slug,omitempty"`
-	Release     string `json:"release,omitempty"`
-	Description string `json:"description,omitempty"`
 }
 
 // CreateRelease queues a release.
@@ -506,18 +346,32 @@ func (c *Client) WaitRelease(ctx context.Context, app, id string) (*Release, err
 	}
 }
 
-// CreateReleaseStatus reports a check on a release.
+// CreateReleaseStatus reports a check on a release: s's State, Name,
+// Context, Description, TargetURL and ImageURL; empty ones are not sent.
 func (c *Client) CreateReleaseStatus(ctx context.Context, app, release string, s ReleaseStatus) (*ReleaseStatus, error) {
 	var out ReleaseStatus
-	err := c.Do(ctx, "POST", "/apps/"+esc(app)+"/releases/"+esc(release)+"/statuses", s, &out)
+	err := c.Do(ctx, "POST", "/apps/"+esc(app)+"/releases/"+esc(release)+"/statuses", statusChange(s), &out)
 	return &out, err
 }
 
-// UpdateReleaseStatus changes a check on a release.
+// UpdateReleaseStatus changes a check on a release: the fields of s that
+// are not empty.
 func (c *Client) UpdateReleaseStatus(ctx context.Context, app, release, id string, s ReleaseStatus) (*ReleaseStatus, error) {
 	var out ReleaseStatus
-	err := c.Do(ctx, "PATCH", "/apps/"+esc(app)+"/releases/"+esc(release)+"/statuses/"+esc(id), s, &out)
+	err := c.Do(ctx, "PATCH", "/apps/"+esc(app)+"/releases/"+esc(release)+"/statuses/"+esc(id), statusChange(s), &out)
 	return &out, err
+}
+
+// statusChange is the request that sets s's non-empty fields.
+func statusChange(s ReleaseStatus) wire.ReleaseStatusChange {
+	set := func(v string) *string {
+		if v == "" {
+			return nil
+		}
+		return &v
+	}
+	return wire.ReleaseStatusChange{State: set(s.State), Name: set(s.Name), Context: set(s.Context),
+		Description: set(s.Description), TargetURL: set(s.TargetURL), ImageURL: set(s.ImageURL)}
 }
 
 // ReleaseStatuses lists a release's checks with their combined state.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func TestClient_CreatePipelinePromotion_Body(t *testing.T) {
 	defer srv.Close()
 	c := New(srv.URL, "tok")
 	p, err := c.CreatePipelinePromotion(context.Background(), NewPipelinePromotion{
-		Pipeline: IDRef{"pl"}, Source: AppRelease{App: IDRef{"src"}}, Targets: []AppRelease{{App: IDRef{"dst"}}},
+		Pipeline: IDRef{ID: "pl"}, Source: AppRelease{App: IDRef{ID: "src"}}, Targets: []Target{{App: IDRef{ID: "dst"}}},
 	})
 	if err != nil || p.ID != "p1" {
 		t.Fatalf("promotion = %+v, %v", p, err)
@@ -108,3 +109,70 @@ func TestClient_CreatePipelinePromotion_Body(t *testing.T) {
 		t.Fatalf("body = %s", b)
 	}
 }
+
+// An answer without an error body (a proxy's, or a server's before the
+// API answered) gets the code of its status from the table the server
+// answers with, 405 and 501 included.
+func TestClient_ErrorWithoutABody_TakesTheCodeOfItsStatus(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		code   string
+	}{
+		{400, slipway.EInvalid}, {401, slipway.EUnauthorized}, {403, slipway.EForbidden}, {404, slipway.ENotFound},
+		{405, slipway.EMethodNotAllowed}, {409, slipway.EConflict}, {413, slipway.ETooLarge}, {422, slipway.EUnprocessable},
+		{500, slipway.EInternal}, {501, slipway.ENotImplemented}, {502, slipway.EInternal},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(tt.status)
+			w.Write([]byte("not JSON"))
+		}))
+		_, err := New(srv.URL, "tok").Apps(context.Background())
+		srv.Close()
+		if slipway.ErrorCode(err) != tt.code || !strings.Contains(err.Error(), "GET /apps answered "+strconv.Itoa(tt.status)) {
+			t.Errorf("%d: %v, want code %s", tt.status, err, tt.code)
+		}
+	}
+}
+
+// Requests send the fields that are set and nothing else: a status
+// update that names only its state leaves the others (and the context,
+// which cannot change) out, and a hook sends what the CLI gave.
+func TestClient_RequestBodies_SendOnlyWhatIsSet(t *testing.T) {
+	bodies := map[string]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies[r.Method+" "+r.URL.Path] = string(b)
+		w.Write([]byte(`{"id":"x"}`))
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "tok")
+	if _, err := c.UpdateReleaseStatus(bg, "a", "v1", "s1", ReleaseStatus{State: "error"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateReleaseStatus(bg, "a", "v1", ReleaseStatus{State: "pending", Name: "unit tests", Context: "ci/tests", TargetURL: "https://ci/1"}); err != nil {
+		t.Fatal(err)
+	}
+	url, events, active := "https://h.example/x", []string{"release"}, false
+	if _, err := c.CreateHook(bg, "a", NewHook{URL: &url, Events: &events, Active: &active}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreatePipeline(bg, "shop", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetFeature(bg, "a", "auto-release", false); err != nil {
+		t.Fatal(err)
+	}
+	for req, want := range map[string]string{
+		"PATCH /apps/a/releases/v1/statuses/s1": `{"state":"error"}`,
+		"POST /apps/a/releases/v1/statuses":     `{"state":"pending","name":"unit tests","context":"ci/tests","target_url":"https://ci/1"}`,
+		"POST /apps/a/hooks":                    `{"url":"https://h.example/x","events":["release"],"active":false}`,
+		"POST /pipelines":                       `{"name":"shop"}`,
+		"PATCH /apps/a/features/auto-release":   `{"enabled":false}`,
+	} {
+		if got := bodies[req]; got != want {
+			t.Errorf("%s sent %s, want %s", req, got, want)
+		}
+	}
+}
+
+var bg = context.Background()

@@ -2,30 +2,20 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"time"
+
+	"github.com/slipway/slipway/wire"
 )
 
 // Hook is a webhook of an app. The API never shows its secret.
-type Hook struct {
-	ID        string    `json:"id"`
-	App       Ref       `json:"app"`
-	URL       string    `json:"url"`
-	Events    []string  `json:"events"`
-	Active    bool      `json:"active"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
+type Hook = wire.Hook
 
-// NewHook is a webhook request. Events are among build, release, released,
-// release_failed, formation_change, config_change, pipeline_promotion and
-// destroy; Secret signs every delivery.
-type NewHook struct {
-	URL    string   `json:"url,omitempty"`
-	Events []string `json:"events,omitempty"`
-	Secret string   `json:"secret,omitempty"`
-	Active *bool    `json:"active,omitempty"`
-}
+// NewHook is a webhook request; nil fields are not sent (and stay as they
+// are on an update). Events are among slipway.HookEvents(); Secret signs
+// every delivery.
+type NewHook = wire.HookChange
+
+// HookResult is one delivery attempt of a webhook.
+type HookResult = wire.HookResult
 
 // CreateHook adds a webhook to an app. EUnprocessable for a bad URL or an
 // unknown event.
@@ -49,7 +39,7 @@ func (c *Client) Hook(ctx context.Context, app, id string) (*Hook, error) {
 	return &out, err
 }
 
-// UpdateHook changes a webhook; zero fields of h are left as they are.
+// UpdateHook changes a webhook; nil fields of h are left as they are.
 func (c *Client) UpdateHook(ctx context.Context, app, id string, h NewHook) (*Hook, error) {
 	var out Hook
 	err := c.Do(ctx, "PATCH", "/apps/"+esc(app)+"/hooks/"+esc(id), h, &out)
@@ -61,9 +51,9 @@ func (c *Client) DeleteHook(ctx context.Context, app, id string) error {
 	return c.Do(ctx, "DELETE", "/apps/"+esc(app)+"/hooks/"+esc(id), nil, nil)
 }
 
-// HookResults lists a webhook's delivery attempts as the server shows them.
-func (c *Client) HookResults(ctx context.Context, app, id string) ([]json.RawMessage, error) {
-	var out []json.RawMessage
+// HookResults lists a webhook's delivery attempts.
+func (c *Client) HookResults(ctx context.Context, app, id string) ([]HookResult, error) {
+	var out []HookResult
 	err := c.Do(ctx, "GET", "/apps/"+esc(app)+"/hooks/"+esc(id)+"/results", nil, &out)
 	return out, err
 }

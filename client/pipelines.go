@@ -2,90 +2,28 @@ package client
 
 import (
 	"context"
-	"time"
+
+	"github.com/slipway/slipway/wire"
 )
 
-// Pipeline is a named line of stages that apps are coupled to and releases
-// are promoted along.
-type Pipeline struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-// StatusChecks are the release status contexts that must be "success" on a
-// release before it may be promoted from a coupling.
-type StatusChecks struct {
-	Contexts []string `json:"contexts"`
-}
-
-// PipelineCoupling places an app at a stage of a pipeline.
-type PipelineCoupling struct {
-	ID                   string       `json:"id"`
-	App                  Ref          `json:"app"`
-	Pipeline             Ref          `json:"pipeline"`
-	Stage                string       `json:"stage"`
-	RequiredStatusChecks StatusChecks `json:"required_status_checks"`
-	CreatedAt            time.Time    `json:"created_at"`
-	UpdatedAt            time.Time    `json:"updated_at"`
-}
-
-// NewPipelineCoupling is a coupling request; App and Pipeline are ids or
-// names (an app's key).
-type NewPipelineCoupling struct {
-	App                  string        `json:"app"`
-	Pipeline             string        `json:"pipeline"`
-	Stage                string        `json:"stage"`
-	RequiredStatusChecks *StatusChecks `json:"required_status_checks,omitempty"`
-}
-
-// IDRef is an {"id": …} reference as promotions take them.
-type IDRef struct {
-	ID string `json:"id"`
-}
-
-// AppRelease names an app and, optionally, one of its releases.
-type AppRelease struct {
-	App     IDRef  `json:"app"`
-	Release *IDRef `json:"release,omitempty"`
-}
-
-// NewPipelinePromotion is a promotion request: the source app's current
-// release (or Source.Release) is released on each target.
-type NewPipelinePromotion struct {
-	Pipeline IDRef        `json:"pipeline"`
-	Source   AppRelease   `json:"source"`
-	Targets  []AppRelease `json:"targets"`
-	// Safe also refuses when source and target config var keys differ.
-	Safe bool `json:"safe,omitempty"`
-}
-
-// PipelinePromotion is a promotion as the API shows it.
-type PipelinePromotion struct {
-	ID        string     `json:"id"`
-	Pipeline  Ref        `json:"pipeline"`
-	Source    AppRelease `json:"source"`
-	Status    string     `json:"status"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-}
-
-// PromotionTarget is one target app of a promotion and the release it got.
-type PromotionTarget struct {
-	ID           string `json:"id"`
-	App          Ref    `json:"app"`
-	Release      *IDRef `json:"release"`
-	Status       string `json:"status"`
-	ErrorMessage string `json:"error_message"`
-}
+// The pipeline answers and requests, under the client's names.
+type (
+	Pipeline             = wire.Pipeline
+	StatusChecks         = wire.StatusChecks
+	PipelineCoupling     = wire.PipelineCoupling
+	NewPipelineCoupling  = wire.NewPipelineCoupling
+	AppRelease           = wire.AppRelease
+	Target               = wire.Target
+	NewPipelinePromotion = wire.NewPipelinePromotion
+	PipelinePromotion    = wire.PipelinePromotion
+	PromotionTarget      = wire.PromotionTarget
+)
 
 // CreatePipeline creates a pipeline. EUnprocessable for a bad name,
 // EConflict when the name is taken.
 func (c *Client) CreatePipeline(ctx context.Context, name, description string) (*Pipeline, error) {
 	var out Pipeline
-	err := c.Do(ctx, "POST", "/pipelines", map[string]string{"name": name, "description": description}, &out)
+	err := c.Do(ctx, "POST", "/pipelines", wire.NewPipeline{Name: name, Description: description}, &out)
 	return &out, err
 }
 
@@ -163,7 +101,7 @@ func (c *Client) AppPipelineCouplings(ctx context.Context, app string) ([]Pipeli
 // UpdatePipelineCoupling changes a coupling's required status checks.
 func (c *Client) UpdatePipelineCoupling(ctx context.Context, id string, checks StatusChecks) (*PipelineCoupling, error) {
 	var out PipelineCoupling
-	err := c.Do(ctx, "PATCH", "/pipeline-couplings/"+esc(id), map[string]any{"required_status_checks": checks}, &out)
+	err := c.Do(ctx, "PATCH", "/pipeline-couplings/"+esc(id), NewPipelineCoupling{RequiredStatusChecks: &checks}, &out)
 	return &out, err
 }
 

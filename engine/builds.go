@@ -10,7 +10,9 @@ import (
 )
 
 // StartBuild runs a queued build in the background: fetch, verify, unpack,
-// then, when the app has auto-release on, release it.
+// then, when the app has auto-release on, release it. At most
+// MaxConcurrentBuilds run at once; the others stay queued until one ends.
+// The build owns src.File and removes it when it ends.
 func (e *Engine) StartBuild(b *slipway.Build, src slipway.BuildSource) {
 	e.mu.Lock()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -24,12 +26,45 @@ func (e *Engine) StartBuild(b *slipway.Build, src slipway.BuildSource) {
 			delete(e.builds, b.ID)
 			e.mu.Unlock()
 			cancel()
+			if src.File != "" {
+				os.Remove(src.File)
+			}
 		}()
 		<-e.ready
 		stop := context.AfterFunc(e.ctx, cancel)
 		defer stop()
+		// It may wait for a slot a while: say it is this server's, so
+		// another server's recovery does not take it for one left behind.
+		if err := e.cfg.Store.HoldBuild(context.WithoutCancel(ctx), b.ID, e.cfg.Holder); err != nil && slipway.ErrorCode(err) != slipway.EConflict {
+			e.log.Error("hold build", "build", b.ID, "err", err)
+		}
+		if !e.buildSlot(ctx, b) {
+			e.build(ctx, b, src) // stopped while queued: fails it
+			return
+		}
+		defer func() { <-e.buildSlots }()
 		e.build(ctx, b, src)
 	}()
+}
+
+// buildSlot waits for one of the MaxConcurrentBuilds slots, saying so in
+// the build's lines when it has to; false when ctx ended first.
+func (e *Engine) buildSlot(ctx context.Context, b *slipway.Build) bool {
+	select {
+	case e.buildSlots <- struct{}{}:
+		return true
+	default:
+	}
+	line := fmt.Sprintf("Queued: %d builds are running on this server; this one starts when one of them ends.", cap(e.buildSlots))
+	if err := e.cfg.Store.AppendBuildLines(context.WithoutCancel(ctx), b.ID, line); err != nil {
+		e.log.Error("build log", "build", b.ID, "err", err)
+	}
+	select {
+	case e.buildSlots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // CancelBuild stops a running build; EConflict if it is not running here.
@@ -84,6 +119,7 @@ func (e *Engine) build(ctx context.Context, b *slipway.Build, src slipway.BuildS
 		return
 	}
 	e.buildFinished(b, slipway.BuildSucceeded)
+	defer e.collectSlugs(bg, b.AppID)
 	app, err := st.FindApp(bg, b.AppID)
 	if err != nil || !app.AutoRelease {
 		return

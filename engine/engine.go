@@ -56,6 +56,16 @@ type Config struct {
 	Builder slipway.Builder
 	// SlugDir is where build archives are unpacked, one folder per build.
 	SlugDir string
+	// MaxConcurrentBuilds bounds the builds this server runs at once
+	// (fetching and unpacking take memory, disk and CPU); the others wait
+	// in the queued status. Default DefaultMaxConcurrentBuilds.
+	MaxConcurrentBuilds int
+	// Slugs garbage-collects slugs (see SlugStore); default Store when it
+	// is one. With several servers, they share SlugDir and the store.
+	Slugs SlugStore
+	// KeepBuilds is how many of an app's newest succeeded builds keep
+	// their slugs besides those releases use. Default DefaultKeepBuilds.
+	KeepBuilds int
 	// ReleaseDeadline bounds a rollout; past it the release is unknown.
 	ReleaseDeadline time.Duration
 	// Sweep is how often the store is scanned for work another server (or
@@ -72,6 +82,12 @@ type Config struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 }
+
+// DefaultMaxConcurrentBuilds is how many builds a server runs at once by
+// default: each holds up to the slug limit on disk and an unpacker's
+// buffers in memory, and on a small server (2 cores) four keep the CPU busy
+// without starving releases.
+const DefaultMaxConcurrentBuilds = 4
 
 // Observer hears what the engine does. Calls must not block for long.
 type Observer interface {
@@ -90,7 +106,9 @@ type Engine struct {
 	// had the lease); the sweep asks for it again.
 	reconverge map[string]bool
 	builds     map[string]context.CancelFunc
+	buildSlots chan struct{}   // one value per running build
 	ctx        context.Context // set by Run; work started before Run waits for it
+	created    time.Time       // builds of this run are newer
 	wg         sync.WaitGroup
 	ready      chan struct{}
 }
@@ -127,7 +145,17 @@ func New(cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, reconverge: map[string]bool{}, builds: map[string]context.CancelFunc{}, ready: make(chan struct{})}
+	if cfg.MaxConcurrentBuilds <= 0 {
+		cfg.MaxConcurrentBuilds = DefaultMaxConcurrentBuilds
+	}
+	if cfg.Slugs == nil {
+		cfg.Slugs, _ = cfg.Store.(SlugStore)
+	}
+	if cfg.KeepBuilds <= 0 {
+		cfg.KeepBuilds = DefaultKeepBuilds
+	}
+	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, reconverge: map[string]bool{}, builds: map[string]context.CancelFunc{},
+		buildSlots: make(chan struct{}, cfg.MaxConcurrentBuilds), ready: make(chan struct{}), created: cfg.Now()}
 }
 
 // Run recovers what a previous run left, then carries out work until ctx
@@ -165,12 +193,16 @@ func (e *Engine) recover(ctx context.Context) error {
 		return fmt.Errorf("recover builds: %w", err)
 	}
 	for _, b := range builds {
+		if !b.CreatedAt.Before(e.created) {
+			continue // pushed to this run (the API serves before recovery ends)
+		}
 		err := e.cfg.Store.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildFailed,
 			Lines: []string{"Build failed: the server restarted while it ran; push the build again."}})
 		if err != nil && slipway.ErrorCode(err) != slipway.EConflict {
 			return fmt.Errorf("recover build %s: %w", b.ID, err)
 		}
 	}
+	e.goSweepSlugDir() // slugs of apps deleted and builds cut off while it was down
 	apps, err := e.cfg.Store.ListApps(ctx)
 	if err != nil {
 		return fmt.Errorf("recover apps: %w", err)
@@ -226,8 +258,9 @@ func (e *Engine) kick(appID string, converge bool) {
 }
 
 // RemoveApp stops the app's work in progress, waits for it to end, and
-// stops everything the runtime runs for the app. Call it after the app's
-// records are deleted, so no new work for it can start.
+// stops everything the runtime runs for the app; then, in the background,
+// the app's slugs are removed. Call it after the app's records are
+// deleted, so no new work for it can start.
 func (e *Engine) RemoveApp(ctx context.Context, appID string) error {
 	e.mu.Lock()
 	w := e.workers[appID]
@@ -242,7 +275,11 @@ func (e *Engine) RemoveApp(ctx context.Context, appID string) error {
 			return ctx.Err()
 		}
 	}
-	return e.cfg.Runtime.Remove(ctx, appID)
+	if err := e.cfg.Runtime.Remove(ctx, appID); err != nil {
+		return err
+	}
+	e.goSweepSlugDir()
+	return nil
 }
 
 func (e *Engine) work(appID string, w *worker) {

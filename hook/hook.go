@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/internal/backoff"
 	"github.com/slipway/slipway/internal/egress"
 )
 
@@ -195,10 +196,7 @@ func (d *Deliverer) deliver(ctx context.Context, del *slipway.Delivery) {
 	var retryAt time.Time
 	// A refused address is the hook's rule, not a passing failure: no retry.
 	if !ok && refused == nil {
-		wait := d.cfg.RetryBase << min(attempt-1, 30)
-		if wait > d.cfg.RetryMax || wait <= 0 {
-			wait = d.cfg.RetryMax
-		}
+		wait := backoff.Exponential{Initial: d.cfg.RetryBase, Max: d.cfg.RetryMax}.Delay(attempt)
 		if next := d.cfg.Now().Add(wait); next.Sub(del.CreatedAt) <= d.cfg.GiveUpAfter {
 			retryAt = next
 		}

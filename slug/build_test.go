@@ -118,6 +118,41 @@ func TestBuild_DataURI(t *testing.T) {
 	}
 }
 
+// TestBuild_InlineFile builds from an archive the API has already decoded
+// to a file: verified and unpacked like a data: URI, and left in place.
+func TestBuild_InlineFile(t *testing.T) {
+	archive := tarGz(t, []entry{procfile, exe("bin/server", "#!/bin/sh\n")})
+	file := filepath.Join(t.TempDir(), "inline")
+	if err := os.WriteFile(file, archive, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, checksum, wantCode string
+		max                      int64
+	}{
+		{name: "no checksum"},
+		{name: "matching checksum", checksum: sha(archive)},
+		{name: "checksum mismatch", checksum: sha([]byte("other")), wantCode: slipway.EUnprocessable},
+		{name: "over the limit", max: int64(len(archive)) - 1, wantCode: slipway.ETooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "slug")
+			var log logLines
+			s, err := (&Builder{MaxSize: tt.max}).Build(context.Background(), slipway.BuildSource{URL: "data:", Checksum: tt.checksum, File: file}, dir, log.logf)
+			if code := slipway.ErrorCode(err); code != tt.wantCode {
+				t.Fatalf("code %q (%v), want %q", code, err, tt.wantCode)
+			}
+			if err == nil && (s.Checksum != sha(archive) || s.Size != int64(len(archive)) || s.ProcessTypes["web"] != "./bin/server") {
+				t.Errorf("slug = %+v", s)
+			}
+			if _, err := os.Stat(file); err != nil {
+				t.Errorf("Build removed the inline file: %v", err)
+			}
+		})
+	}
+}
+
 func TestBuild_DirMustBeEmpty(t *testing.T) {
 	dir := t.TempDir()
 	keep := filepath.Join(dir, "keep")

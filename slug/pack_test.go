@@ -18,7 +18,7 @@ func TestPack_RoundTrip(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "bin", "server"), []byte("#!/bin/sh\n"), 0o755)
 	os.Symlink("bin/server", filepath.Join(dir, "server"))
 	var buf bytes.Buffer
-	if err := Pack(&buf, dir); err != nil {
+	if _, err := Pack(&buf, dir, PackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "b")

@@ -28,8 +28,9 @@ const maxProcfileLine = 64 << 10
 // Errors: EUnprocessable naming the line number for a line without a
 // colon, an invalid process type, an empty command, a control character, a
 // process type defined twice or a line longer than 64 KiB, and for a
-// Procfile that defines no process types. A failing r returns its error
-// uncoded.
+// Procfile that defines no process types or more than
+// slipway.MaxFormationTypes (release not counted: it is no formation). A
+// failing r returns its error uncoded.
 func ParseProcfile(r io.Reader) (map[string]string, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxProcfileLine)
@@ -74,6 +75,14 @@ func ParseProcfile(r io.Reader) (map[string]string, error) {
 	}
 	if len(procs) == 0 {
 		return nil, slipway.Errorf(slipway.EUnprocessable, "The Procfile defines no process types; add a line such as `web: ./server`.")
+	}
+	// Every process type but release becomes a formation of the app.
+	n = len(procs)
+	if _, ok := procs["release"]; ok {
+		n--
+	}
+	if n > slipway.MaxFormationTypes {
+		return nil, slipway.Errorf(slipway.EUnprocessable, "The Procfile defines %d process types; an app may have at most %d. Merge or remove some.", n, slipway.MaxFormationTypes)
 	}
 	return procs, nil
 }

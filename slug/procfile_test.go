@@ -2,6 +2,7 @@ package slug
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -10,7 +11,22 @@ import (
 	"github.com/slipway/slipway"
 )
 
+// procfileOf returns a Procfile of n process types p1…pn, and the map
+// it parses to.
+func procfileOf(n int) (string, map[string]string) {
+	var b strings.Builder
+	want := map[string]string{}
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "p%d: ./run %d\n", i, i)
+		want[fmt.Sprintf("p%d", i)] = fmt.Sprintf("./run %d", i)
+	}
+	return b.String(), want
+}
+
 func TestParseProcfile(t *testing.T) {
+	fifty, fiftyWant := procfileOf(50)
+	fiftyWant["release"] = "./migrate"
+	fiftyOne, _ := procfileOf(51)
 	tests := []struct {
 		name     string
 		in       string
@@ -40,6 +56,8 @@ func TestParseProcfile(t *testing.T) {
 		{name: "control character", in: "web: a\x00b", wantCode: slipway.EUnprocessable, wantMsg: "control character"},
 		{name: "only comments", in: "# web: ./server\n\n", wantCode: slipway.EUnprocessable, wantMsg: "defines no process types"},
 		{name: "empty", in: "", wantCode: slipway.EUnprocessable, wantMsg: "defines no process types"},
+		{name: "50 process types and release", in: fifty + "release: ./migrate\n", want: fiftyWant},
+		{name: "51 process types", in: fiftyOne, wantCode: slipway.EUnprocessable, wantMsg: "defines 51 process types; an app may have at most 50"},
 		{name: "line too long", in: "web: ok\nworker: " + strings.Repeat("x", 70<<10), wantCode: slipway.EUnprocessable, wantMsg: "line 2 is longer than"},
 	}
 	for _, tt := range tests {

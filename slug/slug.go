@@ -113,6 +113,9 @@ func (b *Builder) httpClient(scoped bool) *http.Client {
 //
 // An http(s) source of a scoped build (src.Scoped) is fetched with
 // ScopedHTTPClient, which refuses to connect to non-public addresses.
+// An archive is never held in memory: a data: URI is decoded into a
+// temporary file, and src.File (an inline archive the API has decoded
+// already) is read from where it is; Build leaves src.File in place.
 //
 // Errors: EUnprocessable for a malformed URL, reference or checksum, an
 // unsupported scheme, a failed or refused download, a checksum mismatch, a file that is
@@ -148,7 +151,7 @@ func (b *Builder) Build(ctx context.Context, src slipway.BuildSource, dir string
 	}
 
 	lim := b.limits()
-	a, err := fetch(ctx, b.httpClient(src.Scoped), u, lim.maxSize, logf)
+	a, err := fetch(ctx, b.httpClient(src.Scoped), src, u, lim.maxSize, logf)
 	if err != nil {
 		return nil, err
 	}

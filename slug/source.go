@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/internal/datauri"
 	"github.com/slipway/slipway/internal/egress"
 )
 
@@ -81,21 +81,59 @@ type archive struct {
 	close func()
 }
 
-// fetch decodes a data: URI or downloads an http(s) URL.
-func fetch(ctx context.Context, client *http.Client, u string, max int64, logf func(string, ...any)) (*archive, error) {
+// fetch opens the archive of src: the file an inline build was already
+// decoded to, a data: URI decoded into a temporary file, or an http(s)
+// URL downloaded into one.
+func fetch(ctx context.Context, client *http.Client, src slipway.BuildSource, u string, max int64, logf func(string, ...any)) (*archive, error) {
+	if src.File != "" {
+		return openInline(src.File, max, logf)
+	}
 	if strings.HasPrefix(strings.ToLower(u), "data:") {
-		b, mime, err := DecodeDataURI(u, max)
-		if err != nil {
-			return nil, err
-		}
-		if mime == "" {
-			mime = "no type"
-		}
-		logf("Fetching inline archive (%d bytes, %s)", len(b), mime)
-		s := sha256.Sum256(b)
-		return &archive{r: bytes.NewReader(b), size: int64(len(b)), sum: hex.EncodeToString(s[:]), close: func() {}}, nil
+		return decodeInline(u, max, logf)
 	}
 	return download(ctx, client, u, max, logf)
+}
+
+// openInline opens the file the API decoded an inline archive to, hashing
+// it as it is read once.
+func openInline(path string, max int64, logf func(string, ...any)) (*archive, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("slug: open inline archive: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("slug: read inline archive: %w", err)
+	}
+	if max > 0 && n > max {
+		f.Close()
+		return nil, tooLargeArchive(max)
+	}
+	logf("Fetching inline archive (%d bytes)", n)
+	return &archive{r: f, size: n, sum: sumHex(h), close: func() { f.Close() }}, nil
+}
+
+// decodeInline decodes a data: URI into a temporary file, hashing it on
+// the way, so the archive is not held in memory a second time.
+func decodeInline(u string, max int64, logf func(string, ...any)) (*archive, error) {
+	f, err := os.CreateTemp("", "slipway-archive-*")
+	if err != nil {
+		return nil, fmt.Errorf("slug: spool inline archive: %w", err)
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	h := sha256.New()
+	mime, n, err := datauri.Decode(strings.NewReader(u), io.MultiWriter(f, h), max)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	if mime == "" {
+		mime = "no type"
+	}
+	logf("Fetching inline archive (%d bytes, %s)", n, mime)
+	return &archive{r: f, size: n, sum: sumHex(h), close: cleanup}, nil
 }
 
 // download streams an http(s) URL into a temporary file, hashing it and
@@ -223,60 +261,19 @@ func safeURL(raw string) string {
 // lowercased media type ("" when the URI gives none). The payload may be
 // wrapped with whitespace, percent-encoded, unpadded or in the URL-safe
 // alphabet. max limits the decoded size in bytes; max <= 0 means no limit.
+// It holds the payload in memory: builds decode into a file instead.
 //
 // Errors: EUnprocessable when s is not a data URI, is not base64-encoded or
 // its payload is not valid base64; ETooLarge when the payload decodes to
-// more than max bytes (checked before decoding, so nothing large is
-// allocated).
+// more than max bytes (checked as it decodes, so nothing larger than max
+// is allocated).
 func DecodeDataURI(s string, max int64) ([]byte, string, error) {
-	if len(s) < 5 || !strings.EqualFold(s[:5], "data:") {
-		return nil, "", slipway.Errorf(slipway.EUnprocessable, "The source is not a data: URI; use data:<type>;base64,<payload>.")
-	}
-	meta, payload, ok := strings.Cut(s[5:], ",")
-	if !ok {
-		return nil, "", slipway.Errorf(slipway.EUnprocessable, "The data URI has no comma before its payload; use data:<type>;base64,<payload>.")
-	}
-	params := strings.Split(meta, ";")
-	if len(params) < 2 || !strings.EqualFold(strings.TrimSpace(params[len(params)-1]), "base64") {
-		return nil, "", slipway.Errorf(slipway.EUnprocessable, "The data URI is not base64-encoded; use data:<type>;base64,<payload>.")
-	}
-	mime := strings.ToLower(strings.TrimSpace(params[0]))
-
-	if strings.Contains(payload, "%") {
-		p, err := url.PathUnescape(payload)
-		if err != nil {
-			return nil, "", slipway.Errorf(slipway.EUnprocessable, "The data URI's payload has a malformed %%-escape; send plain base64.")
-		}
-		payload = p
-	}
-	if strings.ContainsAny(payload, " \t\r\n") {
-		payload = strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
-				return -1
-			}
-			return r
-		}, payload)
-	}
-	payload = strings.TrimRight(payload, "=")
-	if max > 0 && int64(len(payload))/4*3 > max {
-		return nil, "", slipway.Errorf(slipway.ETooLarge, "The inline archive is larger than %d bytes; make it smaller or fetch it from a URL.", max)
-	}
-	enc := base64.RawStdEncoding
-	if strings.ContainsAny(payload, "-_") {
-		enc = base64.RawURLEncoding
-	}
-	b, err := enc.DecodeString(payload)
+	var b bytes.Buffer
+	mime, _, err := datauri.Decode(strings.NewReader(s), &b, max)
 	if err != nil {
-		var ce base64.CorruptInputError
-		if errors.As(err, &ce) {
-			return nil, "", slipway.Errorf(slipway.EUnprocessable, "The data URI's payload is not valid base64 (at character %d); encode the archive with base64.", int64(ce))
-		}
-		return nil, "", slipway.Errorf(slipway.EUnprocessable, "The data URI's payload is not valid base64; encode the archive with base64.")
+		return nil, "", err
 	}
-	if max > 0 && int64(len(b)) > max {
-		return nil, "", slipway.Errorf(slipway.ETooLarge, "The inline archive is larger than %d bytes; make it smaller or fetch it from a URL.", max)
-	}
-	return b, mime, nil
+	return b.Bytes(), mime, nil
 }
 
 // ctxReader fails reads once ctx is done, so a slow download or a long

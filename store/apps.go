@@ -342,7 +342,9 @@ func (db *DB) UpdateApp(ctx context.Context, id string, u slipway.AppUpdate) (*s
 	return db.FindApp(ctx, id)
 }
 
-// DeleteApp deletes the app and every record that belongs to it.
+// DeleteApp deletes the app and every record that belongs to it, but for
+// its slugs that releases of other apps use (promotions): those become
+// slugs of such an app.
 func (db *DB) DeleteApp(ctx context.Context, id string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		app, err := db.findApp(ctx, tx, "", id)
@@ -353,6 +355,11 @@ func (db *DB) DeleteApp(ctx context.Context, id string) error {
 			return err
 		}
 		if err := db.audit(ctx, tx, app, "app.destroy", "deleted "+app.Key()); err != nil {
+			return err
+		}
+		// Slugs promoted to other apps stay, as slugs of an app using them.
+		if _, err := tx.ExecContext(ctx, `UPDATE slugs SET app_id = (SELECT r.app_id FROM releases r WHERE r.slug_id = slugs.id AND r.app_id <> $1 ORDER BY r.created_at, r.id LIMIT 1)
+			WHERE app_id = $1 AND EXISTS (SELECT 1 FROM releases r WHERE r.slug_id = slugs.id AND r.app_id <> $1)`, app.ID); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM apps WHERE id = $1`, app.ID)

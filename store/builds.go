@@ -120,6 +120,19 @@ func pageOrder(cols string, p slipway.Page) string {
 	return s
 }
 
+// HoldBuild records the server that will run a queued build; EConflict if
+// it is not queued.
+func (db *DB) HoldBuild(ctx context.Context, id, holder string) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE builds SET holder = $1 WHERE id = $2 AND status = $3`, holder, id, slipway.BuildQueued)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return slipway.Errorf(slipway.EConflict, "Build %s is not queued.", id)
+	}
+	return nil
+}
+
 // StartBuild moves a queued build to pending on holder (the server running
 // it); EConflict if it is not queued.
 func (db *DB) StartBuild(ctx context.Context, id, holder string) error {

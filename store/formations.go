@@ -44,7 +44,8 @@ func listFormations(ctx context.Context, q querier, appID string) ([]*slipway.Fo
 }
 
 // UpsertFormations creates or changes the app's formations in one
-// transaction; EUnprocessable for an invalid change (nothing is written).
+// transaction; EUnprocessable for an invalid change or one past a limit
+// (see slipway.DynoLimits; nothing is written).
 func (db *DB) UpsertFormations(ctx context.Context, appID string, changes []slipway.FormationChange) ([]*slipway.Formation, error) {
 	for _, c := range changes {
 		if err := c.Validate(); err != nil {
@@ -53,6 +54,10 @@ func (db *DB) UpsertFormations(ctx context.Context, appID string, changes []slip
 	}
 	var out []*slipway.Formation
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		app, before, err := db.lockFormationUse(ctx, tx, appID)
+		if err != nil {
+			return err
+		}
 		now := micros(db.Now())
 		for _, c := range changes {
 			f, err := scanFormation(tx.QueryRowContext(ctx, `SELECT `+formationColumns+` FROM formations WHERE app_id = $1 AND type = $2`, appID, c.Type))
@@ -71,13 +76,51 @@ func (db *DB) UpsertFormations(ctx context.Context, appID string, changes []slip
 				return err
 			}
 		}
-		var err error
+		if err := db.checkFormationUse(ctx, tx, app, before); err != nil {
+			return err
+		}
 		if out, err = listFormations(ctx, tx, appID); err != nil {
 			return err
 		}
 		return db.formationChanged(ctx, tx, appID, out)
 	})
 	return out, err
+}
+
+// lockFormationUse finds the app, locks its organization's row, so that
+// changes to the formations of one organization's apps are checked against
+// the limits one at a time (PostgreSQL; SQLite has one writer anyway), and
+// returns what the app and the organization use now.
+func (db *DB) lockFormationUse(ctx context.Context, tx *sql.Tx, appID string) (*slipway.App, slipway.FormationUse, error) {
+	app, err := db.findApp(ctx, tx, "", appID)
+	if err != nil {
+		return nil, slipway.FormationUse{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE organizations SET updated_at = updated_at WHERE id = $1`, app.OrgID); err != nil {
+		return nil, slipway.FormationUse{}, err
+	}
+	use, err := formationUse(ctx, tx, app)
+	return app, use, err
+}
+
+func formationUse(ctx context.Context, tx *sql.Tx, app *slipway.App) (slipway.FormationUse, error) {
+	var u slipway.FormationUse
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(quantity), 0) FROM formations WHERE app_id = $1`, app.ID).Scan(&u.Types, &u.AppDynos)
+	if err != nil {
+		return u, err
+	}
+	err = tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(f.quantity), 0) FROM formations f JOIN apps a ON a.id = f.app_id WHERE a.org_id = $1`, app.OrgID).Scan(&u.OrgDynos)
+	return u, err
+}
+
+// checkFormationUse refuses (EUnprocessable, and the transaction rolls
+// back) a change that took the app or its organization past a limit.
+func (db *DB) checkFormationUse(ctx context.Context, tx *sql.Tx, app *slipway.App, before slipway.FormationUse) error {
+	after, err := formationUse(ctx, tx, app)
+	if err != nil {
+		return err
+	}
+	return db.Limits.CheckGrowth(before, after, app.Key(), app.OrgName)
 }
 
 // formationChanged emits formation_change with the app's formations and
@@ -119,12 +162,14 @@ func (db *DB) DeleteFormation(ctx context.Context, appID, typ string) error {
 
 // EnsureFormations gives an app with no formation web×1 and every other
 // process type ×0; an app with formations gets the missing types at 0.
+// EUnprocessable when that takes the app or its organization past a limit.
 func (db *DB) EnsureFormations(ctx context.Context, appID string, processTypes []string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM formations WHERE app_id = $1`, appID).Scan(&n); err != nil {
+		app, before, err := db.lockFormationUse(ctx, tx, appID)
+		if err != nil {
 			return err
 		}
+		n := before.Types
 		now := micros(db.Now())
 		for _, t := range processTypes {
 			if t == "release" {
@@ -139,6 +184,6 @@ func (db *DB) EnsureFormations(ctx context.Context, appID string, processTypes [
 				return err
 			}
 		}
-		return nil
+		return db.checkFormationUse(ctx, tx, app, before)
 	})
 }

@@ -233,76 +233,82 @@ func latestVersion(t *testing.T) int64 {
 	return latest
 }
 
-// TestMigrate_LegacyDatabaseUpgradesInPlace opens, with goose, a database
-// the runner before goose migrated to 0007: goose takes over its
-// bookkeeping without applying 0001–0007 again, applies what came later,
-// keeps every row, and leaves the schema exactly as a fresh database's.
+// TestMigrate_LegacyDatabaseUpgradesInPlace opens, with goose, databases
+// the runner before goose migrated to 0007 and to 0008, its last: goose
+// takes over their bookkeeping without applying those migrations again,
+// applies what came later, keeps every row, and leaves the schema exactly
+// as a fresh database's.
 func TestMigrate_LegacyDatabaseUpgradesInPlace(t *testing.T) {
-	for backend, old := range openLegacy(t, 7) {
-		t.Run(backend, func(t *testing.T) {
-			ctx := context.Background()
-			for _, stmt := range []string{
-				`INSERT INTO organizations (id, name, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000a1', 'default', 0, 0)`,
-				`INSERT INTO spaces (id, name, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000b1', 'default', 0, 0)`,
-				`INSERT INTO apps (id, name, org_id, space_id, release_seq, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000d1', 'old', '00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-0000000000b1', 1, 0, 0)`,
-				`INSERT INTO builds (id, app_id, status, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000e1', '00000000-0000-4000-8000-0000000000d1', 'succeeded', 0, 0)`,
-				`INSERT INTO slugs (id, app_id, process_types, created_at) VALUES ('00000000-0000-4000-8000-0000000000e1', '00000000-0000-4000-8000-0000000000d1', '{"web":"./web"}', 0)`,
-				`INSERT INTO releases (id, app_id, version, slug_id, status, trigger_kind, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000f1', '00000000-0000-4000-8000-0000000000d1', 1, '00000000-0000-4000-8000-0000000000e1', 'succeeded', 'deploy', 0, 0)`,
-				`INSERT INTO release_logs (release_id, at, line) VALUES ('00000000-0000-4000-8000-0000000000f1', 0, 'Release v1 succeeded.')`,
-				`INSERT INTO audits (id, app_id, app_key, action, created_at) VALUES ('00000000-0000-4000-8000-0000000000c1', '00000000-0000-4000-8000-0000000000d1', 'old-default', 'app.create', 0)`,
-			} {
-				if _, err := old.raw.Exec(stmt); err != nil {
-					t.Fatal(err)
-				}
-			}
-			old.raw.Close()
-			db, err := Open(ctx, old.dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if got, want := gooseVersion(t, db), latestVersion(t); got != want {
-				t.Fatalf("goose version = %d, want %d", got, want)
-			}
-			// Every version is recorded once: 0001–0007 were adopted, not run again.
-			var n, distinct int
-			db.r.QueryRow(`SELECT COUNT(*), COUNT(DISTINCT version_id) FROM `+versionTable).Scan(&n, &distinct)
-			if n != distinct {
-				t.Fatalf("goose recorded %d rows for %d versions", n, distinct)
-			}
-			// The old rows are there, and the sequences go on after them.
-			r, err := db.FindRelease(ctx, "00000000-0000-4000-8000-0000000000d1", "v1")
-			if err != nil || r.Status != slipway.ReleaseSucceeded {
-				t.Fatalf("old release = %+v, %v", r, err)
-			}
-			if err := db.AppendReleaseLog(ctx, r.ID, "and one more line"); err != nil {
-				t.Fatal(err)
-			}
-			lines, err := db.ReleaseLog(ctx, r.ID, 0)
-			if err != nil || len(lines) != 2 || lines[0].Seq >= lines[1].Seq {
-				t.Fatalf("log = %+v, %v", lines, err)
-			}
-			v2, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: r.AppID, SlugID: r.SlugID, Trigger: slipway.TriggerDeploy})
-			if err != nil || v2.Version != 2 {
-				t.Fatalf("new release = %+v, %v", v2, err)
-			}
+	for _, upTo := range []int{7, 8} {
+		for backend, old := range openLegacy(t, upTo) {
+			t.Run(fmt.Sprintf("%s/from_%04d", backend, upTo), func(t *testing.T) { upgradeInPlace(t, old) })
+		}
+	}
+}
 
-			fresh := openFresh(t, old.postgres)
-			if got, want := schemaOf(t, db), schemaOf(t, fresh); got != want {
-				t.Fatalf("the upgraded schema differs from a fresh one:\nupgraded:\n%s\n\nfresh:\n%s", got, want)
-			}
+func upgradeInPlace(t *testing.T, old legacyDB) {
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`INSERT INTO organizations (id, name, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000a1', 'default', 0, 0)`,
+		`INSERT INTO spaces (id, name, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000b1', 'default', 0, 0)`,
+		`INSERT INTO apps (id, name, org_id, space_id, release_seq, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000d1', 'old', '00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-0000000000b1', 1, 0, 0)`,
+		`INSERT INTO builds (id, app_id, status, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000e1', '00000000-0000-4000-8000-0000000000d1', 'succeeded', 0, 0)`,
+		`INSERT INTO slugs (id, app_id, process_types, created_at) VALUES ('00000000-0000-4000-8000-0000000000e1', '00000000-0000-4000-8000-0000000000d1', '{"web":"./web"}', 0)`,
+		`INSERT INTO releases (id, app_id, version, slug_id, status, trigger_kind, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000f1', '00000000-0000-4000-8000-0000000000d1', 1, '00000000-0000-4000-8000-0000000000e1', 'succeeded', 'deploy', 0, 0)`,
+		`INSERT INTO release_logs (release_id, at, line) VALUES ('00000000-0000-4000-8000-0000000000f1', 0, 'Release v1 succeeded.')`,
+		`INSERT INTO audits (id, app_id, app_key, action, created_at) VALUES ('00000000-0000-4000-8000-0000000000c1', '00000000-0000-4000-8000-0000000000d1', 'old-default', 'app.create', 0)`,
+	} {
+		if _, err := old.raw.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.raw.Close()
+	db, err := Open(ctx, old.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got, want := gooseVersion(t, db), latestVersion(t); got != want {
+		t.Fatalf("goose version = %d, want %d", got, want)
+	}
+	// Every version is recorded once: those of the old runner were
+	// adopted, not run again.
+	var n, distinct int
+	db.r.QueryRow(`SELECT COUNT(*), COUNT(DISTINCT version_id) FROM `+versionTable).Scan(&n, &distinct)
+	if n != distinct {
+		t.Fatalf("goose recorded %d rows for %d versions", n, distinct)
+	}
+	// The old rows are there, and the sequences go on after them.
+	r, err := db.FindRelease(ctx, "00000000-0000-4000-8000-0000000000d1", "v1")
+	if err != nil || r.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("old release = %+v, %v", r, err)
+	}
+	if err := db.AppendReleaseLog(ctx, r.ID, "and one more line"); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := db.ReleaseLog(ctx, r.ID, 0)
+	if err != nil || len(lines) != 2 || lines[0].Seq >= lines[1].Seq {
+		t.Fatalf("log = %+v, %v", lines, err)
+	}
+	v2, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: r.AppID, SlugID: r.SlugID, Trigger: slipway.TriggerDeploy})
+	if err != nil || v2.Version != 2 {
+		t.Fatalf("new release = %+v, %v", v2, err)
+	}
 
-			// Opening it again changes nothing.
-			db.Close()
-			again, err := Open(ctx, old.dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer again.Close()
-			if got, want := gooseVersion(t, again), latestVersion(t); got != want {
-				t.Fatalf("goose version after reopening = %d, want %d", got, want)
-			}
-		})
+	fresh := openFresh(t, old.postgres)
+	if got, want := schemaOf(t, db), schemaOf(t, fresh); got != want {
+		t.Fatalf("the upgraded schema differs from a fresh one:\nupgraded:\n%s\n\nfresh:\n%s", got, want)
+	}
+
+	// Opening it again changes nothing.
+	db.Close()
+	again, err := Open(ctx, old.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got, want := gooseVersion(t, again), latestVersion(t); got != want {
+		t.Fatalf("goose version after reopening = %d, want %d", got, want)
 	}
 }
 

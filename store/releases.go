@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -181,7 +182,10 @@ func (db *DB) releasableSlug(ctx context.Context, tx *sql.Tx, appID, slug string
 		if err == sql.ErrNoRows {
 			return "", slipway.Errorf(slipway.EConflict, "The app has no succeeded build to release; push a build first.")
 		}
-		return id, err
+		if err != nil {
+			return "", err
+		}
+		return id, keepSlug(ctx, tx, id)
 	}
 	if !isUUID(slug) {
 		return "", slipway.Errorf(slipway.EUnprocessable, "slug must be a build id (a UUID) or \"latest\", not %q.", slipway.Clip(slug))
@@ -197,25 +201,52 @@ func (db *DB) releasableSlug(ctx context.Context, tx *sql.Tx, appID, slug string
 	if status != slipway.BuildSucceeded {
 		return "", slipway.Errorf(slipway.EConflict, "Build %s is %s, not succeeded; release it once it has succeeded.", slug, status)
 	}
-	return slug, nil
+	return slug, keepSlug(ctx, tx, slug)
+}
+
+// keepSlug locks the slug a new release will refer to, so garbage
+// collection, which takes the same lock, sees the release or has already
+// deleted the slug (then EConflict).
+func keepSlug(ctx context.Context, tx *sql.Tx, id string) error {
+	err := lockSlug(ctx, tx, id)
+	if slipway.ErrorCode(err) == slipway.ENotFound {
+		return slipway.Errorf(slipway.EConflict, "The slug of build %s was garbage-collected (an app keeps the slugs its releases use and those of its newest builds); push the build again.", id)
+	}
+	return err
 }
 
 func applyConfigChange(ctx context.Context, tx *sql.Tx, appID string, change map[string]*string) (map[string]string, error) {
+	keys := make([]string, 0, len(change))
 	for k := range change {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // the first bad key named is the same every time
+	var set []string
+	for _, k := range keys {
 		if err := slipway.ValidateConfigKey(k); err != nil {
 			return nil, err
 		}
+		if v := change[k]; v != nil {
+			if err := slipway.ValidateConfigValue(k, *v); err != nil {
+				return nil, err
+			}
+			set = append(set, k)
+		}
 	}
-	cfg, err := configVars(ctx, tx, appID)
+	before, err := configVars(ctx, tx, appID)
 	if err != nil {
 		return nil, err
 	}
+	cfg := maps.Clone(before)
 	for k, v := range change {
 		if v == nil {
 			delete(cfg, k)
 		} else {
 			cfg[k] = *v
 		}
+	}
+	if err := slipway.ValidateConfigTotal(before, cfg, set); err != nil {
+		return nil, err
 	}
 	return cfg, replaceConfigVars(ctx, tx, appID, cfg)
 }

@@ -29,6 +29,9 @@ type DB struct {
 	postgres bool
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Limits caps the dynos formations may ask for; zero fields take the
+	// defaults. Set it before the store is used.
+	Limits slipway.DynoLimits
 }
 
 var _ slipway.Store = (*DB)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -157,6 +158,58 @@ func TestStore_CreateRelease_Errors(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestStore_FormationLimits_ConcurrentScalesInOneOrganization scales many
+// apps of one organization at once: the organization's limit holds, as
+// many changes succeed as fit, and every other one is a 422.
+func TestStore_FormationLimits_ConcurrentScalesInOneOrganization(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		db.Limits = slipway.DynoLimits{PerApp: 10, PerOrg: 15}
+		const n = 20
+		apps := make([]*slipway.App, n)
+		for i := range apps {
+			apps[i] = mustApp(t, db, fmt.Sprintf("lim%d", i))
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for _, a := range apps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := db.UpsertFormations(ctx, a.ID, []slipway.FormationChange{{Type: "web", Quantity: ptr(10)}})
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		ok := 0
+		for err := range errs {
+			if err == nil {
+				ok++
+			} else {
+				wantCode(t, err, slipway.EUnprocessable)
+			}
+		}
+		total := 0
+		for _, a := range apps {
+			fs, _ := db.ListFormations(ctx, a.ID)
+			for _, f := range fs {
+				total += f.Quantity
+			}
+		}
+		if ok != 1 || total != 10 {
+			t.Fatalf("%d scales succeeded, %d dynos in all; want 1 and 10", ok, total)
+		}
+		// The first release of an app past the limit cannot create web×1.
+		a := mustApp(t, db, "late")
+		db.Limits.PerOrg = 10
+		wantCode(t, db.EnsureFormations(ctx, a.ID, []string{"web"}), slipway.EUnprocessable)
+		if fs, _ := db.ListFormations(ctx, a.ID); len(fs) != 0 {
+			t.Fatalf("formations written by a refused EnsureFormations: %+v", fs)
+		}
+	})
+}
 
 func TestStore_Versions_ConcurrentCreates(t *testing.T) {
 	each(t, func(t *testing.T, db *store.DB) {
@@ -681,6 +734,104 @@ func TestStore_Hooks_ScopedFlagReachesDeliveries(t *testing.T) {
 		}
 		if len(scoped) != 1 || scoped["https://hooks.example.com/t"] != 1 {
 			t.Fatalf("scoped deliveries by URL = %v", scoped)
+		}
+	})
+}
+
+// TestStore_SlugGC keeps the slugs releases use (of any app) and those of
+// an app's newest builds; deleting one re-checks for releases; a deleted
+// slug cannot be released; the folders nothing refers to are found.
+func TestStore_SlugGC(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var tick time.Duration
+		start := time.Now()
+		db.Now = func() time.Time { tick += time.Millisecond; return start.Add(tick) }
+		a, b := mustApp(t, db, "gca"), mustApp(t, db, "gcb")
+		var slugs []string
+		for range 13 {
+			slugs = append(slugs, mustSlug(t, db, a.ID))
+		}
+		// v1 of a uses the oldest slug; b is promoted the fourth.
+		if _, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: slugs[0], Trigger: slipway.TriggerDeploy}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: b.ID, SlugID: slugs[3], Promotion: true, Trigger: slipway.TriggerPromotion}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.CollectableSlugs(ctx, a.ID, 10)
+		if err != nil || strings.Join(got, ",") != slugs[1]+","+slugs[2] {
+			t.Fatalf("collectable = %v, %v; want the 2nd and 3rd", got, err)
+		}
+		wantCode(t, db.DeleteSlug(ctx, slugs[0]), slipway.EConflict)
+		wantCode(t, db.DeleteSlug(ctx, slugs[3]), slipway.EConflict)
+		if err := db.DeleteSlug(ctx, slugs[1]); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, db.DeleteSlug(ctx, slugs[1]), slipway.ENotFound)
+		_, err = db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: slugs[1], Trigger: slipway.TriggerDeploy})
+		wantCode(t, err, slipway.EConflict)
+		if !strings.Contains(slipway.ErrorMessage(err), "garbage-collected") {
+			t.Errorf("message %q", slipway.ErrorMessage(err))
+		}
+		queued := &slipway.Build{AppID: a.ID}
+		if err := db.CreateBuild(ctx, queued); err != nil {
+			t.Fatal(err)
+		}
+		stray := uuid.NewString()
+		unused, err := db.UnusedSlugs(ctx, []string{slugs[0], slugs[1], slugs[2], slugs[3], queued.ID, stray, "not-a-build"})
+		if err != nil || strings.Join(unused, ",") != slugs[1]+","+stray {
+			t.Fatalf("unused = %v, %v; want the deleted slug and the stray folder", unused, err)
+		}
+		// Deleting a keeps the slug b was promoted, now as b's.
+		if err := db.DeleteApp(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := db.FindSlug(ctx, slugs[3]); err != nil || s.AppID != b.ID {
+			t.Fatalf("promoted slug after its app was deleted: %+v, %v", s, err)
+		}
+		unused, err = db.UnusedSlugs(ctx, slugs)
+		if err != nil || len(unused) != 12 || slices.Contains(unused, slugs[3]) {
+			t.Fatalf("unused after deleting the app = %v, %v; want all but the promoted one", unused, err)
+		}
+	})
+}
+
+// TestStore_SlugGC_RacesWithReleases deletes slugs while releases of them
+// are created: a release that was created always finds its slug.
+func TestStore_SlugGC_RacesWithReleases(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "race")
+		const n = 30
+		slugs := make([]string, n)
+		for i := range slugs {
+			slugs[i] = mustSlug(t, db, a.ID)
+		}
+		var wg sync.WaitGroup
+		released := make([]bool, n)
+		for i, id := range slugs {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				_, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: id, Trigger: slipway.TriggerDeploy})
+				if err != nil && slipway.ErrorCode(err) != slipway.EConflict {
+					t.Error(err)
+				}
+				released[i] = err == nil
+			}()
+			go func() {
+				defer wg.Done()
+				if err := db.DeleteSlug(ctx, id); err != nil && slipway.ErrorCode(err) != slipway.EConflict {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		for i, id := range slugs {
+			if _, err := db.FindSlug(ctx, id); released[i] && err != nil {
+				t.Errorf("a release of slug %d was created and the slug deleted: %v", i, err)
+			}
 		}
 	})
 }

@@ -22,7 +22,7 @@ func (cl *cli) deployCmd() *cobra.Command {
 		Long: `Build and release an app, then follow the rollout until it ends.
 
 PATH_OR_URL is a folder (packed as a .tar.gz without what its .slipwayignore
-names, which reads like a .gitignore), a .tar.gz or .zip archive, an
+names, in .gitignore syntax), a .tar.gz or .zip archive, an
 http(s):// URL of an archive the server fetches, or a docker:// image. A
 folder or archive is sent with its sha256 checksum, which the server checks.
 The folder or archive holds a Procfile at its top (web: ./server).

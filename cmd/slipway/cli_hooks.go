@@ -7,11 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/client"
 )
-
-// hookEvents are the events a webhook can ask for (API.md, "Webhooks").
-var hookEvents = []string{"build", "release", "released", "release_failed", "formation_change", "config_change", "pipeline_promotion", "destroy"}
 
 // createdHook is hooks:create's --json output: the hook and, when the CLI
 // made it up, its secret, which the API never shows again.
@@ -63,7 +61,7 @@ func (cl *cli) hooksCreateCmd() *cobra.Command {
 		Short: "Add a webhook that is POSTed the app's events",
 		Long: `Add a webhook: Slipway POSTs JSON to URL on each of the events, signed with
 the secret (x-akkeris-signature: sha1=HMAC, x-slipway-signature-256:
-sha256=HMAC). Events: ` + strings.Join(hookEvents, ", ") + `.
+sha256=HMAC). Events: ` + strings.Join(slipway.HookEvents(), ", ") + `.
 Without --secret a random one is made and printed once.`,
 		Example: `  slipway hooks:create https://ci.example.com/slipway --events release,released,release_failed -a hello
   slipway hooks:create https://chat.example.com/hook --events released --secret s3cret --inactive -a hello`,
@@ -78,7 +76,7 @@ Without --secret a random one is made and printed once.`,
 			secret, _ := f.GetString("secret")
 			inactive, _ := f.GetBool("inactive")
 			if len(events) == 0 {
-				return usagef("give the events with --events, among: %s", strings.Join(hookEvents, ", "))
+				return usagef("give the events with --events, among: %s", strings.Join(slipway.HookEvents(), ", "))
 			}
 			c, err := r.api()
 			if err != nil {
@@ -92,7 +90,7 @@ Without --secret a random one is made and printed once.`,
 				made = secret
 			}
 			active := !inactive
-			h, err := c.CreateHook(r.ctx, app, client.NewHook{URL: args[0], Events: events, Secret: secret, Active: &active})
+			h, err := c.CreateHook(r.ctx, app, client.NewHook{URL: &args[0], Events: &events, Secret: &secret, Active: &active})
 			if err != nil {
 				return err
 			}

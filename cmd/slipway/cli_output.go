@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/slipway/slipway/wire"
 )
 
 // SGR colour codes; paint applies one only when colour is on.
@@ -109,13 +111,13 @@ func (r *run) fields(kv [][2]string) {
 // heading prints "=== title".
 func (r *run) heading(title string) { fmt.Fprintln(r.out, r.paint(bold, "=== "+title)) }
 
-// ago says how long ago t was, coarsely: "12s ago", "5m ago", "3h ago",
-// "2d ago"; "" for the zero time.
-func (r *run) ago(t time.Time) string {
+// ago says how long ago an API time was, coarsely: "12s ago", "5m ago",
+// "3h ago", "2d ago"; "" for the zero time.
+func (r *run) ago(t wire.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	d := r.env.Now().Sub(t)
+	d := r.env.Now().Sub(t.Time)
 	switch {
 	case d < time.Second:
 		return "just now"

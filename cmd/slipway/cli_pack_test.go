@@ -16,44 +16,6 @@ import (
 	"testing"
 )
 
-func TestIsIgnored(t *testing.T) {
-	rules := parseIgnore(`
-# comment
-*.log
-/build/
-tmp/
-docs/*.md
-!docs/keep.md
-**/cache
-vendor/**
-`)
-	tests := []struct {
-		path  string
-		isDir bool
-		want  bool
-	}{
-		{"app.log", false, true},
-		{"logs/deep/app.log", false, true},
-		{"build", true, true},
-		{"src/build", true, false}, // anchored to the top
-		{"build", false, false},    // folders only
-		{"tmp", true, true},
-		{"src/tmp", true, true},
-		{"docs/readme.md", false, true},
-		{"docs/keep.md", false, false},
-		{"docs/sub/readme.md", false, false},
-		{"a/b/cache", true, true},
-		{"vendor", true, true},
-		{"Procfile", false, false},
-		{"server", false, false},
-	}
-	for _, tt := range tests {
-		if got := isIgnored(rules, tt.path, tt.isDir); got != tt.want {
-			t.Errorf("isIgnored(%q, dir=%v) = %v, want %v", tt.path, tt.isDir, got, tt.want)
-		}
-	}
-}
-
 func TestPackDir_RespectsSlipwayignoreAndIsReproducible(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{

@@ -13,15 +13,11 @@ import (
 	"github.com/slipway/slipway/client"
 )
 
-// defaultStages is the stage order API.md gives, for when the server's
-// /pipeline-stages cannot be read.
-var defaultStages = []string{"review", "development", "staging", "production"}
-
-func (r *run) stages(c *client.Client) []string {
-	if s, err := c.PipelineStages(r.ctx); err == nil && len(s) > 0 {
-		return s
-	}
-	return defaultStages
+// stageList is the pipeline stages as a sentence: "review, development,
+// staging or production".
+func stageList() string {
+	s := slipway.Stages()
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // byStage sorts couplings by stage order, then app name.
@@ -70,7 +66,7 @@ func (cl *cli) pipelinesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stages := r.stages(c)
+			stages := slipway.Stages()
 			byStage(cs, stages)
 			rows := make([][]string, 0, len(ps))
 			for _, p := range ps {
@@ -108,7 +104,7 @@ func (cl *cli) pipelinesInfoCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			byStage(cs, r.stages(c))
+			byStage(cs, slipway.Stages())
 			if r.json {
 				return r.printJSON(map[string]any{"pipeline": p, "couplings": nonNil(cs)})
 			}
@@ -159,9 +155,9 @@ func (cl *cli) pipelinesAddCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pipelines:add APP -p PIPELINE -s STAGE",
 		Short: "Couple an app to a pipeline at a stage",
-		Long: `Couple an app to a pipeline at a stage: review, development, staging or
-production. --checks names the release status contexts that must be success
-on a release before it may be promoted from this app (not on review).`,
+		Long: `Couple an app to a pipeline at a stage: ` + stageList() + `.
+--checks names the release status contexts that must be success on a
+release before it may be promoted from this app (not on review).`,
 		Example: `  slipway pipelines:add hello-dev -p shop -s development
   slipway pipelines:add hello-stg -p shop -s staging --checks ci/tests,ci/security`,
 		Args: args(cobra.MaximumNArgs(1)),
@@ -198,7 +194,7 @@ on a release before it may be promoted from this app (not on review).`,
 	}
 	f := cmd.Flags()
 	f.StringP("pipeline", "p", "", "pipeline name or id")
-	f.StringP("stage", "s", "", "review, development, staging or production")
+	f.StringP("stage", "s", "", stageList())
 	f.StringSlice("checks", nil, "required status check contexts, comma-separated")
 	return withJSON(withApp(cmd))
 }
@@ -263,7 +259,7 @@ code is 0 only if all succeeded.`,
 					if err != nil {
 						return err
 					}
-					np.Targets = append(np.Targets, client.AppRelease{App: client.IDRef{ID: a.ID}})
+					np.Targets = append(np.Targets, client.Target{App: client.IDRef{ID: a.ID}})
 					names[a.ID] = a.Key
 				}
 			} else {
@@ -271,8 +267,8 @@ code is 0 only if all succeeded.`,
 				if err != nil {
 					return err
 				}
-				for _, cp := range nextStage(cs, coupling.Stage, r.stages(c)) {
-					np.Targets = append(np.Targets, client.AppRelease{App: client.IDRef{ID: cp.App.ID}})
+				for _, cp := range nextStage(cs, coupling.Stage, slipway.Stages()) {
+					np.Targets = append(np.Targets, client.Target{App: client.IDRef{ID: cp.App.ID}})
 					names[cp.App.ID] = appName(cp.App)
 				}
 				if len(np.Targets) == 0 {
@@ -309,7 +305,7 @@ code is 0 only if all succeeded.`,
 			for _, t := range targets {
 				name := names[t.App.ID]
 				if name == "" {
-					name = appName(t.App)
+					name = short(t.App.ID)
 				}
 				ok := t.Status == slipway.ReleaseSucceeded || t.Status == "completed" || t.Status == "success"
 				if !ok && !noWait {
@@ -374,7 +370,7 @@ func (r *run) waitTargets(c *client.Client, id string, targets []client.Promotio
 			case slipway.ReleaseSucceeded, slipway.ReleaseFailed, slipway.ReleaseUnknown, "error", "completed", "success", "failure":
 				continue
 			}
-			if t.Release != nil && t.Release.ID != "" && t.App.ID != "" {
+			if t.Release.ID != "" && t.App.ID != "" {
 				rel, err := c.Release(r.ctx, t.App.ID, t.Release.ID)
 				if err == nil && slipway.ReleaseTerminal(rel.Status) {
 					targets[i].Status = rel.Status

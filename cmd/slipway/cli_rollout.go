@@ -74,7 +74,7 @@ func (r *run) followRelease(c *client.Client, app string, rel *client.Release) (
 	}
 	// From creation to end, queue included: what the person waited for
 	// (a release followed after the fact was not waited for just now).
-	took := final.UpdatedAt.Sub(final.CreatedAt)
+	took := final.UpdatedAt.Sub(final.CreatedAt.Time)
 	if took <= 0 {
 		took = r.env.Now().Sub(started)
 	}

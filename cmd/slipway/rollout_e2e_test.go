@@ -782,7 +782,7 @@ func TestE2E_CrashAfterRelease_RestartsWithBackoff(t *testing.T) {
 		t.Errorf("web.2 was replaced (%s → %s), want the same dyno restarted", first.ID, second.ID)
 	}
 	// Between the crashes: the 1s backoff, then 1.5s of running.
-	if gap := second.UpdatedAt.Sub(first.UpdatedAt); gap < time.Second {
+	if gap := second.UpdatedAt.Sub(first.UpdatedAt.Time); gap < time.Second {
 		t.Errorf("second crash %s after the first; the 1s backoff was not waited", gap)
 	}
 	l.served(t, 20)

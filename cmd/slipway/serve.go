@@ -78,6 +78,10 @@ type serveConfig struct {
 	// organization-scoped tokens may connect (public addresses only by
 	// default).
 	AllowPrivateFetch egress.Policy
+	// Limits a tenant cannot exceed.
+	MaxConcurrentBuilds int // builds run at once; more wait, queued
+	MaxDynosPerApp      int // sum of an app's formation quantities
+	MaxDynosPerOrg      int // sum over every app of an organization
 }
 
 func defaultDataDir() string {
@@ -147,6 +151,9 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.IntVar(&c.Surge, "surge", 1, "dynos per type started above the quantity during a rollout")
 	f.IntVar(&c.MaxUnavailable, "max-unavailable", 0, "ready dynos per type a rollout may take away")
 	f.Int64Var(&c.MaxSlugSize, "max-slug-size", 200<<20, "largest build archive in bytes")
+	f.IntVar(&c.MaxConcurrentBuilds, "max-concurrent-builds", engine.DefaultMaxConcurrentBuilds, "builds this server runs at once; more wait, queued")
+	f.IntVar(&c.MaxDynosPerApp, "max-dynos-per-app", slipway.DefaultMaxDynosPerApp, "most dynos an app's formations may ask for in all")
+	f.IntVar(&c.MaxDynosPerOrg, "max-dynos-per-org", slipway.DefaultMaxDynosPerOrg, "most dynos the apps of one organization may ask for in all")
 	f.DurationVar(&c.HookRetryBase, "hook-retry-base", time.Second, "wait before retrying a failed webhook delivery; doubles each time")
 	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
 	f.VarPF(&c.AllowPrivateFetch, "allow-private-fetch", "", "let builds and webhooks of organization-scoped tokens reach non-public addresses: the flag alone opens all, --allow-private-fetch=10.20.0.0/16,… opens those prefixes (default: public addresses only)").NoOptDefVal = "all"
@@ -215,6 +222,10 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	if c.SlugDir == "" {
 		c.SlugDir = filepath.Join(c.DataDir, "slugs")
 	}
+	spoolDir, err := emptySpoolDir(c.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	// closers undo what was opened so far when a later step fails.
 	var closers []func() error
 	fail := func(err error) (*server, error) {
@@ -228,6 +239,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		return nil, err
 	}
 	closers = append(closers, db.Close)
+	db.Limits = slipway.DynoLimits{PerApp: c.MaxDynosPerApp, PerOrg: c.MaxDynosPerOrg}
 	apiLn, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("API listener: %w (is another slipway running? use --listen)", err))
@@ -257,9 +269,9 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	var eng *engine.Engine
 	engineRef := &lateEngine{}
 	a := api.New(api.Config{
-		Store: db, Engine: engineRef, Runtime: rt, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, Logger: logger, Registry: reg,
+		Store: db, Engine: engineRef, Runtime: rt, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, SpoolDir: spoolDir, Logger: logger, Registry: reg,
 		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
-		SlugBlob: func(w io.Writer, s *slipway.Slug) error { return slug.Pack(w, s.Dir) }, BlobKey: blobKey[:],
+		SlugBlob: slugBlob, BlobKey: blobKey[:],
 		Egress: c.AllowPrivateFetch,
 	})
 	a.RegisterGauges()
@@ -267,7 +279,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	// their own, which refuse non-public addresses as they dial.
 	scopedFetch := c.AllowPrivateFetch.Client(slug.DefaultHTTPTimeout)
 	eng = engine.New(engine.Config{
-		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize, ScopedHTTPClient: scopedFetch}, SlugDir: c.SlugDir,
+		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize, ScopedHTTPClient: scopedFetch}, SlugDir: c.SlugDir, MaxConcurrentBuilds: c.MaxConcurrentBuilds,
 		ReleaseDeadline: c.ReleaseDeadline, LeaseTTL: c.LeaseTTL, Holder: leaseHolder(c.DataDir), Events: a.Metrics(), Logger: logger,
 	})
 	engineRef.Engine = eng
@@ -383,6 +395,20 @@ func migrateOnly(ctx context.Context, c serveConfig, out io.Writer) error {
 	return db.Close()
 }
 
+// emptySpoolDir returns the folder of the data dir where the API decodes
+// inline archives while it reads their build requests, emptied of what a
+// previous run left (its unfinished builds are failed at start).
+func emptySpoolDir(dataDir string) (string, error) {
+	dir := filepath.Join(dataDir, "spool")
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("spool dir: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("spool dir: %w", err)
+	}
+	return dir, nil
+}
+
 // lateEngine lets the API be built before the engine it calls.
 type lateEngine struct{ *engine.Engine }
 
@@ -432,17 +458,10 @@ func loadToken(dataDir, given string) (token string, created bool, err error) {
 	return token, true, nil
 }
 
-// redactDSN hides a password in a database URL.
-func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.Index(dsn[i+3:], "@"); at >= 0 {
-			cred := dsn[i+3 : i+3+at]
-			if u, _, ok := strings.Cut(cred, ":"); ok {
-				return dsn[:i+3] + u + ":***" + dsn[i+3+at:]
-			}
-		}
-	}
-	return dsn
+// slugBlob writes a slug's files as a .tar.gz for GET /slugs/{id}/blob.
+func slugBlob(w io.Writer, s *slipway.Slug) error {
+	_, err := slug.Pack(w, s.Dir, slug.PackOptions{})
+	return err
 }
 
 // Defaults of --dyno-uid-range and --dyno-memory (also for a serveConfig

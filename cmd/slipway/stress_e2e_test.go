@@ -39,6 +39,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/client"
 	"github.com/slipway/slipway/internal/testslug"
@@ -192,7 +194,7 @@ func procsUnder(dir string, byExe bool) []osProc {
 				}
 			}
 		}
-		p.rssKiB = statusKiB(base+"/status", "VmRSS:")
+		p.rssKiB = rssKiB(procfs.NewProc(pid))
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -212,22 +214,16 @@ func isolatedUnder(base, exe, dir string) bool {
 	return err == nil && strings.Contains(string(mi), "upperdir="+dir+"/")
 }
 
-// statusKiB reads a "Name:   123 kB" field of a /proc status file.
-func statusKiB(path, field string) int64 {
-	b, err := os.ReadFile(path)
+// rssKiB is the resident memory of p in KiB, 0 when unknown.
+func rssKiB(p procfs.Proc, err error) int64 {
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n
-			}
-		}
+	st, err := p.NewStatus()
+	if err != nil {
+		return 0
 	}
-	return 0
+	return int64(st.VmRSS / 1024)
 }
 
 // killProcsUnder SIGKILLs what a test's server left under dir, by pid: a
@@ -669,7 +665,7 @@ func TestStressCrash_KillDuringFailingRollout_KeepsServingCurrent(t *testing.T) 
 // Point 4: 100 apps with 2 dynos each, 20 releases in flight
 
 // selfRSSMiB is the test process's resident memory (the server is in it).
-func selfRSSMiB() float64 { return float64(statusKiB("/proc/self/status", "VmRSS:")) / 1024 }
+func selfRSSMiB() float64 { return float64(rssKiB(procfs.Self())) / 1024 }
 
 // settledGoroutines closes idle client connections and waits until the
 // goroutine count stops moving (3 equal samples 50ms apart, at most 5s).

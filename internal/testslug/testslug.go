@@ -9,7 +9,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
-	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	slipway "github.com/slipway/slipway"
 )
@@ -217,13 +218,7 @@ func ParseProcfile(text string) map[string]string {
 }
 
 // NewID returns a random UUID (version 4) string.
-func NewID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func NewID() string { return uuid.NewString() }
 
 func copyFile(src, dst string, mode fs.FileMode) error {
 	in, err := os.Open(src)

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,30 +26,47 @@ import (
 //	                  the controller adds per dyno (health polling, routing,
 //	                  draining, stopping the old dyno)
 //	wall/app          rollout wall time / sum of app start times
+//
+// With isolation (as root) the same runs again with every dyno isolated
+// (namespaces, overlay, veth, cgroup): the difference is what isolation
+// costs per dyno.
 func BenchmarkRollout(b *testing.B) {
-	for _, n := range []int{1, 4, 16} {
-		f := newFixture(b, nil)
-		slug := testslug.UnpackedSlug(b, "web: ./testapp\n")
-		f.mustDeploy(f.desired(1, slug, web(n)))
-		version := 1
-		b.Run(fmt.Sprintf("dynos=%d", n), func(b *testing.B) {
-			var wall, appStart time.Duration
-			for i := 0; i < b.N; i++ {
-				version++
-				start := time.Now()
-				f.mustDeploy(f.desired(version, slug, web(n)))
-				wall += time.Since(start)
-				b.StopTimer()
-				appStart += f.appStartTimes(b)
-				b.StartTimer()
+	modes := []string{"plain"}
+	if os.Geteuid() == 0 {
+		modes = append(modes, "isolated")
+	}
+	for _, mode := range modes {
+		for _, n := range []int{1, 4, 16} {
+			var f *fixture
+			if mode == "isolated" {
+				f = newFixture(b, func(c *Config) {
+					c.Isolation = Isolation{Enabled: true, AppUID: func(string) (int, error) { return 201234, nil }, MemoryBytes: 256 << 20, Pids: 128}
+				})
+			} else {
+				f = newFixture(b, nil)
 			}
-			perDyno := float64(b.N * n)
-			b.ReportMetric(ms(wall)/float64(b.N), "rollout-ms")
-			b.ReportMetric(ms(appStart)/perDyno, "app-start-ms")
-			b.ReportMetric(ms(wall-appStart)/perDyno, "overhead-ms/dyno")
-			b.ReportMetric(float64(wall)/float64(appStart), "wall/app")
-		})
-		f.rt.Close()
+			slug := testslug.UnpackedSlug(b, "web: ./testapp\n")
+			f.mustDeploy(f.desired(1, slug, web(n)))
+			version := 1
+			b.Run(fmt.Sprintf("%s/dynos=%d", mode, n), func(b *testing.B) {
+				var wall, appStart time.Duration
+				for i := 0; i < b.N; i++ {
+					version++
+					start := time.Now()
+					f.mustDeploy(f.desired(version, slug, web(n)))
+					wall += time.Since(start)
+					b.StopTimer()
+					appStart += f.appStartTimes(b)
+					b.StartTimer()
+				}
+				perDyno := float64(b.N * n)
+				b.ReportMetric(ms(wall)/float64(b.N), "rollout-ms")
+				b.ReportMetric(ms(appStart)/perDyno, "app-start-ms")
+				b.ReportMetric(ms(wall-appStart)/perDyno, "overhead-ms/dyno")
+				b.ReportMetric(float64(wall)/float64(appStart), "wall/app")
+			})
+			f.rt.Close()
+		}
 	}
 }
 
@@ -69,7 +84,7 @@ func (f *fixture) appStartTimes(b *testing.B) time.Duration {
 		d.mu.Lock()
 		p := d.proc
 		d.mu.Unlock()
-		res, err := http.Get("http://127.0.0.1:" + fmt.Sprint(p.port) + "/startup")
+		res, err := http.Get("http://" + p.addr + "/startup")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -176,13 +191,9 @@ func procCPU(d *dyno) time.Duration {
 	d.mu.Lock()
 	pid := d.proc.pid
 	d.mu.Unlock()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := readProcStat(pid)
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	ut, _ := strconv.Atoi(f[11])
-	st, _ := strconv.Atoi(f[12])
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	return time.Duration(st.UTime+st.STime) * 10 * time.Millisecond
 }

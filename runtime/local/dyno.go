@@ -12,7 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	slipway "github.com/slipway/slipway"
+	"github.com/slipway/slipway/internal/backoff"
 )
 
 // dyno is one slot of an app's formation: a supervisor goroutine that runs a
@@ -167,7 +170,7 @@ func (r *Runtime) startDyno(a *app, sp *spec, rep *reporter, results chan<- firs
 		num++
 	}
 	d := &dyno{
-		id:        newID(),
+		id:        uuid.NewString(),
 		name:      sp.typ + "." + strconv.Itoa(num),
 		typ:       sp.typ,
 		num:       num,
@@ -348,11 +351,7 @@ func (d *dyno) claim(sp *spec) {
 // backoff is the delay before restart attempt n (1-based): base doubled
 // n-1 times, capped.
 func (r *Runtime) backoff(n int) time.Duration {
-	d := r.cfg.CrashBackoffBase
-	for i := 1; i < n && d < r.cfg.CrashBackoffMax; i++ {
-		d *= 2
-	}
-	return min(d, r.cfg.CrashBackoffMax)
+	return backoff.Exponential{Initial: r.cfg.CrashBackoffBase, Max: r.cfg.CrashBackoffMax}.Delay(n)
 }
 
 // stopped terminates p on request and records how it ended.
@@ -404,7 +403,7 @@ func (r *Runtime) stopDyno(d *dyno, rep *reporter) {
 // and returns the number still in flight.
 func (r *Runtime) drain(d *dyno) int64 {
 	deadline := time.Now().Add(r.cfg.DrainTimeout)
-	interval := time.Millisecond
+	poll := backoff.Exponential{Initial: time.Millisecond, Max: 20 * time.Millisecond}.Sequence()
 	for {
 		n := d.inflight.Load()
 		if n <= 0 {
@@ -413,8 +412,7 @@ func (r *Runtime) drain(d *dyno) int64 {
 		if !time.Now().Before(deadline) {
 			return n
 		}
-		time.Sleep(min(interval, time.Until(deadline)))
-		interval = min(interval*2, 20*time.Millisecond)
+		time.Sleep(min(poll.Next(), time.Until(deadline)))
 	}
 }
 
@@ -488,7 +486,7 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 	}
 	deadline := time.NewTimer(r.cfg.HealthyDeadline)
 	defer deadline.Stop()
-	interval := time.Millisecond
+	poll := backoff.Exponential{Initial: time.Millisecond, Factor: 1.5, Max: 200 * time.Millisecond}.Sequence()
 	var last string
 	for {
 		select {
@@ -501,7 +499,7 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 			return nil
 		}
 		last = detail
-		t := time.NewTimer(interval)
+		t := time.NewTimer(poll.Next())
 		select {
 		case <-p.exited:
 			t.Stop()
@@ -521,7 +519,6 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 			return slipway.Errorf(slipway.EUnprocessable, "%s did not accept connections on its port within %s", d.name, fmtDur(r.cfg.HealthyDeadline))
 		case <-t.C:
 		}
-		interval = min(interval*3/2, 200*time.Millisecond)
 	}
 }
 

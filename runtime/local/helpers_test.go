@@ -186,7 +186,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // alive reports whether pid runs (a zombie does not count).
 func alive(pid int) bool {
 	st, err := readProcStat(pid)
-	return err == nil && st.state != 'Z' && st.state != 'X'
+	return err == nil && st.State != "Z" && st.State != "X"
 }
 
 // events collects progress events.

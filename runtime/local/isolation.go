@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	slipway "github.com/slipway/slipway"
 	"github.com/slipway/slipway/runtime/local/dynocg"
 	"github.com/slipway/slipway/runtime/local/dynoinit"
 	"github.com/slipway/slipway/runtime/local/dynonet"
@@ -123,7 +124,10 @@ func (iso *isolator) prepare(appID, id, dir, lower string, spec *dynoinit.Spec) 
 	spec.UID, spec.GID = uid, uid
 	spec.Hostname = "dyno"
 	if iso.cfg.Pids > 0 {
-		spec.Nproc = uint64(iso.cfg.Pids)
+		// RLIMIT_NPROC counts every process and thread of the uid, and all
+		// of an app's dynos share it: it backs up the per-dyno pids cgroup
+		// for an app at its largest formation.
+		spec.Nproc = uint64(iso.cfg.Pids) * uint64(slipway.MaxQuantity)
 	}
 	spec.Dir = ""
 	return &box{id: id, lease: lease, limitBytes: iso.cfg.MemoryBytes}, nil

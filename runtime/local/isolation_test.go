@@ -3,6 +3,8 @@ package local
 import (
 	"net"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -99,5 +101,22 @@ func TestIsolation_DynoSeesOnlyItself(t *testing.T) {
 	_, procs, _ := f.get("/probe/procs")
 	if n := strings.Count(procs, "pid "); n > 3 || strings.Contains(procs, "GOPATH") || strings.Contains(procs, "SLIPWAY_TEST") {
 		t.Errorf("/proc in the dyno shows %d processes:\n%s", n, procs)
+	}
+}
+
+func TestIsolation_ReleasePhaseRunsAsTheAppsUID(t *testing.T) {
+	f := isolatedFixture(t, nil)
+	slug := testslug.UnpackedSlug(t, "release: echo phase uid=$(id -u) home=$HOME; ls /proc | grep -c '^[0-9]'\n"+procfile)
+	f.mustDeploy(f.desired(1, slug, web(1)))
+	log := f.events.String()
+	if !strings.Contains(log, "release.1: phase uid=201234 home=/app") {
+		t.Errorf("release phase output = %q, want it to run as uid 201234 in /app", log)
+	}
+	m := regexp.MustCompile(`release\.1: (\d+)\b`).FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("release phase printed no process count: %q", log)
+	}
+	if n, _ := strconv.Atoi(m[1]); n > 5 {
+		t.Errorf("release phase sees %v processes, want only its own (init, shell, ls, grep): %q", m, log)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
 
 	"github.com/slipway/slipway/runtime/local/dynoinit"
@@ -86,7 +87,7 @@ func (r *Runtime) spawn(ps spawnSpec) (*proc, error) {
 	if _, err := logf.WriteString(ps.header); err != nil {
 		return nil, err
 	}
-	p := &proc{id: newID(), port: ps.port, exited: make(chan struct{}), outDone: make(chan struct{})}
+	p := &proc{id: uuid.NewString(), port: ps.port, exited: make(chan struct{}), outDone: make(chan struct{})}
 	dir := r.procDir(p.id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/slipway/slipway/internal/backoff"
 )
 
 // procRecord is one dyno init this server started, as kept in dynos.json:
@@ -89,35 +91,13 @@ func (s *stateFile) writeLocked() error {
 	return os.Rename(tmp, filepath.Clean(s.path))
 }
 
-// procStat is what killOrphans needs of /proc/<pid>/stat.
-type procStat struct {
-	state      byte
-	pgrp       int
-	startTicks uint64
-}
-
-func readProcStat(pid int) (procStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// readProcStat reads /proc/<pid>/stat.
+func readProcStat(pid int) (procfs.ProcStat, error) {
+	p, err := procfs.NewProc(pid)
 	if err != nil {
-		return procStat{}, err
+		return procfs.ProcStat{}, err
 	}
-	// The command name (field 2) is in parentheses and may hold anything;
-	// the fields after the last ')' start with field 3, the state.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return procStat{}, errors.New("malformed stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return procStat{}, errors.New("malformed stat")
-	}
-	pgrp, _ := strconv.Atoi(f[2])
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return procStat{}, err
-	}
-	return procStat{state: f[0][0], pgrp: pgrp, startTicks: start}, nil
+	return p.Stat()
 }
 
 // procStartTicks returns the start time of pid from /proc, 0 if unknown.
@@ -126,14 +106,14 @@ func procStartTicks(pid int) uint64 {
 	if err != nil {
 		return 0
 	}
-	return st.startTicks
+	return st.Starttime
 }
 
 // stillRuns reports whether rec's process is alive: same pid, same start
 // time, same process group, not a zombie.
 func stillRuns(rec procRecord) bool {
 	st, err := readProcStat(rec.PID)
-	return err == nil && st.startTicks == rec.StartTicks && st.pgrp == rec.PGID && st.state != 'Z' && st.state != 'X'
+	return err == nil && st.Starttime == rec.StartTicks && st.PGRP == rec.PGID && st.State != "Z" && st.State != "X"
 }
 
 // readRecords returns the processes listed in the state file at path; a
@@ -174,10 +154,9 @@ func killOrphans(recs []procRecord, grace time.Duration, log *slog.Logger) {
 		alive = append(alive, rec)
 	}
 	deadline := time.Now().Add(grace)
-	interval := 5 * time.Millisecond
+	poll := backoff.Exponential{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond}.Sequence()
 	for len(alive) > 0 && time.Now().Before(deadline) {
-		time.Sleep(min(interval, time.Until(deadline)))
-		interval = min(interval*2, 100*time.Millisecond)
+		time.Sleep(min(poll.Next(), time.Until(deadline)))
 		still := alive[:0]
 		for _, rec := range alive {
 			if stillRuns(rec) {

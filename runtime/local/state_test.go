@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,5 +88,47 @@ func TestStateFile_ListsRunningDynos(t *testing.T) {
 		if pids[rec.Dyno] != rec.PID || rec.PGID != rec.PID || !stillRuns(rec) || rec.App != f.app.ID {
 			t.Errorf("record %+v does not match the running %s (pid %d)", rec, rec.Dyno, pids[rec.Dyno])
 		}
+	}
+}
+
+// A command name may hold spaces and parentheses (a dyno runs what its
+// Procfile says): stillRuns still reads the process group, start time and
+// state that follow it in /proc/<pid>/stat, and a zombie does not run.
+func TestStillRuns_OddCommandName(t *testing.T) {
+	t.Parallel()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep command:", err)
+	}
+	b, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := filepath.Join(t.TempDir(), "a) Z 1 (b")
+	if err := os.WriteFile(odd, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(odd, "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	pid := cmd.Process.Pid
+	rec := procRecord{PID: pid, PGID: pid, StartTicks: procStartTicks(pid)}
+	if rec.StartTicks == 0 || !stillRuns(rec) {
+		t.Fatalf("a running %q: start ticks %d, stillRuns %v", filepath.Base(odd), rec.StartTicks, stillRuns(rec))
+	}
+	if other := (procRecord{PID: pid, PGID: pid + 1, StartTicks: rec.StartTicks}); stillRuns(other) {
+		t.Error("stillRuns ignored the process group")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "the killed process to become a zombie", func() bool { return !stillRuns(rec) })
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+		t.Fatalf("the zombie is gone before it was reaped: %v", err)
+	}
+	cmd.Wait()
+	if stillRuns(rec) {
+		t.Error("a reaped process still runs")
 	}
 }

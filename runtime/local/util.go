@@ -2,7 +2,6 @@ package local
 
 import (
 	"bytes"
-	crand "crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -160,15 +159,6 @@ func (p *portAllocator) free(port int) {
 	p.mu.Lock()
 	delete(p.used, port)
 	p.mu.Unlock()
-}
-
-// newID returns a random UUID (version 4).
-func newID() string {
-	var b [16]byte
-	crand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // fmtMS prints a short duration in milliseconds with one decimal.

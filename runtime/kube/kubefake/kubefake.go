@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -605,13 +606,7 @@ func (c *Cluster) kubelet(p *corev1.Pod) {
 	c.tracker.Update(podsGVR, p, p.Namespace)
 }
 
-func newUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func newUID() string { return uuid.NewString() }
 
 // randSuffix is five characters as Kubernetes appends to generated names.
 func randSuffix() string {

@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/slipway/slipway/internal/backoff"
 )
 
 // unifiedMount is where a unified (v2) host mounts its hierarchy; it is the
@@ -453,7 +455,8 @@ func (g *Group) Delete() error {
 // wrap between two system calls.)
 func (g *Group) kill() error {
 	deadline := time.Now().Add(killTimeout)
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+	poll := backoff.Exponential{Initial: time.Millisecond, Max: 50 * time.Millisecond}.Sequence()
+	for {
 		pids, err := g.procs()
 		if err != nil || len(pids) == 0 {
 			return err
@@ -470,7 +473,7 @@ func (g *Group) kill() error {
 				unix.Kill(pid, unix.SIGKILL) // ESRCH: it exited meanwhile
 			}
 		}
-		time.Sleep(delay) // the kernel tells v1 users nothing when a task leaves
+		time.Sleep(poll.Next()) // the kernel tells v1 users nothing when a task leaves
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
+	"github.com/prometheus/procfs"
 )
 
 // newManager gives the test a parent group of its own, and removes it with
@@ -194,12 +195,12 @@ func keyed(t *testing.T, path, key string) uint64 {
 
 // dead reports whether pid has exited (gone, or a zombie nobody reaped).
 func dead(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return true
 	}
-	_, rest, _ := strings.Cut(string(b[strings.LastIndexByte(string(b), ')')+1:]), " ")
-	return strings.HasPrefix(rest, "Z")
+	st, err := p.Stat()
+	return err != nil || st.State == "Z"
 }
 
 func TestCheckReportsControllersHere(t *testing.T) {

@@ -1,0 +1,64 @@
+package wire
+
+// SourceBlob is where a build came from. URL never holds a data: URI's
+// archive (it is shown as "data:") nor credentials.
+type SourceBlob struct {
+	Checksum string `json:"checksum"`
+	URL      string `json:"url"`
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	Branch   string `json:"branch"`
+	Repo     string `json:"repo"`
+	Author   string `json:"author"`
+	Message  string `json:"message"`
+}
+
+// Build is a build. Slug is set once it succeeded; its id is the build's.
+type Build struct {
+	ID              string     `json:"id"`
+	App             IDRef      `json:"app"`
+	CreatedAt       Time       `json:"created_at"`
+	UpdatedAt       Time       `json:"updated_at"`
+	SourceBlob      SourceBlob `json:"source_blob"`
+	Slug            *IDRef     `json:"slug"`
+	Status          string     `json:"status"`
+	User            User       `json:"user"`
+	OutputStreamURL string     `json:"output_stream_url"`
+}
+
+// NewBuild is the body of POST /apps/{app}/builds. URL is a docker://
+// image, a data: URI holding the archive, or an http(s):// archive URL.
+type NewBuild struct {
+	URL      string `json:"url"`
+	Checksum string `json:"checksum,omitempty"`
+	Repo     string `json:"repo,omitempty"`
+	SHA      string `json:"sha,omitempty"`
+	Branch   string `json:"branch,omitempty"`
+	Version  string `json:"version,omitempty"`
+	Org      string `json:"org,omitempty"`
+	Author   string `json:"author,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+// BuildStatus is a build's id and status, as its result shows them.
+type BuildStatus struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+// BuildResult is a build's status and its output lines so far.
+type BuildResult struct {
+	Build BuildStatus `json:"build"`
+	Lines []string    `json:"lines"`
+}
+
+// Slug is what a build made: an archive's process types, or an image.
+type Slug struct {
+	Checksum     string            `json:"checksum"`
+	CreatedAt    Time              `json:"created_at"`
+	ID           string            `json:"id"`
+	Image        string            `json:"image"`
+	ProcessTypes map[string]string `json:"process_types"`
+	Size         int64             `json:"size"`
+	SourceBlob   SourceBlob        `json:"source_blob"`
+}

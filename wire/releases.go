@@ -1,0 +1,126 @@
+package wire
+
+// Release is a release of an app: a slug and config vars rolled out on
+// its dynos. Error says why a failed or unknown release ended so, and is
+// left out otherwise.
+type Release struct {
+	ID          string `json:"id"`
+	App         Ref    `json:"app"`
+	CreatedAt   Time   `json:"created_at"`
+	UpdatedAt   Time   `json:"updated_at"`
+	Description string `json:"description"`
+	Slug        IDRef  `json:"slug"`
+	Status      string `json:"status"`
+	// State is the combined state of the release's status checks.
+	State   string `json:"state"`
+	User    User   `json:"user"`
+	Version int    `json:"version"`
+	Current bool   `json:"current"`
+	Trigger string `json:"trigger"`
+	Error   string `json:"error,omitempty"`
+	// OutputStreamURL is the path of the release's rollout log.
+	OutputStreamURL string `json:"output_stream_url"`
+}
+
+// NewRelease is the body of POST /apps/{app}/releases: Slug (a build id)
+// to deploy, or Release (an id or vN) to roll back to.
+type NewRelease struct {
+	Slug        string `json:"slug,omitempty"`
+	Release     string `json:"release,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// ReleaseStatusRef is a release's id and status, as its log shows them.
+type ReleaseStatusRef struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+// ReleaseLog is a release's rollout log, one line per step.
+type ReleaseLog struct {
+	Lines   []string         `json:"lines"`
+	Release ReleaseStatusRef `json:"release"`
+}
+
+// ReleaseStatus is a check reported on a release, such as a CI run.
+type ReleaseStatus struct {
+	ID          string `json:"id"`
+	State       string `json:"state"`
+	Name        string `json:"name"`
+	Context     string `json:"context"`
+	Description string `json:"description"`
+	TargetURL   string `json:"target_url"`
+	ImageURL    string `json:"image_url"`
+	CreatedAt   Time   `json:"created_at"`
+	UpdatedAt   Time   `json:"updated_at"`
+}
+
+// ReleaseStatusChange is the body of POST and PATCH
+// /apps/{app}/releases/{release}/statuses[/{status}]; nil fields stay as
+// they are. Context cannot be changed once set.
+type ReleaseStatusChange struct {
+	State       *string `json:"state,omitempty"`
+	Name        *string `json:"name,omitempty"`
+	Context     *string `json:"context,omitempty"`
+	Description *string `json:"description,omitempty"`
+	TargetURL   *string `json:"target_url,omitempty"`
+	ImageURL    *string `json:"image_url,omitempty"`
+}
+
+// ReleaseStatuses is a release's checks and their combined state.
+type ReleaseStatuses struct {
+	Release  Release         `json:"release"`
+	State    string          `json:"state"`
+	Statuses []ReleaseStatus `json:"statuses"`
+}
+
+// Formation is one process type of an app and its scale.
+type Formation struct {
+	App         Ref    `json:"app"`
+	Type        string `json:"type"`
+	Quantity    int    `json:"quantity"`
+	Size        string `json:"size"`
+	Port        int    `json:"port"`
+	Command     string `json:"command"`
+	Healthcheck string `json:"healthcheck"`
+	CreatedAt   Time   `json:"created_at"`
+	UpdatedAt   Time   `json:"updated_at"`
+}
+
+// FormationChange is the body of POST /apps/{app}/formation and PATCH
+// /apps/{app}/formation/{type}, and one item of a batch PATCH; nil fields
+// stay as they are.
+type FormationChange struct {
+	Type        string  `json:"type,omitempty"`
+	Quantity    *int    `json:"quantity,omitempty"`
+	Size        *string `json:"size,omitempty"`
+	Port        *int    `json:"port,omitempty"`
+	Command     *string `json:"command,omitempty"`
+	Healthcheck *string `json:"healthcheck,omitempty"`
+}
+
+// FormationUpdates is Heroku's form of the batch PATCH
+// /apps/{app}/formation; a bare array of FormationChange works too.
+type FormationUpdates struct {
+	Updates []FormationChange `json:"updates"`
+}
+
+// ReleaseRef is a release's id and version.
+type ReleaseRef struct {
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+}
+
+// Dyno is one running process of an app.
+type Dyno struct {
+	ID             string     `json:"id"`
+	Name           string     `json:"name"`
+	Type           string     `json:"type"`
+	State          string     `json:"state"`
+	Ready          bool       `json:"ready"`
+	Release        ReleaseRef `json:"release"`
+	Command        string     `json:"command"`
+	CreatedAt      Time       `json:"created_at"`
+	UpdatedAt      Time       `json:"updated_at"`
+	AdditionalInfo string     `json:"additional_info"`
+}

@@ -1,0 +1,169 @@
+package wire
+
+// Pipeline is a named line of stages that apps are coupled to and
+// releases are promoted along.
+type Pipeline struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	CreatedAt Time   `json:"created_at"`
+	UpdatedAt Time   `json:"updated_at"`
+}
+
+// NewPipeline is the body of POST /pipelines. This server keeps no
+// description; it is sent for servers that do.
+type NewPipeline struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// StatusChecks are the release status contexts that must be "success" on
+// a release before it may be promoted from a coupling.
+type StatusChecks struct {
+	Contexts []string `json:"contexts"`
+}
+
+// PipelineCoupling places an app at a stage of a pipeline.
+type PipelineCoupling struct {
+	ID                   string       `json:"id"`
+	App                  Ref          `json:"app"`
+	Pipeline             Ref          `json:"pipeline"`
+	Stage                string       `json:"stage"`
+	RequiredStatusChecks StatusChecks `json:"required_status_checks"`
+	CreatedAt            Time         `json:"created_at"`
+	UpdatedAt            Time         `json:"updated_at"`
+}
+
+// NewPipelineCoupling is the body of POST /pipeline-couplings (App and
+// Pipeline are ids or names, an app's key) and of PATCH
+// /pipeline-couplings/{id}, which changes RequiredStatusChecks only.
+type NewPipelineCoupling struct {
+	App                  string        `json:"app,omitempty"`
+	Pipeline             string        `json:"pipeline,omitempty"`
+	Stage                string        `json:"stage,omitempty"`
+	RequiredStatusChecks *StatusChecks `json:"required_status_checks,omitempty"`
+}
+
+// AppRelease names an app and, in a request, optionally one of its
+// releases.
+type AppRelease struct {
+	App     IDRef  `json:"app"`
+	Release *IDRef `json:"release,omitempty"`
+}
+
+// Target is one target app of a promotion request.
+type Target struct {
+	App IDRef `json:"app"`
+}
+
+// NewPipelinePromotion is the body of POST /pipeline-promotions: the
+// source app's current release (or Source.Release) is released on each
+// target; no targets means every app of the next stage that has apps.
+type NewPipelinePromotion struct {
+	Pipeline IDRef      `json:"pipeline"`
+	Source   AppRelease `json:"source"`
+	Targets  []Target   `json:"targets"`
+	// Safe also refuses when source and target config var keys differ.
+	Safe bool `json:"safe,omitempty"`
+}
+
+// PipelinePromotion is a promotion. Its Source names the release that was
+// promoted; Status is pending until every target's release ends.
+type PipelinePromotion struct {
+	ID        string     `json:"id"`
+	Pipeline  Ref        `json:"pipeline"`
+	Source    AppRelease `json:"source"`
+	Status    string     `json:"status"`
+	CreatedAt Time       `json:"created_at"`
+	UpdatedAt Time       `json:"updated_at"`
+}
+
+// PromotionTarget is one target app of a promotion and the release it got.
+type PromotionTarget struct {
+	ID           string `json:"id"`
+	App          IDRef  `json:"app"`
+	Release      IDRef  `json:"release"`
+	Status       string `json:"status"`
+	ErrorMessage string `json:"error_message"`
+}
+
+// Hook is a webhook of an app. Its secret is never shown.
+type Hook struct {
+	ID        string   `json:"id"`
+	App       IDRef    `json:"app"`
+	URL       string   `json:"url"`
+	Events    []string `json:"events"`
+	Active    bool     `json:"active"`
+	CreatedAt Time     `json:"created_at"`
+	UpdatedAt Time     `json:"updated_at"`
+}
+
+// HookChange is the body of POST /apps/{app}/hooks and of PATCH
+// /apps/{app}/hooks/{id}, where nil fields stay as they are. Events are
+// among slipway.HookEvents(); Secret signs every delivery.
+type HookChange struct {
+	URL    *string   `json:"url,omitempty"`
+	Events *[]string `json:"events,omitempty"`
+	Secret *string   `json:"secret,omitempty"`
+	Active *bool     `json:"active,omitempty"`
+}
+
+// HookRequest is what a delivery attempt sent.
+type HookRequest struct {
+	Headers map[string]string `json:"headers"`
+}
+
+// HookResponse is what a delivery attempt got back; Code is 0 when no
+// answer came.
+type HookResponse struct {
+	Code int `json:"code"`
+}
+
+// HookResult is one delivery attempt of a webhook.
+type HookResult struct {
+	ID         string       `json:"id"`
+	Hook       IDRef        `json:"hook"`
+	Delivery   IDRef        `json:"delivery"`
+	Event      string       `json:"event"`
+	Attempt    int          `json:"attempt"`
+	Request    HookRequest  `json:"request"`
+	Response   HookResponse `json:"response"`
+	DurationMS float64      `json:"duration_ms"`
+	Error      string       `json:"error"`
+	CreatedAt  Time         `json:"created_at"`
+}
+
+// Audit is one entry of who did what to an app. App.Name is the app's key.
+type Audit struct {
+	ID        string `json:"id"`
+	App       Ref    `json:"app"`
+	Action    string `json:"action"`
+	Detail    string `json:"detail"`
+	User      User   `json:"user"`
+	CreatedAt Time   `json:"created_at"`
+}
+
+// NewToken is the body of POST /tokens: a token limited to the
+// organization Org.
+type NewToken struct {
+	Org         string `json:"org"`
+	Description string `json:"description,omitempty"`
+}
+
+// Token is a token limited to one organization, without its secret.
+type Token struct {
+	ID           string `json:"id"`
+	Organization Ref    `json:"organization"`
+	Description  string `json:"description"`
+	CreatedAt    Time   `json:"created_at"`
+}
+
+// CreatedToken is the answer to POST /tokens, the only one that shows the
+// token's secret (Token). Its keys are in alphabetical order, as they
+// have always been.
+type CreatedToken struct {
+	CreatedAt    Time   `json:"created_at"`
+	Description  string `json:"description"`
+	ID           string `json:"id"`
+	Organization Ref    `json:"organization"`
+	Token        string `json:"token"`
+}
