@@ -51,7 +51,8 @@ type Store interface {
 }
 
 // LeaseStore keeps the per-app leases that let one server at a time carry
-// out an app's work.
+// out an app's work. Leases are granted and expire by the database's
+// clock, so servers whose clocks disagree still agree on who holds one.
 type LeaseStore interface {
 	// AcquireLease takes or renews the app's lease for holder for ttl; it
 	// reports false while another holder's lease is unexpired.

@@ -27,8 +27,12 @@ type DB struct {
 	// in Go instead of spinning on SQLITE_BUSY. r serves reads.
 	w, r     *sql.DB
 	postgres bool
-	// Now is the clock; tests may replace it.
+	// Now is the clock records are stamped with; tests may replace it.
+	// Leases do not use it (see AcquireLease).
 	Now func() time.Time
+	// LeaseNow, when set, is the clock leases are granted and expire by,
+	// instead of the database's; tests set it to move lease time.
+	LeaseNow func() time.Time
 	// Limits caps the dynos formations may ask for; zero fields take the
 	// defaults. Set it before the store is used.
 	Limits slipway.DynoLimits

@@ -445,8 +445,8 @@ func TestStore_Leases(t *testing.T) {
 		ctx := context.Background()
 		a := mustApp(t, db, "lease")
 		now := time.Now()
-		db.Now = func() time.Time { return now }
-		defer func() { db.Now = time.Now }()
+		db.LeaseNow = func() time.Time { return now }
+		defer func() { db.LeaseNow = nil }()
 		steps := []struct {
 			holder string
 			want   bool
@@ -469,6 +469,37 @@ func TestStore_Leases(t *testing.T) {
 			t.Fatal("s1 could not take a released lease")
 		}
 	})
+}
+
+// TestStore_Leases_ByTheDatabasesClock has two servers whose clocks are
+// an hour apart share one database: the lease one holds is neither taken
+// by the server whose clock runs ahead nor born expired on the one whose
+// clock runs behind, because both use the database's clock.
+func TestStore_Leases_ByTheDatabasesClock(t *testing.T) {
+	for backend, dsn := range backendDSNs(t) {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			behind, ahead := mustOpen(t, dsn), mustOpen(t, dsn)
+			behind.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+			ahead.Now = func() time.Time { return time.Now().Add(time.Hour) }
+			a := mustApp(t, behind, "skewed")
+			if ok, err := behind.AcquireLease(ctx, a.ID, "behind", 30*time.Second); !ok || err != nil {
+				t.Fatalf("behind acquire = %v, %v", ok, err)
+			}
+			if ok, err := ahead.AcquireLease(ctx, a.ID, "ahead", 30*time.Second); ok || err != nil {
+				t.Fatalf("the server an hour ahead took a live lease: %v, %v", ok, err)
+			}
+			if err := behind.ReleaseLease(ctx, a.ID, "behind"); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := ahead.AcquireLease(ctx, a.ID, "ahead", 30*time.Second); !ok || err != nil {
+				t.Fatalf("ahead acquire = %v, %v", ok, err)
+			}
+			if ok, err := behind.AcquireLease(ctx, a.ID, "behind", 30*time.Second); ok || err != nil {
+				t.Fatalf("the server an hour behind took a live lease: %v, %v", ok, err)
+			}
+		})
+	}
 }
 
 func TestStore_ConfigChange_FollowsTheWaitingRelease(t *testing.T) {
