@@ -251,13 +251,13 @@ type ReleaseStore interface {
 }
 
 // ReleaseQueue is the engine's side of releases: the durable queue of
-// work it carries out, app by app.
+// work it carries out, app by app (releases, and restarts of dynos).
 type ReleaseQueue interface {
 	// NextRelease returns the lowest-version release of the app that is
 	// queued or pending; ENotFound if none.
 	NextRelease(ctx context.Context, appID string) (*Release, error)
 	// AppsWithWork lists the ids of apps that have a queued or pending
-	// release.
+	// release or a queued restart.
 	AppsWithWork(ctx context.Context) ([]string, error)
 	// SetReleaseStatus moves a release along its state machine, recording
 	// reason as its error, keeping the app's current release in step and
@@ -268,6 +268,27 @@ type ReleaseQueue interface {
 	// AppendReleaseLog adds a line, stamped with the time, to the
 	// release's log.
 	AppendReleaseLog(ctx context.Context, id string, line string) error
+
+	// QueueRestart queues a restart of the app's dynos (dyno "" for all
+	// of them), carried out in turn with the app's releases; ENotFound for
+	// an unknown app.
+	QueueRestart(ctx context.Context, appID, dyno string) (*Restart, error)
+	// NextRestart returns the app's oldest queued restart; ENotFound if
+	// none.
+	NextRestart(ctx context.Context, appID string) (*Restart, error)
+	// FinishRestart takes a restart off the queue, carried out or given
+	// up.
+	FinishRestart(ctx context.Context, id string) error
+}
+
+// Restart is a rolling restart of an app's dynos, waiting in the app's
+// queue: like a release, it is carried out by the server that holds the
+// app's lease, never beside a rollout of the app.
+type Restart struct {
+	ID        string
+	AppID     string
+	Dyno      string // a dyno's name or id, "" for all of the app's dynos
+	CreatedAt time.Time
 }
 
 // ReleaseStatusStore keeps the checks (CI, tests) reported on releases.

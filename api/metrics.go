@@ -50,7 +50,7 @@ func (m *Metrics) ReleaseFinished(r *slipway.Release, status string, took time.D
 func (s *Server) RegisterGauges() {
 	reg := s.cfg.Registry
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "slipway_release_queue_apps", Help: "Apps with a queued or pending release.",
+		Name: "slipway_release_queue_apps", Help: "Apps with work waiting: a queued or pending release, or a restart.",
 	}, func() float64 {
 		ids, err := s.st.AppsWithWork(context.Background())
 		if err != nil {

@@ -36,7 +36,8 @@ type Engine interface {
 	StartBuild(b *slipway.Build, src slipway.BuildSource)
 	// CancelBuild stops a running build; EConflict if it is not running.
 	CancelBuild(ctx context.Context, b *slipway.Build) error
-	// Restart replaces dynos in the background; ENotFound for an unknown dyno.
+	// Restart queues a rolling restart of dynos, carried out in turn with
+	// the app's releases; ENotFound for an unknown dyno.
 	Restart(ctx context.Context, appID, dyno string) error
 	// RemoveApp stops the app's work and everything that runs for it; it
 	// is called once the app's records are deleted.
