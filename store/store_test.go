@@ -866,3 +866,48 @@ func TestStore_SlugGC_RacesWithReleases(t *testing.T) {
 		}
 	})
 }
+
+// TestStore_RestartQueue: restarts wait in the app's queue, oldest first,
+// count as work of the app, and go with it.
+func TestStore_RestartQueue(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "restarts")
+		_, err := db.QueueRestart(ctx, uuid.NewString(), "")
+		wantCode(t, err, slipway.ENotFound)
+		_, err = db.NextRestart(ctx, a.ID)
+		wantCode(t, err, slipway.ENotFound)
+		all, err := db.QueueRestart(ctx, a.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, err := db.QueueRestart(ctx, a.ID, "web.2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids, err := db.AppsWithWork(ctx); err != nil || fmt.Sprint(ids) != fmt.Sprint([]string{a.ID}) {
+			t.Fatalf("AppsWithWork = %v, %v", ids, err)
+		}
+		for _, want := range []*slipway.Restart{all, one} {
+			got, err := db.NextRestart(ctx, a.ID)
+			if err != nil || got.ID != want.ID || got.Dyno != want.Dyno || got.AppID != a.ID {
+				t.Fatalf("NextRestart = %+v, %v; want %+v", got, err, want)
+			}
+			if err := db.FinishRestart(ctx, got.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ids, _ := db.AppsWithWork(ctx); len(ids) != 0 {
+			t.Fatalf("AppsWithWork after the restarts = %v", ids)
+		}
+		if _, err := db.QueueRestart(ctx, a.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.DeleteApp(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := db.AppsWithWork(ctx); len(ids) != 0 {
+			t.Fatalf("a deleted app's restart is still work: %v", ids)
+		}
+	})
+}
