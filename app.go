@@ -1,6 +1,7 @@
 package slipway
 
 import (
+	"context"
 	"regexp"
 	"time"
 )
@@ -104,3 +105,58 @@ const (
 	// FeatureAutoRelease releases every build that succeeds.
 	FeatureAutoRelease = "auto-release"
 )
+
+// AppUpdate changes an app; nil fields stay as they are.
+type AppUpdate struct {
+	Description *string
+	Maintenance *bool
+	AutoRelease *bool
+}
+
+// OrganizationStore keeps organizations and the spaces they own or share.
+type OrganizationStore interface {
+	// CreateOrganization creates o and sets its id and times.
+	// EUnprocessable for an invalid name, EConflict if it is taken.
+	CreateOrganization(ctx context.Context, o *Organization) error
+	// ListOrganizations lists every organization by name.
+	ListOrganizations(ctx context.Context) ([]*Organization, error)
+	// FindOrganization finds an organization by id or name; ENotFound if none.
+	FindOrganization(ctx context.Context, idOrName string) (*Organization, error)
+	// CreateSpace creates s, owned by the organization s.OrgName (name or
+	// id) or shared when it is "". EUnprocessable for an invalid name or
+	// an unknown organization, EConflict if the name is taken.
+	CreateSpace(ctx context.Context, s *Space) error
+	// ListSpaces lists every space by name.
+	ListSpaces(ctx context.Context) ([]*Space, error)
+	// FindSpace finds a space by id or name; ENotFound if none.
+	FindSpace(ctx context.Context, idOrName string) (*Space, error)
+}
+
+// AppStore keeps apps and their config vars.
+type AppStore interface {
+	// CreateApp creates a in the organization and space named by a.OrgName
+	// and a.SpaceName (an empty a.OrgName is the space's organization, or
+	// "default" for a shared space). EUnprocessable for an invalid name,
+	// an unknown organization or space, or a space that belongs to another
+	// organization; EConflict if the name is taken in the space.
+	CreateApp(ctx context.Context, a *App) error
+	// FindApp finds an app by id, by its name-space key, or by a bare name
+	// that exactly one app has. ENotFound if none (or, for a bare name,
+	// several) match.
+	FindApp(ctx context.Context, idOrKey string) (*App, error)
+	// FindAppInOrg is FindApp among the apps of one organization only, as
+	// its scoped tokens name them: a bare name another organization also
+	// holds still resolves, and another organization's app is ENotFound.
+	FindAppInOrg(ctx context.Context, orgID, idOrKey string) (*App, error)
+	// ListApps lists every app by name, then space.
+	ListApps(ctx context.Context) ([]*App, error)
+	// UpdateApp changes the fields of u that are set and returns the app;
+	// ENotFound for an unknown app.
+	UpdateApp(ctx context.Context, id string, u AppUpdate) (*App, error)
+	// DeleteApp deletes the app and everything that belongs to it, and
+	// emits its destroy event; ENotFound for an unknown app.
+	DeleteApp(ctx context.Context, id string) error
+	// ConfigVars returns the app's config vars (empty, not an error, for an
+	// unknown app).
+	ConfigVars(ctx context.Context, appID string) (map[string]string, error)
+}

@@ -66,3 +66,46 @@ type Builder interface {
 	// ETooLarge; ctx cancellation stops it.
 	Build(ctx context.Context, src BuildSource, dir string, logf func(format string, args ...any)) (*Slug, error)
 }
+
+// BuildResult ends a build: its status and, on success, its slug.
+type BuildResult struct {
+	Status string
+	Slug   *Slug
+	Lines  []string
+}
+
+// BuildStore keeps builds and their slugs, as the API shows them.
+type BuildStore interface {
+	// CreateBuild records b as a queued build and sets its id and times.
+	CreateBuild(ctx context.Context, b *Build) error
+	// FindBuild finds a build of the app; ENotFound if none.
+	FindBuild(ctx context.Context, appID, id string) (*Build, error)
+	// ListBuilds lists the app's builds by creation time, a page at a
+	// time (see Page: its cursor is a time and an id). EInvalid for a
+	// Page.Start that is not a created_at cursor.
+	ListBuilds(ctx context.Context, appID string, p Page) ([]*Build, error)
+	// BuildLines returns the build's result lines in order.
+	BuildLines(ctx context.Context, id string) ([]string, error)
+	// FindSlug finds a slug (its id is its build's); ENotFound if none.
+	FindSlug(ctx context.Context, id string) (*Slug, error)
+}
+
+// BuildQueue is what runs builds: the engine's side of builds.
+type BuildQueue interface {
+	// HoldBuild records holder (the server that will run it) on a build
+	// still queued, waiting for a free build slot, so another server's
+	// recovery leaves it alone; EConflict if it is not queued.
+	HoldBuild(ctx context.Context, id, holder string) error
+	// StartBuild moves a queued build to pending on holder (the server
+	// running it); EConflict if it is not queued.
+	StartBuild(ctx context.Context, id, holder string) error
+	// AppendBuildLines adds lines to the build's result.
+	AppendBuildLines(ctx context.Context, id string, lines ...string) error
+	// FinishBuild ends a queued or pending build with r, saving its slug
+	// on success and emitting the build event; EConflict if it already
+	// ended.
+	FinishBuild(ctx context.Context, id string, r BuildResult) error
+	// UnfinishedBuilds lists builds left queued or pending by holder or by
+	// no server, oldest first.
+	UnfinishedBuilds(ctx context.Context, holder string) ([]*Build, error)
+}

@@ -1,6 +1,7 @@
 package slipway
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"time"
@@ -200,4 +201,107 @@ func ValidateConfigTotal(before, after map[string]string, set []string) error {
 // DYNO, SLIPWAY_*), so config vars may not use it.
 func ReservedConfigKey(k string) bool {
 	return k == "PORT" || k == "DYNO" || strings.HasPrefix(k, "SLIPWAY_")
+}
+
+// NewRelease asks for a release. Exactly one of SlugID and RollbackTo is set
+// (or neither when Config is set: a config change releases the current slug).
+type NewRelease struct {
+	AppID       string
+	SlugID      string // a succeeded build of the app, or "latest"
+	RollbackTo  string // id or vN of an earlier release of the app
+	Description string
+	Trigger     string
+	UserID      string
+	UserEmail   string
+	// ConfigChange, when not nil, sets (non-nil value) and unsets (nil)
+	// config vars and releases the current slug with the new config.
+	ConfigChange map[string]*string
+	// Config, when not nil, is the exact config of the release (promotions
+	// pass the target's own config; nil reads the app's config vars).
+	Config map[string]string
+	// Downstream checks are skipped for promotions and rollbacks.
+	Promotion bool
+}
+
+// ReleaseStore keeps releases as the API creates and shows them.
+type ReleaseStore interface {
+	// CreateRelease assigns the next version of the app and queues the
+	// release. ENotFound for an unknown app or rollback target; EConflict
+	// for a slug that is not a succeeded build of the app or a rollback
+	// target that has not finished; EUnprocessable for a malformed slug
+	// id, a slug release to a downstream pipeline app, or a ConfigChange
+	// with an invalid key or a value past the config var limits
+	// (ValidateConfigValue, ValidateConfigTotal). Nothing is written when
+	// it fails.
+	CreateRelease(ctx context.Context, r NewRelease) (*Release, error)
+	// FindRelease finds a release of the app by id or "vN"; ENotFound if
+	// none.
+	FindRelease(ctx context.Context, appID, idOrVersion string) (*Release, error)
+	// ListReleases calls fn for each release of the page, in order,
+	// without holding them all in memory, and returns fn's first error.
+	// ENotFound for an unknown app; EInvalid for a Page.Start that is not
+	// a version number.
+	ListReleases(ctx context.Context, appID string, p Page, fn func(*Release) error) error
+	// CurrentRelease returns the newest succeeded (or unknown) release;
+	// ENotFound when the app has none.
+	CurrentRelease(ctx context.Context, appID string) (*Release, error)
+	// ReleaseLog returns the release's log lines with Seq greater than
+	// after (none, not an error, for an unknown release).
+	ReleaseLog(ctx context.Context, id string, after int64) ([]ReleaseLogLine, error)
+}
+
+// ReleaseQueue is the engine's side of releases: the durable queue of
+// work it carries out, app by app (releases, and restarts of dynos).
+type ReleaseQueue interface {
+	// NextRelease returns the lowest-version release of the app that is
+	// queued or pending; ENotFound if none.
+	NextRelease(ctx context.Context, appID string) (*Release, error)
+	// AppsWithWork lists the ids of apps that have a queued or pending
+	// release or a queued restart.
+	AppsWithWork(ctx context.Context) ([]string, error)
+	// SetReleaseStatus moves a release along its state machine, recording
+	// reason as its error, keeping the app's current release in step and
+	// emitting release_failed for a failed one. ENotFound for an unknown
+	// release; EConflict for a transition ReleaseTransitionAllowed
+	// refuses.
+	SetReleaseStatus(ctx context.Context, id, status, reason string) error
+	// AppendReleaseLog adds a line, stamped with the time, to the
+	// release's log.
+	AppendReleaseLog(ctx context.Context, id string, line string) error
+
+	// QueueRestart queues a restart of the app's dynos (dyno "" for all
+	// of them), carried out in turn with the app's releases; ENotFound for
+	// an unknown app.
+	QueueRestart(ctx context.Context, appID, dyno string) (*Restart, error)
+	// NextRestart returns the app's oldest queued restart; ENotFound if
+	// none.
+	NextRestart(ctx context.Context, appID string) (*Restart, error)
+	// FinishRestart takes a restart off the queue, carried out or given
+	// up.
+	FinishRestart(ctx context.Context, id string) error
+}
+
+// Restart is a rolling restart of an app's dynos, waiting in the app's
+// queue: like a release, it is carried out by the server that holds the
+// app's lease, never beside a rollout of the app.
+type Restart struct {
+	ID        string
+	AppID     string
+	Dyno      string // a dyno's name or id, "" for all of the app's dynos
+	CreatedAt time.Time
+}
+
+// ReleaseStatusStore keeps the checks (CI, tests) reported on releases.
+type ReleaseStatusStore interface {
+	// CreateReleaseStatus records s on its release and sets its id and
+	// times. EUnprocessable for a field ReleaseStatus.Validate refuses or
+	// a context the release already has a status for.
+	CreateReleaseStatus(ctx context.Context, s *ReleaseStatus) error
+	// ListReleaseStatuses lists the release's statuses, oldest first.
+	ListReleaseStatuses(ctx context.Context, releaseID string) ([]*ReleaseStatus, error)
+	// FindReleaseStatus finds a status of the release; ENotFound if none.
+	FindReleaseStatus(ctx context.Context, releaseID, id string) (*ReleaseStatus, error)
+	// UpdateReleaseStatus saves s's fields. EUnprocessable for a field
+	// Validate refuses; ENotFound for an unknown status.
+	UpdateReleaseStatus(ctx context.Context, s *ReleaseStatus) error
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	_ "modernc.org/sqlite"
@@ -390,6 +391,69 @@ func TestListBuilds_Paging(t *testing.T) {
 	}
 	if rest[0].ID == page[0].ID || rest[0].ID == page[1].ID {
 		t.Fatal("the second page repeats the first")
+	}
+}
+
+// TestListBuilds_PagingRowsOfOneMicrosecond walks the builds a page at a
+// time, both ways, when many were created in the same microsecond: each
+// comes exactly once, in order, because the Next-Range cursor names one
+// row (time and id) instead of a time.
+func TestListBuilds_PagingRowsOfOneMicrosecond(t *testing.T) {
+	f := newFixture(t)
+	at := time.Now().Add(time.Hour) // after the fixture's build
+	f.db.Now = func() time.Time { return at }
+	defer func() { f.db.Now = time.Now }()
+	want := map[string]bool{f.slug: true}
+	for range 7 {
+		b := &slipway.Build{AppID: f.app.ID}
+		if err := f.db.CreateBuild(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		want[b.ID] = true
+	}
+	for _, order := range []string{"asc", "desc"} {
+		t.Run(order, func(t *testing.T) {
+			rng := "created_at ..; order=" + order + ", max=2"
+			var ids []string
+			for pages := 0; rng != ""; pages++ {
+				if pages > len(want) {
+					t.Fatalf("still paging after %d pages: %v", pages, ids)
+				}
+				req := httptest.NewRequest("GET", "/apps/hello/builds", nil)
+				req.Header.Set("Authorization", admin)
+				req.Header.Set("Range", rng)
+				rec := httptest.NewRecorder()
+				f.srv.ServeHTTP(rec, req)
+				if rec.Code != 200 && rec.Code != 206 {
+					t.Fatalf("Range %q = %d %s", rng, rec.Code, rec.Body)
+				}
+				var page []struct{ ID string }
+				json.Unmarshal(rec.Body.Bytes(), &page)
+				for _, b := range page {
+					ids = append(ids, b.ID)
+				}
+				rng = rec.Header().Get("Next-Range")
+			}
+			seen := map[string]bool{}
+			for _, id := range ids {
+				if !want[id] || seen[id] {
+					t.Fatalf("build %s unknown or listed twice: %v", id, ids)
+				}
+				seen[id] = true
+			}
+			if len(seen) != len(want) {
+				t.Fatalf("walked %d builds of %d: %v", len(seen), len(want), ids)
+			}
+			// Same time: ordered by id, the one build made earlier first
+			// (last when descending).
+			same := ids[1:]
+			if order == "desc" {
+				same = ids[:len(ids)-1]
+			}
+			if !sort.SliceIsSorted(same, func(i, j int) bool { return (same[i] < same[j]) == (order == "asc") }) {
+				t.Fatalf("builds of one microsecond not in id order: %v", ids)
+			}
+		})
 	}
 }
 

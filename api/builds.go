@@ -80,7 +80,7 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 	}
 	builds, status, ok := listPage(s, w, r, func(p slipway.Page) ([]*slipway.Build, error) {
 		return s.st.ListBuilds(r.Context(), a.ID, p)
-	}, func(b *slipway.Build) time.Time { return b.CreatedAt })
+	}, func(b *slipway.Build) (time.Time, string) { return b.CreatedAt, b.ID })
 	if !ok {
 		return
 	}

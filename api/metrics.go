@@ -9,16 +9,17 @@ import (
 	"github.com/slipway/slipway"
 )
 
-// metrics are the Prometheus series the server exports; it also observes
-// the engine.
-type metrics struct {
+// Metrics are the Prometheus series the server exports. It observes the
+// engine too: BuildFinished and ReleaseFinished count builds and time
+// releases by outcome.
+type Metrics struct {
 	requests *prometheus.CounterVec
 	releases *prometheus.HistogramVec
 	builds   *prometheus.CounterVec
 }
 
-func newMetrics(reg *prometheus.Registry) *metrics {
-	m := &metrics{
+func newMetrics(reg *prometheus.Registry) *Metrics {
+	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipway_http_requests_total", Help: "HTTP requests by method, route and status code.",
 		}, []string{"method", "route", "code"}),
@@ -35,12 +36,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 }
 
 // BuildFinished counts a build's end.
-func (m *metrics) BuildFinished(b *slipway.Build, status string) {
+func (m *Metrics) BuildFinished(b *slipway.Build, status string) {
 	m.builds.WithLabelValues(status).Inc()
 }
 
 // ReleaseFinished records how long a release took, by outcome.
-func (m *metrics) ReleaseFinished(r *slipway.Release, status string, took time.Duration) {
+func (m *Metrics) ReleaseFinished(r *slipway.Release, status string, took time.Duration) {
 	m.releases.WithLabelValues(status).Observe(took.Seconds())
 }
 
@@ -49,7 +50,7 @@ func (m *metrics) ReleaseFinished(r *slipway.Release, status string, took time.D
 func (s *Server) RegisterGauges() {
 	reg := s.cfg.Registry
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "slipway_release_queue_apps", Help: "Apps with a queued or pending release.",
+		Name: "slipway_release_queue_apps", Help: "Apps with work waiting: a queued or pending release, or a restart.",
 	}, func() float64 {
 		ids, err := s.st.AppsWithWork(context.Background())
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/slipway/slipway"
 )
 
@@ -17,8 +19,9 @@ const (
 
 // parseRange reads a Heroku-style Range header: `<field> [start]..[end]`
 // then optional `; order=asc|desc` and `, max=N` parameters, where a start
-// of `]v` excludes v. An empty header selects the whole list, oldest first.
-// EInvalid for anything else.
+// of `]v` excludes v. A start is a number; on lists by created_at it may
+// also be the cursor a Next-Range gave (see createdAtCursor). An empty
+// header selects the whole list, oldest first. EInvalid for anything else.
 func parseRange(h, field string) (slipway.Page, error) {
 	var p slipway.Page
 	h = strings.TrimSpace(h)
@@ -45,6 +48,14 @@ func parseRange(h, field string) (slipway.Page, error) {
 		if strings.HasPrefix(start, "]") {
 			p.StartExclusive = true
 			start = start[1:]
+		}
+		if field == "created_at" {
+			var cursor bool
+			if start, p.StartID, cursor = strings.Cut(start, "."); cursor {
+				if _, err := uuid.Parse(p.StartID); err != nil || len(p.StartID) != 36 {
+					return bad("the start must be a number or a cursor from Next-Range")
+				}
+			}
 		}
 		if start != "" {
 			if _, err := strconv.ParseInt(start, 10, 64); err != nil {
@@ -92,14 +103,21 @@ func nextRange(field string, p slipway.Page, last string) string {
 	return fmt.Sprintf("%s ]%s..; order=%s, max=%d", field, last, order, p.Max)
 }
 
-func formatMicros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+// createdAtCursor names one row of a list ordered by created_at then id:
+// its time in microseconds and its id, "1733000000123456.<id>". Clients
+// take it from Next-Range as it is; a bare time (rows from that
+// microsecond on) is accepted too.
+func createdAtCursor(t time.Time, id string) string {
+	return strconv.FormatInt(t.UnixMicro(), 10) + "." + id
+}
 
 // listPage answers one page of a list ranged by created_at: it reads the
 // Range header, fetches one row more than the page to learn whether
-// another page follows, and sets Next-Range and 206 when one does. It
-// returns the rows and the status to answer with, or false after it has
-// answered an error itself.
-func listPage[T any](s *Server, w http.ResponseWriter, r *http.Request, fetch func(slipway.Page) ([]T, error), createdAt func(T) time.Time) ([]T, int, bool) {
+// another page follows, and sets Next-Range and 206 when one does, with
+// the last row's time and id (key gives them) as the cursor. It returns
+// the rows and the status to answer with, or false after it has answered
+// an error itself.
+func listPage[T any](s *Server, w http.ResponseWriter, r *http.Request, fetch func(slipway.Page) ([]T, error), key func(T) (time.Time, string)) ([]T, int, bool) {
 	p, err := parseRange(r.Header.Get("Range"), "created_at")
 	if err != nil {
 		s.writeError(w, r, err)
@@ -116,7 +134,7 @@ func listPage[T any](s *Server, w http.ResponseWriter, r *http.Request, fetch fu
 	}
 	if p.Max > 0 && len(rows) > p.Max {
 		rows = rows[:p.Max]
-		w.Header().Set("Next-Range", nextRange("created_at", p, formatMicros(createdAt(rows[len(rows)-1]))))
+		w.Header().Set("Next-Range", nextRange("created_at", p, createdAtCursor(key(rows[len(rows)-1]))))
 		return rows, http.StatusPartialContent, true
 	}
 	return rows, http.StatusOK, true

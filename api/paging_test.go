@@ -3,6 +3,7 @@ package api
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipway/slipway"
 )
@@ -35,6 +36,36 @@ func TestParseRange(t *testing.T) {
 		if err != nil && slipway.ErrorCode(err) != slipway.EInvalid {
 			t.Errorf("parseRange(%q): code %s, want bad_request", tt.in, slipway.ErrorCode(err))
 		}
+	}
+}
+
+func TestParseRange_CreatedAtCursor(t *testing.T) {
+	const id = "0f8c1e2a-3b4d-4e5f-8a6b-7c8d9e0f1a2b"
+	tests := []struct {
+		in      string
+		want    slipway.Page
+		wantErr bool
+	}{
+		{"created_at 1733000000123456..", slipway.Page{Start: "1733000000123456", Max: 200}, false},
+		{"created_at ]1733000000123456." + id + "..; max=5", slipway.Page{Start: "1733000000123456", StartID: id, StartExclusive: true, Max: 5}, false},
+		{"created_at 1733000000123456." + id + "..; order=desc", slipway.Page{Start: "1733000000123456", StartID: id, Desc: true, Max: 200}, false},
+		{"created_at ]1733000000123456.nope..", slipway.Page{}, true},
+		{"created_at ]x." + id + "..", slipway.Page{}, true},
+		{"version ]7." + id + "..", slipway.Page{}, true}, // versions have no cursor
+	}
+	for _, tt := range tests {
+		field, _, _ := strings.Cut(tt.in, " ")
+		got, err := parseRange(tt.in, field)
+		if (err != nil) != tt.wantErr || (err == nil && got != tt.want) {
+			t.Errorf("parseRange(%q) = %+v, %v; want %+v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+	// A Next-Range cursor parses back to the row it names.
+	p, _ := parseRange("created_at ..; max=3", "created_at")
+	next := nextRange("created_at", p, createdAtCursor(time.UnixMicro(1733000000123456), id))
+	q, err := parseRange(next, "created_at")
+	if err != nil || q.Start != "1733000000123456" || q.StartID != id || !q.StartExclusive || q.Max != 3 {
+		t.Fatalf("Next-Range %q parses to %+v, %v", next, q, err)
 	}
 }
 

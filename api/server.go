@@ -36,16 +36,38 @@ type Engine interface {
 	StartBuild(b *slipway.Build, src slipway.BuildSource)
 	// CancelBuild stops a running build; EConflict if it is not running.
 	CancelBuild(ctx context.Context, b *slipway.Build) error
-	// Restart replaces dynos in the background; ENotFound for an unknown dyno.
+	// Restart queues a rolling restart of dynos, carried out in turn with
+	// the app's releases; ENotFound for an unknown dyno.
 	Restart(ctx context.Context, appID, dyno string) error
 	// RemoveApp stops the app's work and everything that runs for it; it
 	// is called once the app's records are deleted.
 	RemoveApp(ctx context.Context, appID string) error
 }
 
+// Store is what the API needs of the store: one interface per area of
+// the API (each method's errors are on the slipway interface it comes
+// from), and none of the engine's queues, leases or outbox.
+type Store interface {
+	slipway.OrganizationStore // /organizations, /spaces
+	slipway.AppStore          // /apps, config vars, features
+	slipway.BuildStore        // builds and slugs
+	slipway.ReleaseStore      // releases and their logs
+	slipway.ReleaseStatusStore
+	slipway.FormationStore // formations
+	slipway.TokenStore     // /tokens, and the scoped tokens auth accepts
+	slipway.PipelineStore  // pipelines, couplings, promotions
+	slipway.HookStore      // hooks and their results
+	slipway.AuditStore     // /audits
+
+	// AppsWithWork (slipway.ReleaseQueue) is a gauge of /metrics.
+	AppsWithWork(ctx context.Context) ([]string, error)
+	// Ping is /healthz.
+	Ping(ctx context.Context) error
+}
+
 // Config holds the server's dependencies and settings.
 type Config struct {
-	Store   slipway.Store
+	Store   Store
 	Engine  Engine
 	Runtime slipway.Runtime
 	// Token is the admin token every request but /healthz and /metrics needs.
@@ -81,10 +103,10 @@ type Config struct {
 // Server is the HTTP API.
 type Server struct {
 	cfg     Config
-	st      slipway.Store
+	st      Store
 	log     *slog.Logger
 	handler http.Handler
-	metrics *metrics
+	metrics *Metrics
 }
 
 // adminUser is who the admin token acts as in release and build records.
@@ -115,8 +137,9 @@ func New(cfg Config) *Server {
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Metrics returns the observer that records engine events as metrics.
-func (s *Server) Metrics() *metrics { return s.metrics }
+// Metrics returns the observer that records the engine's builds and
+// releases as metrics (an engine.Observer).
+func (s *Server) Metrics() *Metrics { return s.metrics }
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()

@@ -367,7 +367,7 @@ func (s *Server) listHookResults(w http.ResponseWriter, r *http.Request) {
 	}
 	rs, status, ok := listPage(s, w, r, func(p slipway.Page) ([]*slipway.HookResult, error) {
 		return s.st.ListHookResults(r.Context(), h.ID, p)
-	}, func(res *slipway.HookResult) time.Time { return res.CreatedAt })
+	}, func(res *slipway.HookResult) (time.Time, string) { return res.CreatedAt, res.ID })
 	if !ok {
 		return
 	}

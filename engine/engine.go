@@ -1,8 +1,9 @@
 // Package engine carries out releases and builds. Releases of one app run
-// one at a time in version order; different apps run in parallel. The queue
-// is the store itself, so a restart loses nothing: releases left pending
-// are resumed (or marked unknown past their deadline) and every app's
-// current release is placed on its dynos again.
+// one at a time in version order, and restarts of its dynos in turn with
+// them; different apps run in parallel. The queue is the store itself, so
+// a restart of the server loses nothing: releases left pending are resumed
+// (or marked unknown past their deadline), queued restarts are carried
+// out, and every app's current release is placed on its dynos again.
 package engine
 
 import (
@@ -21,9 +22,37 @@ import (
 	"github.com/slipway/slipway"
 )
 
+// Store is what the engine needs of the store: the queues of builds and
+// releases it works through, the leases that let one server at a time
+// work on an app, and the few reads and writes of a rollout. See the
+// slipway interfaces each method comes from for its errors.
+type Store interface {
+	slipway.BuildQueue
+	slipway.ReleaseQueue
+	slipway.LeaseStore
+
+	// FindApp (slipway.AppStore) reads the app a release places.
+	FindApp(ctx context.Context, idOrKey string) (*slipway.App, error)
+	// ListApps (slipway.AppStore) lists the apps to place again at start.
+	ListApps(ctx context.Context) ([]*slipway.App, error)
+	// CreateRelease (slipway.ReleaseStore) queues an auto-release.
+	CreateRelease(ctx context.Context, r slipway.NewRelease) (*slipway.Release, error)
+	// CurrentRelease (slipway.ReleaseStore) is what a converge places.
+	CurrentRelease(ctx context.Context, appID string) (*slipway.Release, error)
+	// FindSlug (slipway.BuildStore) reads the slug a release places.
+	FindSlug(ctx context.Context, id string) (*slipway.Slug, error)
+	// ListFormations and EnsureFormations (slipway.FormationStore) give a
+	// release its formations, the first ones from its Procfile.
+	ListFormations(ctx context.Context, appID string) ([]*slipway.Formation, error)
+	EnsureFormations(ctx context.Context, appID string, processTypes []string) error
+	// EmitEvent (slipway.Outbox) sends released as each process type is
+	// rolled out.
+	EmitEvent(ctx context.Context, appID, event string, data map[string]any) error
+}
+
 // Config holds the engine's dependencies and settings.
 type Config struct {
-	Store   slipway.Store
+	Store   Store
 	Runtime slipway.Runtime
 	Builder slipway.Builder
 	// SlugDir is where build archives are unpacked, one folder per build.
@@ -331,26 +360,63 @@ func (e *Engine) keepLease(ctx context.Context, appID string) (context.Context, 
 	return lctx, func() { cancel(); <-done }
 }
 
-// drain carries out the app's waiting releases in version order.
+// drain carries out the app's waiting work in turn: its releases in
+// version order and its restarts, oldest first. A release left pending
+// (resumed after a restart of the server) goes before any restart.
 func (e *Engine) drain(ctx context.Context, appID string) {
 	for ctx.Err() == nil {
 		r, err := e.cfg.Store.NextRelease(ctx, appID)
-		if slipway.ErrorCode(err) == slipway.ENotFound {
-			return
-		}
-		if err != nil {
+		if err != nil && slipway.ErrorCode(err) != slipway.ENotFound {
 			if ctx.Err() == nil {
 				e.log.Error("next release", "app", appID, "err", err)
 			}
 			return
 		}
-		if err := e.carryOut(ctx, r); err != nil {
+		rs, err := e.cfg.Store.NextRestart(ctx, appID)
+		if err != nil && slipway.ErrorCode(err) != slipway.ENotFound {
 			if ctx.Err() == nil {
-				e.log.Error("release", "app", appID, "release", r.ID, "err", err)
+				e.log.Error("next restart", "app", appID, "err", err)
 			}
 			return
 		}
+		switch {
+		case r == nil && rs == nil:
+			return
+		case rs != nil && (r == nil || r.Status == slipway.ReleaseQueued && rs.CreatedAt.Before(r.CreatedAt)):
+			if err := e.restart(ctx, rs); err != nil {
+				if ctx.Err() == nil {
+					e.log.Error("restart", "app", appID, "err", err)
+				}
+				return
+			}
+		default:
+			if err := e.carryOut(ctx, r); err != nil {
+				if ctx.Err() == nil {
+					e.log.Error("release", "app", appID, "release", r.ID, "err", err)
+				}
+				return
+			}
+		}
 	}
+}
+
+// restart carries out a queued restart with the runtime's rolling rules,
+// within the release deadline, and takes it off the queue however it
+// ended; it returns an error only when the store failed. Stopped (the
+// server stops, or the lease was lost), the restart stays queued.
+func (e *Engine) restart(ctx context.Context, rs *slipway.Restart) error {
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.ReleaseDeadline)
+	defer cancel()
+	err := e.cfg.Runtime.Restart(rctx, rs.AppID, rs.Dyno, func(ev slipway.ProgressEvent) {
+		e.log.Info("restart", "app", rs.AppID, "event", ev.Type, "dyno", ev.Dyno, "msg", ev.Message)
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		e.log.Warn("restart", "app", rs.AppID, "dyno", rs.Dyno, "err", err)
+	}
+	return e.cfg.Store.FinishRestart(ctx, rs.ID)
 }
 
 // converge places the current release again, if the app has one and no
@@ -523,8 +589,11 @@ func (e *Engine) desired(ctx context.Context, r *slipway.Release) (*slipway.Desi
 	return d, nil
 }
 
-// Restart replaces the app's dynos (or the one named) in the background with
-// the runtime's rolling rules. ENotFound for an unknown dyno.
+// Restart queues a rolling restart of the app's dynos (or the one named)
+// and returns. Like releases, it is carried out by the server that holds
+// the app's lease, in turn with the app's releases, so it never runs
+// beside a rollout of the app on another server. ENotFound for an unknown
+// dyno.
 func (e *Engine) Restart(ctx context.Context, appID, dyno string) error {
 	if dyno != "" {
 		dynos, err := e.cfg.Runtime.Dynos(ctx, appID)
@@ -539,16 +608,9 @@ func (e *Engine) Restart(ctx context.Context, appID, dyno string) error {
 			return slipway.Errorf(slipway.ENotFound, "Dyno %q was not found; list them with GET /apps/{app}/dynos.", slipway.Clip(dyno))
 		}
 	}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		<-e.ready
-		err := e.cfg.Runtime.Restart(e.ctx, appID, dyno, func(ev slipway.ProgressEvent) {
-			e.log.Info("restart", "app", appID, "event", ev.Type, "dyno", ev.Dyno, "msg", ev.Message)
-		})
-		if err != nil && e.ctx.Err() == nil {
-			e.log.Warn("restart", "app", appID, "dyno", dyno, "err", err)
-		}
-	}()
+	if _, err := e.cfg.Store.QueueRestart(ctx, appID, dyno); err != nil {
+		return err
+	}
+	e.Kick(appID)
 	return nil
 }

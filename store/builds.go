@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -47,17 +48,12 @@ func (db *DB) FindBuild(ctx context.Context, appID, id string) (*slipway.Build, 
 // ListBuilds lists the app's builds by creation time.
 func (db *DB) ListBuilds(ctx context.Context, appID string, p slipway.Page) ([]*slipway.Build, error) {
 	q := `SELECT ` + buildColumns + ` FROM builds WHERE app_id = $1`
-	args := []any{appID}
-	if p.Start != "" {
-		start, err := strconv.ParseInt(p.Start, 10, 64)
-		if err != nil {
-			return nil, slipway.Errorf(slipway.EInvalid, "Range start %q is not a created_at value from Next-Range.", slipway.Clip(p.Start))
-		}
-		op := pageOp(p)
-		q += ` AND created_at ` + op + ` $2`
-		args = append(args, start)
+	cond, args, err := createdAtStart(p, 2)
+	if err != nil {
+		return nil, err
 	}
-	q += pageOrder("created_at, id", p)
+	q += cond + pageOrder("created_at, id", p)
+	args = append([]any{appID}, args...)
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -72,6 +68,24 @@ func (db *DB) ListBuilds(ctx context.Context, appID string, p slipway.Page) ([]*
 		out = append(out, b)
 	}
 	return out, rows.Err()
+}
+
+// createdAtStart is the condition that starts a page of a list ordered by
+// (created_at, id), its first placeholder numbered n, and its arguments:
+// rows from (or after) the time Page.Start, or, with Page.StartID, from
+// (or after) that one row. EInvalid for a start that is not a cursor.
+func createdAtStart(p slipway.Page, n int) (string, []any, error) {
+	if p.Start == "" {
+		return "", nil, nil
+	}
+	start, err := strconv.ParseInt(p.Start, 10, 64)
+	if err != nil || (p.StartID != "" && !isUUID(p.StartID)) {
+		return "", nil, slipway.Errorf(slipway.EInvalid, "Range start %q is not a created_at cursor from Next-Range.", slipway.Clip(p.Start+"."+p.StartID))
+	}
+	if p.StartID == "" {
+		return fmt.Sprintf(` AND created_at %s $%d`, pageOp(p), n), []any{start}, nil
+	}
+	return fmt.Sprintf(` AND (created_at, id) %s ($%d, $%d)`, pageOp(p), n, n+1), []any{start, p.StartID}, nil
 }
 
 // pageOp is the comparison for a page's start value.

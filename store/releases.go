@@ -412,9 +412,10 @@ func (db *DB) NextRelease(ctx context.Context, appID string) (*slipway.Release, 
 	return r, err
 }
 
-// AppsWithWork lists apps with a queued or pending release.
+// AppsWithWork lists apps with a queued or pending release or a queued
+// restart.
 func (db *DB) AppsWithWork(ctx context.Context) ([]string, error) {
-	rows, err := db.w.QueryContext(ctx, `SELECT DISTINCT app_id FROM releases WHERE status IN ('queued', 'pending')`)
+	rows, err := db.w.QueryContext(ctx, `SELECT app_id FROM releases WHERE status IN ('queued', 'pending') UNION SELECT app_id FROM app_restarts`)
 	if err != nil {
 		return nil, err
 	}

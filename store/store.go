@@ -7,12 +7,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -24,17 +21,18 @@ import (
 	"github.com/slipway/slipway"
 )
 
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
 // DB is the SQL store. It implements slipway.Store.
 type DB struct {
 	// w runs every write; for SQLite it has one connection, so writers queue
 	// in Go instead of spinning on SQLITE_BUSY. r serves reads.
 	w, r     *sql.DB
 	postgres bool
-	// Now is the clock; tests may replace it.
+	// Now is the clock records are stamped with; tests may replace it.
+	// Leases do not use it (see AcquireLease).
 	Now func() time.Time
+	// LeaseNow, when set, is the clock leases are granted and expire by,
+	// instead of the database's; tests set it to move lease time.
+	LeaseNow func() time.Time
 	// Limits caps the dynos formations may ask for; zero fields take the
 	// defaults. Set it before the store is used.
 	Limits slipway.DynoLimits
@@ -106,90 +104,6 @@ func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
 
 // Postgres reports whether the store runs on PostgreSQL.
 func (db *DB) Postgres() bool { return db.postgres }
-
-// migrate applies the embedded migrations not yet applied, in name order.
-// On PostgreSQL an advisory lock makes servers starting at once take turns.
-func (db *DB) migrate(ctx context.Context) error {
-	conn, err := db.w.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer conn.Close()
-	if db.postgres {
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7317001)`); err != nil {
-			return fmt.Errorf("migrate lock: %w", err)
-		}
-		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(7317001)`)
-	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		var n int
-		if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = $1`, name).Scan(&n); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if n > 0 {
-			continue
-		}
-		body, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		serial := "INTEGER PRIMARY KEY AUTOINCREMENT"
-		if db.postgres {
-			serial = "BIGSERIAL PRIMARY KEY"
-		}
-		text := strings.ReplaceAll(string(body), "{{serial}}", serial)
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-		for _, stmt := range splitStatements(text) {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("migrate %s: %w", name, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)`, name, db.Now().UnixMicro()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// splitStatements splits a migration on semicolons at line ends, dropping
-// comment lines; migrations hold no semicolons inside literals.
-func splitStatements(text string) []string {
-	var out []string
-	var cur strings.Builder
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "--") {
-			continue
-		}
-		cur.WriteString(line)
-		cur.WriteByte('\n')
-		if strings.HasSuffix(strings.TrimSpace(line), ";") {
-			if s := strings.TrimSpace(cur.String()); s != ";" {
-				out = append(out, strings.TrimSuffix(s, ";"))
-			}
-			cur.Reset()
-		}
-	}
-	if s := strings.TrimSpace(cur.String()); s != "" {
-		out = append(out, s)
-	}
-	return out
-}
 
 // seed creates the default organization and space of a fresh server.
 func (db *DB) seed(ctx context.Context) error {

@@ -18,25 +18,35 @@ import (
 	"github.com/slipway/slipway/store"
 )
 
-// openBackends returns one fresh store per backend: SQLite always, and
-// PostgreSQL (in a schema of its own) when SLIPWAY_TEST_DATABASE_URL is set.
-func openBackends(t testing.TB) map[string]*store.DB {
+// backendDSNs returns the address of one fresh database per backend:
+// SQLite always, and PostgreSQL (in a schema of its own) when
+// SLIPWAY_TEST_DATABASE_URL is set.
+func backendDSNs(t testing.TB) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	out := map[string]*store.DB{}
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "slipway.db"))
+	out := map[string]string{"sqlite": filepath.Join(t.TempDir(), "slipway.db")}
+	if pg := pgtest.DSN(t); pg != "" {
+		out["postgres"] = pg
+	}
+	return out
+}
+
+// mustOpen opens a store on dsn, closed when the test ends.
+func mustOpen(t testing.TB, dsn string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	out["sqlite"] = db
-	if pg := pgtest.DSN(t); pg != "" {
-		db, err := store.Open(ctx, pg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		out["postgres"] = db
+	return db
+}
+
+// openBackends returns one fresh store per backend (see backendDSNs).
+func openBackends(t testing.TB) map[string]*store.DB {
+	t.Helper()
+	out := map[string]*store.DB{}
+	for name, dsn := range backendDSNs(t) {
+		out[name] = mustOpen(t, dsn)
 	}
 	return out
 }
@@ -435,8 +445,8 @@ func TestStore_Leases(t *testing.T) {
 		ctx := context.Background()
 		a := mustApp(t, db, "lease")
 		now := time.Now()
-		db.Now = func() time.Time { return now }
-		defer func() { db.Now = time.Now }()
+		db.LeaseNow = func() time.Time { return now }
+		defer func() { db.LeaseNow = nil }()
 		steps := []struct {
 			holder string
 			want   bool
@@ -459,6 +469,37 @@ func TestStore_Leases(t *testing.T) {
 			t.Fatal("s1 could not take a released lease")
 		}
 	})
+}
+
+// TestStore_Leases_ByTheDatabasesClock has two servers whose clocks are
+// an hour apart share one database: the lease one holds is neither taken
+// by the server whose clock runs ahead nor born expired on the one whose
+// clock runs behind, because both use the database's clock.
+func TestStore_Leases_ByTheDatabasesClock(t *testing.T) {
+	for backend, dsn := range backendDSNs(t) {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			behind, ahead := mustOpen(t, dsn), mustOpen(t, dsn)
+			behind.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+			ahead.Now = func() time.Time { return time.Now().Add(time.Hour) }
+			a := mustApp(t, behind, "skewed")
+			if ok, err := behind.AcquireLease(ctx, a.ID, "behind", 30*time.Second); !ok || err != nil {
+				t.Fatalf("behind acquire = %v, %v", ok, err)
+			}
+			if ok, err := ahead.AcquireLease(ctx, a.ID, "ahead", 30*time.Second); ok || err != nil {
+				t.Fatalf("the server an hour ahead took a live lease: %v, %v", ok, err)
+			}
+			if err := behind.ReleaseLease(ctx, a.ID, "behind"); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := ahead.AcquireLease(ctx, a.ID, "ahead", 30*time.Second); !ok || err != nil {
+				t.Fatalf("ahead acquire = %v, %v", ok, err)
+			}
+			if ok, err := behind.AcquireLease(ctx, a.ID, "behind", 30*time.Second); ok || err != nil {
+				t.Fatalf("the server an hour behind took a live lease: %v, %v", ok, err)
+			}
+		})
+	}
 }
 
 func TestStore_ConfigChange_FollowsTheWaitingRelease(t *testing.T) {
@@ -822,6 +863,51 @@ func TestStore_SlugGC_RacesWithReleases(t *testing.T) {
 			if _, err := db.FindSlug(ctx, id); released[i] && err != nil {
 				t.Errorf("a release of slug %d was created and the slug deleted: %v", i, err)
 			}
+		}
+	})
+}
+
+// TestStore_RestartQueue: restarts wait in the app's queue, oldest first,
+// count as work of the app, and go with it.
+func TestStore_RestartQueue(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "restarts")
+		_, err := db.QueueRestart(ctx, uuid.NewString(), "")
+		wantCode(t, err, slipway.ENotFound)
+		_, err = db.NextRestart(ctx, a.ID)
+		wantCode(t, err, slipway.ENotFound)
+		all, err := db.QueueRestart(ctx, a.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, err := db.QueueRestart(ctx, a.ID, "web.2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids, err := db.AppsWithWork(ctx); err != nil || fmt.Sprint(ids) != fmt.Sprint([]string{a.ID}) {
+			t.Fatalf("AppsWithWork = %v, %v", ids, err)
+		}
+		for _, want := range []*slipway.Restart{all, one} {
+			got, err := db.NextRestart(ctx, a.ID)
+			if err != nil || got.ID != want.ID || got.Dyno != want.Dyno || got.AppID != a.ID {
+				t.Fatalf("NextRestart = %+v, %v; want %+v", got, err, want)
+			}
+			if err := db.FinishRestart(ctx, got.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ids, _ := db.AppsWithWork(ctx); len(ids) != 0 {
+			t.Fatalf("AppsWithWork after the restarts = %v", ids)
+		}
+		if _, err := db.QueueRestart(ctx, a.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.DeleteApp(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := db.AppsWithWork(ctx); len(ids) != 0 {
+			t.Fatalf("a deleted app's restart is still work: %v", ids)
 		}
 	})
 }

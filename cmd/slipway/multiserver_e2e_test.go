@@ -171,3 +171,77 @@ func TestE2E_KilledLeaseHolder_OtherServerFinishes(t *testing.T) {
 	// stops it (orphan clean-up) before the test ends.
 	startProcess(t, append([]string{"--data-dir", dirA}, common...)...).stop()
 }
+
+// TestE2E_TwoServers_RestartRunsOnTheLeaseHolderAfterTheRelease asks one
+// server to restart an app's dynos while the other carries out the app's
+// release. The restart goes through the app's queue and lease: it waits
+// for the release to end and is carried out by the server holding the
+// lease, whose dynos (the local runtime runs them on the server that
+// released) are replaced, all on the new release.
+func TestE2E_TwoServers_RestartRunsOnTheLeaseHolderAfterTheRelease(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	if dsn == "" {
+		t.Skip(pgtest.EnvVar + " is not set: the multi-server test needs PostgreSQL")
+	}
+	root := t.TempDir()
+	common := []string{"--database", dsn, "--slug-dir", filepath.Join(root, "slugs"), "--lease-ttl", "3s", "--healthy-deadline", "30s"}
+	a := startProcess(t, append([]string{"--data-dir", filepath.Join(root, "a")}, common...)...)
+	ctx := context.Background()
+	if _, err := a.c.CreateApp(ctx, "bounce", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	build, err := a.c.CreateBuild(ctx, "bounce", client.NewBuild{URL: testslug.DataURI(testslug.TestAppSlug(t, "web: ./testapp --start-delay=2s\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.c.WaitBuild(ctx, "bounce", build.ID, nil); err != nil || got.Status != "succeeded" {
+		t.Fatalf("build = %+v, %v", got, err)
+	}
+	v1, err := a.c.CreateRelease(ctx, "bounce", client.NewRelease{Slug: build.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.c.WaitRelease(ctx, "bounce", v1.ID); err != nil || got.Status != "succeeded" {
+		t.Fatalf("v1 = %+v, %v", got, err)
+	}
+	b := startProcess(t, append([]string{"--data-dir", filepath.Join(root, "b")}, common...)...)
+
+	// v2 rolls out (its dyno takes 2 s to be healthy) on whichever server
+	// took the app's lease; the restart is asked of the other.
+	v2, err := a.c.CreateRelease(ctx, "bounce", client.NewRelease{Slug: build.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var holder, other *crashServer
+	waitFor(t, "a dyno of v2 to start", 20*time.Second, func() bool {
+		for _, s := range []*crashServer{a, b} {
+			ds, _ := s.c.Dynos(ctx, "bounce")
+			for _, d := range ds {
+				if d.Release.Version == 2 {
+					holder, other = s, map[*crashServer]*crashServer{a: b, b: a}[s]
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if r, err := holder.c.Release(ctx, "bounce", v2.ID); err != nil || r.Status != slipway.ReleasePending {
+		t.Fatalf("v2 = %+v, %v; want it still rolling out when the restart is asked for", r, err)
+	}
+	if err := other.c.RestartDynos(ctx, "bounce", ""); err != nil {
+		t.Fatal(err)
+	}
+	done, err := holder.c.WaitRelease(ctx, "bounce", v2.ID)
+	if err != nil || done.Status != "succeeded" {
+		t.Fatalf("v2 = %+v, %v", done, err)
+	}
+	// The holder's dynos are replaced after v2 ended, and run v2.
+	waitFor(t, "the lease holder's dynos to be restarted after v2", 60*time.Second, func() bool {
+		ds, err := holder.c.Dynos(ctx, "bounce")
+		if err != nil || len(ds) != 1 {
+			return false
+		}
+		d := ds[0]
+		return d.State == slipway.DynoRunning && d.Release.Version == 2 && !d.CreatedAt.Before(done.UpdatedAt.Time)
+	})
+}

@@ -216,6 +216,10 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	if err != nil {
 		return nil, err
 	}
+	holder, err := serverID(c.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	if c.Database == "" {
 		c.Database = filepath.Join(c.DataDir, "slipway.db")
 	}
@@ -280,7 +284,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	scopedFetch := c.AllowPrivateFetch.Client(slug.DefaultHTTPTimeout)
 	eng = engine.New(engine.Config{
 		Store: db, Runtime: rt, Builder: &slug.Builder{MaxSize: c.MaxSlugSize, ScopedHTTPClient: scopedFetch}, SlugDir: c.SlugDir, MaxConcurrentBuilds: c.MaxConcurrentBuilds,
-		ReleaseDeadline: c.ReleaseDeadline, LeaseTTL: c.LeaseTTL, Holder: leaseHolder(c.DataDir), Events: a.Metrics(), Logger: logger,
+		ReleaseDeadline: c.ReleaseDeadline, LeaseTTL: c.LeaseTTL, Holder: holder, Events: a.Metrics(), Logger: logger,
 	})
 	engineRef.Engine = eng
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -364,19 +368,6 @@ func newRuntime(c serveConfig, db *store.DB, logger *slog.Logger, blobKey []byte
 		return rt, routes, func() error { return nil }, nil
 	}
 	return nil, nil, nil, fmt.Errorf("--runtime %q: use local or kubernetes", c.Runtime)
-}
-
-// leaseHolder names this server in app leases by host and data dir, so a
-// server restarted on its data dir (after a crash) takes its own leases
-// back at once instead of waiting for them to expire.
-func leaseHolder(dataDir string) string {
-	host, _ := os.Hostname()
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
-		abs = dataDir
-	}
-	sum := sha256.Sum256([]byte(abs))
-	return fmt.Sprintf("%s-%x", host, sum[:6])
 }
 
 // migrateOnly applies the migrations (store.Open does) and exits.

@@ -1,5 +1,7 @@
 -- Spaces an organization owns; NULL is a space the admin shares with every
 -- organization ("default", and every space made before this column).
+
+-- +goose Up
 ALTER TABLE spaces ADD COLUMN org_id TEXT REFERENCES organizations(id);
 
 -- Who created each hook (a token id, or the admin's user id), and whether
