@@ -1,7 +1,7 @@
 .PHONY: test bench
 
 test:
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout 25m ./...
 
 bench:
 	./scripts/bench.sh
