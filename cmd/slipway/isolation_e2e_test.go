@@ -15,30 +15,9 @@ import (
 
 	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/client"
+	"github.com/slipway/slipway/internal/isotest"
 	"github.com/slipway/slipway/internal/pgtest"
-	"github.com/slipway/slipway/runtime/local/dynocg"
 )
-
-// needIsolation skips, saying why, where dynos cannot be isolated; in CI
-// (root) it fails instead, so isolation cannot go untested there.
-func needIsolation(t *testing.T) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "dyno isolation needs root (namespaces, cgroups, veth pairs)"
-	} else if m, err := dynocg.NewManager("slipway-check"); err != nil {
-		why = "no cgroups: " + err.Error()
-	} else if s, err := m.Check(); err != nil || !s.All() {
-		why = "cgroup limits are not all enforceable here: " + s.String()
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI must test dyno isolation, but: %s", why)
-	}
-	t.Skip(why)
-}
 
 // leakProcfile is the hostile tenant's Procfile of the security report: it
 // dumps every environment it can read and serves the file system from two
@@ -49,7 +28,7 @@ const leakProcfile = `web: for f in /proc/[0-9]*/environ; do tr "\0" "\n" < $f; 
 // token, the Procfile that made a tenant admin and a probing app, next to
 // another organization's app with a secret, on SQLite and on PostgreSQL.
 func TestE2E_Isolation_HostileTenant(t *testing.T) {
-	needIsolation(t)
+	isotest.Need(t)
 	backends := map[string]string{"sqlite": ""}
 	if dsn := pgtest.DSN(t); dsn != "" {
 		backends["postgres"] = dsn

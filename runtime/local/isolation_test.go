@@ -2,14 +2,13 @@ package local
 
 import (
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/slipway/slipway/internal/isotest"
 	"github.com/slipway/slipway/internal/testslug"
-	"github.com/slipway/slipway/runtime/local/dynocg"
 )
 
 // isolatedFixture is a fixture whose dynos run isolated, as the app's uid
@@ -18,7 +17,7 @@ import (
 // instead, so the suite cannot pass without testing isolation.
 func isolatedFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
-	needIsolation(t)
+	isotest.Need(t)
 	uids := map[string]int{}
 	return newFixture(t, func(c *Config) {
 		c.Isolation = Isolation{
@@ -34,25 +33,6 @@ func isolatedFixture(t *testing.T, mod func(*Config)) *fixture {
 			mod(c)
 		}
 	})
-}
-
-func needIsolation(t *testing.T) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "dyno isolation needs root (namespaces, cgroups, veth pairs)"
-	} else if m, err := dynocg.NewManager("slipway-check"); err != nil {
-		why = "no cgroups: " + err.Error()
-	} else if s, err := m.Check(); err != nil || !s.All() {
-		why = "cgroup limits are not all enforceable here: " + s.String()
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI must test dyno isolation, but: %s", why)
-	}
-	t.Skip(why)
 }
 
 func TestIsolation_DynoSeesOnlyItself(t *testing.T) {
