@@ -472,19 +472,35 @@ func isolation(c serveConfig, db *store.DB, logger *slog.Logger) (local.Isolatio
 		mode = "auto"
 	}
 	on := mode == "on" || (mode == "auto" && root)
+	unavailable := ""
+	if mode == "auto" && on {
+		// auto falls back (loudly) where root lacks what isolation needs,
+		// such as a container without cgroups; on insists.
+		if err := local.CheckIsolation(); err != nil {
+			on, unavailable = false, err.Error()
+		}
+	}
 	switch {
 	case mode != "auto" && mode != "on" && mode != "off":
 		return local.Isolation{}, fmt.Errorf("--dyno-isolation %q: use auto, on or off", mode)
 	case on && !root:
 		return local.Isolation{}, errors.New("--dyno-isolation=on needs the server to run as root on Linux")
 	case !on && c.RequireIsolation:
-		return local.Isolation{}, errors.New("--require-isolation: dynos cannot be isolated here (the server must run as root on Linux, with --dyno-isolation auto or on); or use --runtime kubernetes")
+		msg := "--require-isolation: dynos cannot be isolated here (the server must run as root on Linux, with --dyno-isolation auto or on); or use --runtime kubernetes"
+		if unavailable != "" {
+			msg += " (" + unavailable + ")"
+		}
+		return local.Isolation{}, errors.New(msg)
 	case !on:
 		who := "this user"
 		if u, err := user.Current(); err == nil {
 			who = u.Username
 		}
-		logger.Warn("dynos run unisolated as " + who + ": they can read what the server can. Scoped tokens for untrusted tenants need root (dyno isolation) or the Kubernetes runtime; --require-isolation refuses to start without it.")
+		why := ""
+		if unavailable != "" {
+			why = " (isolation is not available here: " + unavailable + ")"
+		}
+		logger.Warn("dynos run unisolated as " + who + why + ": they can read what the server can. Scoped tokens for untrusted tenants need root (dyno isolation) or the Kubernetes runtime; --require-isolation refuses to start without it.")
 		return local.Isolation{}, nil
 	}
 	if c.DynoUIDRange == "" {

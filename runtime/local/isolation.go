@@ -42,6 +42,26 @@ type Isolation struct {
 	Pids        int64
 }
 
+// CheckIsolation reports why dynos cannot be isolated on this host (not
+// root, no cgroup controllers for memory, CPU and pids), or nil.
+func CheckIsolation() error {
+	if os.Geteuid() != 0 {
+		return errors.New("the server does not run as root")
+	}
+	m, err := dynocg.NewManager("slipway")
+	if err != nil {
+		return fmt.Errorf("cgroups: %w", err)
+	}
+	s, err := m.Check()
+	if err != nil {
+		return fmt.Errorf("cgroups: %w", err)
+	}
+	if !s.All() {
+		return fmt.Errorf("cgroup limits are not all enforceable (%s)", s)
+	}
+	return nil
+}
+
 // isolator holds the host resources isolation hands out.
 type isolator struct {
 	cfg  Isolation
