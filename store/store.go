@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -54,6 +55,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		pool.SetMaxIdleConns(16)
 		db.w, db.r, db.postgres = pool, pool, true
 	} else {
+		// Config vars and token hashes live here: the file is the server's
+		// alone, and SQLite gives its -wal and -shm files the same mode.
+		if err := ownerOnly(dsn); err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
 		q := url.Values{}
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "busy_timeout(10000)")
@@ -88,6 +94,22 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// ownerOnly creates the SQLite file at path with mode 0600, or narrows an
+// existing one (and its -wal and -shm files) to it.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the connection pools.

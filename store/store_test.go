@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -910,4 +911,23 @@ func TestStore_RestartQueue(t *testing.T) {
 			t.Fatalf("a deleted app's restart is still work: %v", ids)
 		}
 	})
+}
+
+func TestStore_SQLiteFilesAreTheServersAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "slipway.db")
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustApp(t, db, "modes") // a write, so the -wal file exists
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", filepath.Base(p), fi.Mode().Perm())
+		}
+	}
 }
