@@ -365,7 +365,7 @@ func newRuntime(c serveConfig, db *store.DB, logger *slog.Logger, blobKey []byte
 		routes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Apps run on Kubernetes: reach them through their Service (or your ingress), not this router.", http.StatusNotFound)
 		})
-		return rt, routes, func() error { return nil }, nil
+		return rt, routes, rt.Close, nil
 	}
 	return nil, nil, nil, fmt.Errorf("--runtime %q: use local or kubernetes", c.Runtime)
 }

@@ -60,13 +60,12 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 		return err
 	}
 	r.remember(a, d.App, p.ns)
-	sel := metav1.ListOptions{LabelSelector: LabelAppID + "=" + d.App.ID}
-	existing, err := r.kc.AppsV1().Deployments(p.ns).List(ctx, sel)
+	c, err := r.cacheFor(ctx, p.ns)
 	if err != nil {
-		return r.apiError(ctx, err, "list", "deployments", p.ns, "")
+		return err
 	}
 	running := false // is d.Release already what the app runs?
-	for _, dep := range existing.Items {
+	for _, dep := range c.deployments(d.App.ID) {
 		running = running || dep.Spec.Template.Labels[LabelRelease] == d.Release.ID
 	}
 	// Objects of another app under our names are refused before anything
@@ -107,11 +106,7 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 		}
 	}
 
-	before, err := r.kc.CoreV1().Pods(p.ns).List(ctx, sel)
-	if err != nil {
-		undoSecrets()
-		return r.apiError(ctx, err, "list", "pods", p.ns, "")
-	}
+	before := c.podList(d.App.ID)
 	var (
 		changes    []*change
 		svcCreated bool
@@ -126,7 +121,7 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 		}
 	}
 	for _, tp := range p.types {
-		ch, err := r.applyDeployment(ctx, tp, before.Items, rep)
+		ch, err := r.applyDeployment(ctx, tp, before, rep)
 		if ch != nil {
 			changes = append(changes, ch)
 		}
@@ -294,7 +289,7 @@ func (r *Runtime) applyService(ctx context.Context, want *corev1.Service) (prev 
 // restartedAt annotation of the running template, so that deploying the
 // same release again does not restart it. pods are the app's pods before
 // the change (those are not reported as started).
-func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []corev1.Pod, rep *reporter) (*change, error) {
+func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []*corev1.Pod, rep *reporter) (*change, error) {
 	want := tp.deployment
 	api := r.kc.AppsV1().Deployments(want.Namespace)
 	ch := &change{typ: tp.typ, name: want.Name}
@@ -382,10 +377,9 @@ func (r *Runtime) revert(ctx context.Context, p *plan, changes []*change, svcCre
 		errs    []string
 		deleted []string
 	)
-	pods, _ := r.kc.CoreV1().Pods(p.ns).List(dctx, metav1.ListOptions{LabelSelector: LabelAppID + "=" + p.app.ID})
-	var podItems []corev1.Pod
-	if pods != nil {
-		podItems = pods.Items
+	var pods []*corev1.Pod
+	if c, err := r.cacheFor(dctx, p.ns); err == nil {
+		pods = c.podList(p.app.ID)
 	}
 	api := r.kc.AppsV1().Deployments(p.ns)
 	for _, ch := range changes {
@@ -419,7 +413,7 @@ func (r *Runtime) revert(ctx context.Context, p *plan, changes []*change, svcCre
 			errs = append(errs, causeMessage(r.apiError(dctx, err, "update", "deployments", p.ns, ch.name)))
 			continue
 		}
-		targets = append(targets, newTarget(ch.typ, applied, podItems))
+		targets = append(targets, newTarget(ch.typ, applied, pods))
 	}
 	svcAPI := r.kc.CoreV1().Services(p.ns)
 	switch {
@@ -508,6 +502,8 @@ func (r *Runtime) cleanup(ctx context.Context, p *plan, rep *reporter) {
 			r.log.Warn("kubernetes runtime: clean-up after a release", "app", p.app.ID, "what", what, "err", err)
 		}
 	}
+	// A list, not the cache: one call per release, and a Deployment to
+	// delete must not be missed because its creation is still on its way.
 	deps, err := r.kc.AppsV1().Deployments(p.ns).List(ctx, sel)
 	warn(err, "list deployments")
 	if err == nil {

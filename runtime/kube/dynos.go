@@ -23,21 +23,24 @@ import (
 // stopping, stopped), Ready from its Ready condition, Release from its
 // labels, AdditionalInfo the reason when it is not running plus restarts
 // and node. An app with nothing in the cluster has none; that is not an
-// error. Errors: EUnprocessable when the pods may not be listed.
+// error. They come from the namespace's informers (watch.go), not a call
+// per request. Errors: EUnprocessable when the pods may not be listed or
+// watched.
 func (r *Runtime) Dynos(ctx context.Context, appID string) ([]slipway.Dyno, error) {
 	a, _ := r.resolve(appID)
 	ns, err := r.locate(ctx, a)
 	if err != nil || ns == "" {
 		return []slipway.Dyno{}, err
 	}
-	pods, err := r.kc.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelAppID + "=" + a.id})
+	c, err := r.cacheFor(ctx, ns)
 	if err != nil {
-		return nil, r.apiError(ctx, err, "list", "pods", ns, "")
+		return nil, err
 	}
-	items := make([]*corev1.Pod, 0, len(pods.Items))
-	for i := range pods.Items {
-		if pods.Items[i].Labels[LabelType] != "release" {
-			items = append(items, &pods.Items[i])
+	pods := c.podList(a.id)
+	items := make([]*corev1.Pod, 0, len(pods))
+	for _, pod := range pods {
+		if pod.Labels[LabelType] != "release" {
+			items = append(items, pod)
 		}
 	}
 	sort.Slice(items, func(i, j int) bool {
@@ -149,33 +152,39 @@ func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slip
 	}
 	defer a.release()
 	rep := &reporter{fn: progress, log: r.log, app: a.id}
-	sel := metav1.ListOptions{LabelSelector: LabelAppID + "=" + a.id}
-	deps, err := r.kc.AppsV1().Deployments(ns).List(ctx, sel)
+	c, err := r.cacheFor(ctx, ns)
+	if err != nil {
+		return err
+	}
+	// The Deployments from the API server, not the cache: Restart writes
+	// to them next, and a release that just ended may not have reached the
+	// cache yet.
+	list, err := r.kc.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelAppID + "=" + a.id})
 	if err != nil {
 		return r.apiError(ctx, err, "list", "deployments", ns, "")
 	}
-	if len(deps.Items) == 0 {
+	deps := make([]*appsv1.Deployment, len(list.Items))
+	for i := range list.Items {
+		deps[i] = &list.Items[i]
+	}
+	if len(deps) == 0 {
 		return slipway.Errorf(slipway.ENotFound, "App %s has no dynos: it has not been released yet.", appID)
 	}
-	pods, err := r.kc.CoreV1().Pods(ns).List(ctx, sel)
-	if err != nil {
-		return r.apiError(ctx, err, "list", "pods", ns, "")
-	}
-	var restart []appsv1.Deployment
-	for _, dep := range deps.Items {
+	pods := c.podList(a.id)
+	var restart []*appsv1.Deployment
+	for _, dep := range deps {
 		if dyno == "" && ptr.Deref(dep.Spec.Replicas, 1) > 0 || dyno == dep.Labels[LabelType] {
 			restart = append(restart, dep)
 		}
 	}
 	if dyno != "" && len(restart) == 0 {
-		for i := range pods.Items {
-			pod := &pods.Items[i]
+		for _, pod := range pods {
 			if pod.Name != dyno && string(pod.UID) != dyno || pod.Labels[LabelType] == "release" {
 				continue
 			}
-			for _, dep := range deps.Items {
+			for _, dep := range deps {
 				if dep.Labels[LabelType] == pod.Labels[LabelType] {
-					return r.restartPod(ctx, ns, &dep, pod, pods.Items, rep)
+					return r.restartPod(ctx, ns, dep, pod, pods, rep)
 				}
 			}
 		}
@@ -210,7 +219,7 @@ func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slip
 			}
 			return r.revert(ctx, p, changes, false, nil, func() {}, err, rep)
 		}
-		ch.target = newTarget(typ, applied, pods.Items)
+		ch.target = newTarget(typ, applied, pods)
 		changes = append(changes, ch)
 		rep.emit(slipway.EventInfo, "", typ, "%s: restarting %s of v%s (surge %s, max unavailable %s)", typ, nPods(ch.target.want), ch.target.version,
 			strategyValue(applied, true), strategyValue(applied, false))
@@ -243,7 +252,7 @@ func strategyValue(dep *appsv1.Deployment, surge bool) string {
 // restartPod deletes one pod and waits until its Deployment runs as many
 // ready pods as it wants without it. A replacement that does not get ready
 // within HealthyDeadline fails the restart; there is nothing to revert.
-func (r *Runtime) restartPod(ctx context.Context, ns string, dep *appsv1.Deployment, pod *corev1.Pod, pods []corev1.Pod, rep *reporter) error {
+func (r *Runtime) restartPod(ctx context.Context, ns string, dep *appsv1.Deployment, pod *corev1.Pod, pods []*corev1.Pod, rep *reporter) error {
 	typ := dep.Labels[LabelType]
 	t := newTarget(typ, dep, pods)
 	t.exclude, t.strict = pod.Name, true

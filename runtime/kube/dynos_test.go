@@ -58,6 +58,7 @@ func newRuntimeOn(t *testing.T, h *harness) *Runtime {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { rt.Close() })
 	return rt
 }
 
@@ -263,6 +264,7 @@ func TestRBAC_NamespacedServiceAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer other.Close()
 	if ds, err := other.Dynos(ctx, appID); err != nil || len(ds) != 1 {
 		t.Errorf("dynos from a namespaced server: %v %v", ds, err)
 	}

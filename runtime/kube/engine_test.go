@@ -32,6 +32,7 @@ func TestEngine_WithKubernetesRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rt.Close()
 	eng := engine.New(engine.Config{Store: db, Runtime: rt, ReleaseDeadline: time.Minute, Sweep: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error)

@@ -44,6 +44,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { rt.Close() }) // before the cluster's Close: cleanups run last first
 	return &harness{t: t, cl: cl, rt: rt}
 }
 

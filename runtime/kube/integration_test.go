@@ -84,6 +84,7 @@ func TestIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rt.Close()
 	app := slipway.AppRef{ID: newUUID(), Name: "hello", Key: "hello-" + space, Space: space}
 	rel := func(v int, img string, fs ...slipway.Formation) slipway.Desired {
 		return slipway.Desired{
@@ -216,6 +217,7 @@ func TestIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rt2.Close()
 	if ds, err := rt2.Dynos(ctx, app.ID); err != nil || len(ds) != 1 || ds[0].Release.Version != 4 {
 		t.Errorf("a new server's dynos: %+v %v", ds, err)
 	}
@@ -297,6 +299,7 @@ func integrationRBAC(t *testing.T, ctx context.Context, path string, admin kuber
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rt.Close()
 	if err := rt.Deploy(ctx, d, nil); err != nil {
 		t.Fatalf("deploy with the README's Role: %v", err)
 	}
@@ -329,6 +332,7 @@ func integrationRBAC(t *testing.T, ctx context.Context, path string, admin kuber
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rt.Close()
 	d.App = slipway.AppRef{ID: newUUID(), Name: "limited", Key: "limited-x", Space: "x"}
 	err = rt.Deploy(ctx, d, nil)
 	wantError(t, err, slipway.EUnprocessable, `Kubernetes refused to get services "limited" in namespace `+ns, `lacks the RBAC permission to "get" "services"`)

@@ -23,15 +23,17 @@
 //   - a Job "<app>--release--v<version>" when the slug has a release process
 //     type: the release phase runs once per release, before the rollout.
 //
-// Deploy applies every Deployment, then polls (Config.PollInterval) the
-// Deployments and the app's pods until every Deployment has observed its new
-// generation and has updatedReplicas == availableReplicas == replicas ==
-// the formation's quantity. It fails as soon as a pod of the new template
-// cannot pull its image, cannot create its container or crash-loops, or when
-// a Deployment reports ProgressDeadlineExceeded or ReplicaFailure; it then
-// puts the previous pod template and replica count of every Deployment back
-// (Deployments it created are deleted) and says so in its error. Formation
-// types that are no longer desired are deleted only after a success.
+// Deploy applies every Deployment, then follows the Deployments and the
+// app's pods through shared informers (one list and one watch per resource
+// and namespace, not per app; see watch.go) until every Deployment has
+// observed its new generation and has updatedReplicas == availableReplicas
+// == replicas == the formation's quantity. It fails as soon as a pod of the
+// new template cannot pull its image, cannot create its container or
+// crash-loops, or when a Deployment reports ProgressDeadlineExceeded or
+// ReplicaFailure; it then puts the previous pod template and replica count
+// of every Deployment back (Deployments it created are deleted) and says so
+// in its error. Formation types that are no longer desired are deleted only
+// after a success.
 //
 // Progress: each step is one slipway.ProgressEvent whose Message is a
 // complete log line, such as "hello--web-6f7d9c-x8k2p started on v7",
@@ -130,8 +132,9 @@ type Config struct {
 	// ReleasePhaseTimeout bounds the release-phase Job (its
 	// activeDeadlineSeconds). Default 10m.
 	ReleasePhaseTimeout time.Duration
-	// PollInterval is how often a rollout reads the Deployments and pods.
-	// Default 1s.
+	// PollInterval is how often a rollout or release phase looks again at
+	// the informers' cache when no event came, so that its no-progress
+	// guard fires; it makes no API call. Default 1s.
 	PollInterval time.Duration
 
 	// Logger receives what happens outside a rollout's progress events.
@@ -199,8 +202,7 @@ func (c Config) Validate() error {
 }
 
 // Runtime runs apps as Deployments on a Kubernetes cluster. It implements
-// slipway.Runtime; create it with New. It starts no goroutine of its own, so
-// it has nothing to close.
+// slipway.Runtime; create it with New and stop its informers with Close.
 type Runtime struct {
 	cfg Config
 	kc  kubernetes.Interface
@@ -210,6 +212,9 @@ type Runtime struct {
 	mu   sync.Mutex
 	apps map[string]*app // by app id
 	keys map[string]*app // by app key ("<name>-<space>")
+	// caches are the informers of each namespace in use (watch.go).
+	caches map[string]*nsCache
+	closed bool
 }
 
 // app is what the runtime remembers of an app between calls. Everything
@@ -229,13 +234,14 @@ type app struct {
 var _ slipway.Runtime = (*Runtime)(nil)
 
 // New returns a runtime for cfg (defaults filled, then validated). It does
-// not contact the cluster. Errors carry no code.
+// not contact the cluster: the informers of a namespace start when the
+// namespace is first used. Errors carry no code.
 func New(cfg Config) (*Runtime, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Runtime{cfg: cfg, kc: cfg.Client, log: cfg.Logger, now: cfg.Now, apps: map[string]*app{}, keys: map[string]*app{}}, nil
+	return &Runtime{cfg: cfg, kc: cfg.Client, log: cfg.Logger, now: cfg.Now, apps: map[string]*app{}, keys: map[string]*app{}, caches: map[string]*nsCache{}}, nil
 }
 
 // NewFromKubeconfig returns a client for the cluster of the kubeconfig at
@@ -264,8 +270,8 @@ func NewFromKubeconfig(path string) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes runtime: loading the cluster configuration: %w", err)
 	}
-	// A rollout polls two lists per app; the client default (5 QPS) would
-	// throttle a few parallel releases.
+	// Parallel releases each make a few calls per Deployment; the client
+	// default (5 QPS) would throttle them.
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "slipway"
 	kc, err := kubernetes.NewForConfig(rc)
@@ -373,6 +379,11 @@ func (r *Runtime) locate(ctx context.Context, a *app) (string, error) {
 		r.mu.Unlock()
 		return ns
 	}
+	// The namespaces already watched first: a restarted server finds most
+	// apps there without a call.
+	if ns := r.cachedNamespace(a.id); ns != "" {
+		return found(ns), nil
+	}
 	list, err := r.kc.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, sel)
 	if err == nil {
 		if len(list.Items) > 0 {
@@ -401,6 +412,28 @@ func (r *Runtime) locate(ctx context.Context, a *app) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// cachedNamespace is the namespace of a synced cache holding a Deployment
+// of the app, "" if none does.
+func (r *Runtime) cachedNamespace(appID string) string {
+	r.mu.Lock()
+	caches := make([]*nsCache, 0, len(r.caches))
+	for _, c := range r.caches {
+		caches = append(caches, c)
+	}
+	r.mu.Unlock()
+	sort.Slice(caches, func(i, j int) bool { return caches[i].ns < caches[j].ns })
+	for _, c := range caches {
+		select {
+		case <-c.synced:
+			if len(c.deployments(appID)) > 0 {
+				return c.ns
+			}
+		default:
+		}
+	}
+	return ""
 }
 
 // candidateNamespaces lists the namespaces of known apps and of the

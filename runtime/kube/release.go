@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -51,10 +52,17 @@ func (r *Runtime) releasePhase(ctx context.Context, p *plan, rep *reporter) erro
 		}
 	}
 	start := r.now()
-	if cur == nil {
+	var uid types.UID // the Job to wait for
+	if cur != nil {
+		uid = cur.UID
+	} else {
 		rep.emit(slipway.EventInfo, "", "release", "release phase: running %s (Job %s/%s)", cmd, p.ns, name)
 		for attempt := 0; ; attempt++ {
-			_, err = api.Create(ctx, p.job, metav1.CreateOptions{})
+			var made *batchv1.Job
+			made, err = api.Create(ctx, p.job, metav1.CreateOptions{})
+			if err == nil {
+				uid = made.UID
+			}
 			if !isAlreadyExists(err) || attempt == 20 {
 				break
 			}
@@ -68,38 +76,65 @@ func (r *Runtime) releasePhase(ctx context.Context, p *plan, rep *reporter) erro
 		}
 	}
 
-	podSel := metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s=release,%s=%s", LabelAppID, p.app.ID, LabelType, LabelRelease, p.release.ID)}
+	// The Job and its pods come from the namespace's informers (watch.go);
+	// each change of the app's objects wakes this loop.
+	c, err := r.cacheFor(ctx, p.ns)
+	if err != nil {
+		return err
+	}
+	wake, unsubscribe := c.subscribe(p.app.ID)
+	defer unsubscribe()
 	tick := time.NewTicker(r.cfg.PollInterval)
 	defer tick.Stop()
 	for {
-		job, err := api.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return r.apiError(ctx, err, "get", "jobs", p.ns, name)
+		job := c.job(name)
+		if job == nil || job.UID != uid {
+			// The cache has not seen the new Job yet, or still holds the
+			// failed one it replaces: ask the API server.
+			job, err = api.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return r.apiError(ctx, err, "get", "jobs", p.ns, name)
+			}
 		}
-		pods, err := r.kc.CoreV1().Pods(p.ns).List(ctx, podSel)
-		if err != nil {
-			return r.apiError(ctx, err, "list", "pods", p.ns, "")
+		var pods []corev1.Pod
+		for _, pod := range c.podList(p.app.ID) {
+			if pod.Labels[LabelType] == "release" && pod.Labels[LabelRelease] == p.release.ID {
+				pods = append(pods, *pod.DeepCopy())
+			}
 		}
 		done, why := jobFinished(job)
+		if done != "" {
+			// The Job's watch may be ahead of the pods': read the pods
+			// that ran it (their exit code, their logs) as they are now.
+			list, err := r.kc.CoreV1().Pods(p.ns).List(ctx, metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s=release,%s=%s", LabelAppID, p.app.ID, LabelType, LabelRelease, p.release.ID)})
+			if err != nil {
+				return r.apiError(ctx, err, "list", "pods", p.ns, "")
+			}
+			pods = list.Items
+		}
 		switch done {
 		case batchv1.JobComplete:
-			r.jobOutput(ctx, p.ns, pods.Items, rep)
+			r.jobOutput(ctx, p.ns, pods, rep)
 			rep.emit(slipway.EventInfo, "", "release", "release phase finished in %s", fmtDur(r.now().Sub(start).Round(100*time.Millisecond)))
 			return nil
 		case batchv1.JobFailed:
-			last := r.jobOutput(ctx, p.ns, pods.Items, rep)
-			return slipway.Errorf(slipway.EUnprocessable, "%s", withLast("Release phase failed: the release command "+jobFailure(job, why, pods.Items, r.cfg.ReleasePhaseTimeout), last))
+			last := r.jobOutput(ctx, p.ns, pods, rep)
+			return slipway.Errorf(slipway.EUnprocessable, "%s", withLast("Release phase failed: the release command "+jobFailure(job, why, pods, r.cfg.ReleasePhaseTimeout), last))
 		}
-		for i := range pods.Items {
-			if problem := podFailure(&pods.Items[i]); problem != "" {
+		for i := range pods {
+			if problem := podFailure(&pods[i]); problem != "" {
 				// A pod that cannot start never ends the Job by itself.
 				api.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
-				return slipway.Errorf(slipway.EUnprocessable, "Release phase failed: pod %s %s.", pods.Items[i].Name, problem)
+				return slipway.Errorf(slipway.EUnprocessable, "Release phase failed: pod %s %s.", pods[i].Name, problem)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("the release was cancelled during its release phase: %w", context.Cause(ctx))
+		case <-c.failed:
+			r.dropCache(c)
+			return c.err
+		case <-wake:
 		case <-tick.C:
 		}
 	}

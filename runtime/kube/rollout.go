@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +28,9 @@ type target struct {
 	// strict drops the slack of the no-progress guard: used when no
 	// progressDeadlineSeconds applies (a pod replaced by Restart).
 	strict bool
+	// completeAt is when the Deployment first said it was complete while
+	// the cached pods did not yet.
+	completeAt time.Time
 
 	known    map[string]bool   // pods of the template reported started, or there before
 	ready    map[string]bool   // pods of the template reported ready
@@ -39,16 +41,19 @@ type target struct {
 	done     bool
 }
 
+// podsLag bounds how long a rollout whose Deployment is complete waits for
+// the pods' watch to show the same.
+const podsLag = 5 * time.Second
+
 // newTarget is the rollout of dep as just applied; pods are the app's pods
 // before the change.
-func newTarget(typ string, dep *appsv1.Deployment, pods []corev1.Pod) *target {
+func newTarget(typ string, dep *appsv1.Deployment, pods []*corev1.Pod) *target {
 	t := &target{
 		typ: typ, name: dep.Name, version: dep.Spec.Template.Labels[LabelVersion],
 		want: ptr.Deref(dep.Spec.Replicas, 1), gen: dep.Generation, tmplID: templateID(dep.Spec.Template.Annotations),
 		known: map[string]bool{}, ready: map[string]bool{}, old: map[string]string{}, stopping: map[string]bool{},
 	}
-	for i := range pods {
-		pod := &pods[i]
+	for _, pod := range pods {
 		if pod.Labels[LabelType] != typ || pod.DeletionTimestamp != nil {
 			continue
 		}
@@ -62,14 +67,21 @@ func newTarget(typ string, dep *appsv1.Deployment, pods []corev1.Pod) *target {
 	return t
 }
 
-// await polls the app's Deployments and pods until every target has rolled
-// out, reporting each pod that starts, becomes ready or stops. It fails on
-// the first target that cannot finish (see step).
+// await waits until every target has rolled out, reporting each pod that
+// starts, becomes ready or stops. It reads the app's Deployments and pods
+// from the namespace's informers (see watch.go) and looks again on each
+// change of one of them, and every PollInterval for the no-progress guard.
+// It fails on the first target that cannot finish (see step).
 func (r *Runtime) await(ctx context.Context, ns, appID string, ts []*target, rep *reporter) error {
 	if len(ts) == 0 {
 		return nil
 	}
-	sel := metav1.ListOptions{LabelSelector: LabelAppID + "=" + appID}
+	c, err := r.cacheFor(ctx, ns)
+	if err != nil {
+		return err
+	}
+	wake, unsubscribe := c.subscribe(appID)
+	defer unsubscribe()
 	tick := time.NewTicker(r.cfg.PollInterval)
 	defer tick.Stop()
 	start := r.now()
@@ -77,32 +89,20 @@ func (r *Runtime) await(ctx context.Context, ns, appID string, ts []*target, rep
 		t.since = start
 	}
 	for {
-		deps, err := r.kc.AppsV1().Deployments(ns).List(ctx, sel)
-		if err != nil {
-			return r.apiError(ctx, err, "list", "deployments", ns, "")
-		}
-		pods, err := r.kc.CoreV1().Pods(ns).List(ctx, sel)
-		if err != nil {
-			return r.apiError(ctx, err, "list", "pods", ns, "")
-		}
-		byName := map[string]*appsv1.Deployment{}
-		for i := range deps.Items {
-			byName[deps.Items[i].Name] = &deps.Items[i]
-		}
 		byType := map[string][]*corev1.Pod{}
-		for i := range pods.Items {
-			pod := &pods.Items[i]
+		for _, pod := range c.podList(appID) {
 			byType[pod.Labels[LabelType]] = append(byType[pod.Labels[LabelType]], pod)
-		}
-		for _, list := range byType {
-			sort.Slice(list, func(i, j int) bool { return podLess(list[i], list[j]) })
 		}
 		pending := 0
 		for _, t := range ts {
 			if t.done {
 				continue
 			}
-			if err := r.step(ctx, ns, t, byName[t.name], byType[t.typ], rep); err != nil {
+			dep, err := r.rolloutDeployment(ctx, c, appID, t)
+			if err != nil {
+				return err
+			}
+			if err := r.step(ctx, ns, t, dep, byType[t.typ], rep); err != nil {
 				return err
 			}
 			if !t.done {
@@ -115,9 +115,32 @@ func (r *Runtime) await(ctx context.Context, ns, appID string, ts []*target, rep
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("the rollout was cancelled before it finished: %w", context.Cause(ctx))
+		case <-c.failed:
+			r.dropCache(c)
+			return c.err
+		case <-wake:
 		case <-tick.C:
 		}
 	}
+}
+
+// rolloutDeployment is the target's Deployment from the cache or, when the
+// cache has not seen it yet (just created) or has dropped it, from the API
+// server; nil when it does not exist.
+func (r *Runtime) rolloutDeployment(ctx context.Context, c *nsCache, appID string, t *target) (*appsv1.Deployment, error) {
+	if dep := c.deployment(appID, t.name); dep != nil {
+		return dep, nil
+	}
+	dep, err := r.kc.AppsV1().Deployments(c.ns).Get(ctx, t.name, metav1.GetOptions{})
+	switch {
+	case isNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, r.apiError(ctx, err, "get", "deployments", c.ns, t.name)
+	case dep.Labels[LabelAppID] != appID:
+		return nil, nil
+	}
+	return dep, nil
 }
 
 // step looks at one target once. It reports what changed, marks the target
@@ -135,12 +158,16 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 	}
 	present := map[string]bool{}
 	readyNew := int32(0)
+	liveOld := 0            // pods of other templates, not terminating
 	var fresh []*corev1.Pod // pods of the new template, not terminating
 	for _, pod := range pods {
 		present[pod.Name] = true
 		if pod.Name == t.exclude || templateID(pod.Annotations) != t.tmplID {
 			if _, ok := t.old[pod.Name]; !ok {
 				t.old[pod.Name] = pod.Labels[LabelVersion]
+			}
+			if pod.DeletionTimestamp == nil {
+				liveOld++
 			}
 			if pod.DeletionTimestamp != nil && !t.stopping[pod.Name] {
 				t.stopping[pod.Name] = true
@@ -190,6 +217,17 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 	complete := observed && st.Replicas == want && st.UpdatedReplicas == want && st.AvailableReplicas == want
 	if t.exclude != "" {
 		complete = complete && readyNew >= want
+	}
+	if complete && (readyNew < want || liveOld > 0) {
+		// The Deployment's status and the pods come from two watches, in
+		// no set order: wait until the pods say so too, so that every pod
+		// started and stopped is reported and the app's dynos read right
+		// after show the new pods. Not for ever: a pod of the type that
+		// the Deployment does not own would hold the release.
+		if t.completeAt.IsZero() {
+			t.completeAt = now
+		}
+		complete = now.Sub(t.completeAt) > podsLag
 	}
 	if complete {
 		t.done = true
