@@ -28,6 +28,8 @@ type target struct {
 	// strict drops the slack of the no-progress guard: used when no
 	// progressDeadlineSeconds applies (a pod replaced by Restart).
 	strict bool
+	// start is when await began to follow the rollout.
+	start time.Time
 	// completeAt is when the Deployment first said it was complete while
 	// the cached pods did not yet.
 	completeAt time.Time
@@ -86,7 +88,7 @@ func (r *Runtime) await(ctx context.Context, ns, appID string, ts []*target, rep
 	defer tick.Stop()
 	start := r.now()
 	for _, t := range ts {
-		t.since = start
+		t.start, t.since = start, start
 	}
 	for {
 		byType := map[string][]*corev1.Pod{}
@@ -235,12 +237,20 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 		return nil
 	}
 	if observed {
+		// A ProgressDeadlineExceeded that comes sooner than the deadline
+		// after the change is a verdict on the template this rollout
+		// replaced, not on this one: after a revert to pods that are still
+		// available, the deployment controller measures from its last
+		// progress, long ago, and says so in the step before it finds the
+		// Deployment complete.
+		deadline := time.Duration(ptr.Deref(dep.Spec.ProgressDeadlineSeconds, 600)) * time.Second
 		for _, c := range st.Conditions {
 			switch {
 			case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue:
 				return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes cannot create its pods (%s: %s).", t.typ, t.version, c.Reason, c.Message)
-			case c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded":
-				return r.stuck(ctx, ns, t, dep, fresh, fmt.Sprintf("no progress within the deadline of %s (ProgressDeadlineExceeded)", fmtDur(time.Duration(ptr.Deref(dep.Spec.ProgressDeadlineSeconds, 600))*time.Second)))
+			case c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" &&
+				now.Sub(t.start) >= deadline:
+				return r.stuck(ctx, ns, t, dep, fresh, fmt.Sprintf("no progress within the deadline of %s (ProgressDeadlineExceeded)", fmtDur(deadline)))
 			}
 		}
 	}
