@@ -489,8 +489,9 @@ func sortedVersions(set map[string]bool) []string {
 
 // cleanup runs after a successful rollout: it deletes the Deployments of
 // types no longer desired, the Service when there is no web type any more,
-// and the Secrets and release Jobs of releases older than the last
-// RevisionHistory. Failures are logged: the release has succeeded.
+// and the Secrets and release Jobs of versions below the release's minus
+// RevisionHistory (it keeps vN-5 to vN). Failures are logged: the release
+// has succeeded.
 func (r *Runtime) cleanup(ctx context.Context, p *plan, rep *reporter) {
 	sel := metav1.ListOptions{LabelSelector: LabelAppID + "=" + p.app.ID}
 	keep := map[string]bool{}

@@ -16,8 +16,9 @@
 //   - a Service "<app>" for the web type (port 80 to the web port);
 //   - a Secret "<app>--v<version>" per release with the config vars,
 //     referenced by envFrom, so a template of an earlier release (auto-revert,
-//     `kubectl rollout undo`) brings its own config back; the secrets of the
-//     last RevisionHistory releases are kept;
+//     `kubectl rollout undo`) brings its own config back; after a release
+//     vN the secrets of vN-RevisionHistory to vN are kept, older ones
+//     deleted;
 //   - for archive slugs, a Secret "<app>--v<version>--slug" with the token
 //     the init container presents to download the slug;
 //   - a Job "<app>--release--v<version>" when the slug has a release process
@@ -303,7 +304,7 @@ func (r *Runtime) appFor(id string) *app {
 	return a
 }
 
-// lock takes a's lock, or gives up when ctx ends.
+// acquire takes a's lock, or gives up when ctx ends.
 func (a *app) acquire(ctx context.Context) error {
 	select {
 	case a.lock <- struct{}{}:
