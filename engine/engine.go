@@ -422,12 +422,16 @@ func (e *Engine) restart(ctx context.Context, rs *slipway.Restart) error {
 // converge places the current release again, if the app has one and no
 // release is waiting (the waiting one will place itself).
 func (e *Engine) converge(ctx context.Context, appID string) error {
-	if _, err := e.cfg.Store.NextRelease(ctx, appID); err == nil {
-		// The waiting release places itself, unless the runtime runs
-		// nothing of the app (a restart): then the current release goes
-		// first, so a failing waiting release has something to revert to.
-		if ds, err := e.cfg.Runtime.Dynos(ctx, appID); err != nil || len(ds) > 0 {
-			return err
+	if next, err := e.cfg.Store.NextRelease(ctx, appID); err == nil {
+		// The waiting release places itself, unless it was cut short by a
+		// server restart or the runtime runs nothing of the app: then the
+		// current release goes first, so the runtime knows what a failing
+		// release reverts to (a runtime that adopted the dynos of a
+		// previous server does not know which state they converged to).
+		if next.Status != slipway.ReleasePending {
+			if ds, err := e.cfg.Runtime.Dynos(ctx, appID); err != nil || len(ds) > 0 {
+				return err
+			}
 		}
 	}
 	cur, err := e.cfg.Store.CurrentRelease(ctx, appID)

@@ -22,6 +22,9 @@ type fakeRuntime struct {
 	overlap  bool // two deploys of one app ran at once
 	// deploy, when set, decides a Deploy's outcome.
 	deploy func(ctx context.Context, d slipway.Desired) error
+	// running makes Dynos report one dyno, as a runtime that adopted the
+	// dynos of a previous server does.
+	running bool
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -60,6 +63,9 @@ func (f *fakeRuntime) Restart(ctx context.Context, appID, dyno string, p slipway
 	return nil
 }
 func (f *fakeRuntime) Dynos(ctx context.Context, appID string) ([]slipway.Dyno, error) {
+	if f.running {
+		return []slipway.Dyno{{Name: "web.1", Type: "web"}}, nil
+	}
 	return nil, nil
 }
 func (f *fakeRuntime) Remove(ctx context.Context, appID string) error { return nil }
@@ -300,6 +306,36 @@ func TestEngine_Recovery_ResumesPendingAndExpiresOld(t *testing.T) {
 	}
 	if got := fmt.Sprint(f.rt.versions(a.ID)); got != "[1 2]" {
 		t.Fatalf("deploys = %s", got)
+	}
+}
+
+// TestEngine_Recovery_PlacesCurrentBeforeResumingPending: a server died
+// mid-rollout and its dynos live on (the runtime adopted them), so the
+// runtime does not know which release they converged to. The current
+// release is placed first, so a resumed release that fails has something
+// to revert to.
+func TestEngine_Recovery_PlacesCurrentBeforeResumingPending(t *testing.T) {
+	f := newFixture(t, time.Now)
+	f.rt.running = true
+	a, slug := f.app(t, "adopted")
+	ctx := context.Background()
+	v1 := f.release(t, a.ID, slug)
+	if err := f.db.SetReleaseStatus(ctx, v1.ID, slipway.ReleasePending, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.SetReleaseStatus(ctx, v1.ID, slipway.ReleaseSucceeded, ""); err != nil {
+		t.Fatal(err)
+	}
+	v2 := f.release(t, a.ID, slug)
+	if err := f.db.SetReleaseStatus(ctx, v2.ID, slipway.ReleasePending, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.run(t)
+	if got := f.waitStatus(t, a.ID, v2.ID); got.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("resumed release = %s", got.Status)
+	}
+	if got := fmt.Sprint(f.rt.versions(a.ID)); got != "[1 2]" {
+		t.Fatalf("deploys = %s, want the current v1 placed before v2 resumed", got)
 	}
 }
 
