@@ -100,6 +100,33 @@ type Runtime interface {
 	Remove(ctx context.Context, appID string) error
 }
 
+// Split is two releases of an app side by side during a canary: each
+// Desired carries, in its formations' quantities, how many dynos of each
+// type run that release, and Weight percent of the web traffic goes to
+// Canary (the rest to Stable).
+type Split struct {
+	Stable Desired
+	Canary Desired
+	Weight int
+}
+
+// Splitter is a Runtime that can run two releases of an app at once and
+// divide web traffic between them. The rollout strategies use it for
+// canaries; Deploy ends a split (on the canary to promote, on the stable
+// release to abort), keeping the dynos of the release it deploys.
+type Splitter interface {
+	// Split converges the app to s: dynos of either release are kept up
+	// to their quantity, missing ones start (and must be healthy before
+	// any dyno is stopped), dynos of other releases or past the
+	// quantities stop. Then the router divides traffic by s.Weight. If it
+	// returns an error the app runs what it ran before.
+	Split(ctx context.Context, s Split, progress ProgressFunc) error
+	// Traffic returns the router's cumulative counts of the app's
+	// requests per release id since the server started; nil when the
+	// runtime has no router.
+	Traffic(appID string) map[string]Traffic
+}
+
 var processTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,29}$`)
 
 // MaxQuantity is the most dynos of one type an app may ask for.

@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/slipway/slipway"
+
 // Release is a release of an app: a slug and config vars rolled out on
 // its dynos. Error says why a failed or unknown release ended so, and is
 // left out otherwise.
@@ -20,6 +22,35 @@ type Release struct {
 	Error   string `json:"error,omitempty"`
 	// OutputStreamURL is the path of the release's rollout log.
 	OutputStreamURL string `json:"output_stream_url"`
+	// Strategy is the strategy the release rolls out with ("rolling",
+	// "canary", "blue-green").
+	Strategy string `json:"strategy,omitempty"`
+	// Rollout is the state of a canary or blue-green rollout; absent for
+	// a rolling release.
+	Rollout *Rollout `json:"rollout,omitempty"`
+}
+
+// Rollout is a canary or blue-green release's progress: step counts from
+// 0, weight is the share (0–100) of traffic on the new release, phase one
+// of progressing, paused, analyzing, promoting, aborted, done.
+type Rollout struct {
+	Strategy   string          `json:"strategy"`
+	Step       int             `json:"step"`
+	Steps      int             `json:"steps"`
+	Weight     int             `json:"weight"`
+	Phase      string          `json:"phase"`
+	PauseUntil *Time           `json:"pause_until"`
+	WaitingFor []string        `json:"waiting_for"`
+	Analysis   slipway.Figures `json:"analysis"`
+	Reason     string          `json:"reason"`
+	PreviewURL string          `json:"preview_url,omitempty"`
+}
+
+// ReleaseAction is the body of POST /apps/{app}/releases/{id}/actions/promote:
+// Full skips the remaining steps to 100%. The other actions (abort, pause,
+// resume) take no body.
+type ReleaseAction struct {
+	Full bool `json:"full,omitempty"`
 }
 
 // NewRelease is the body of POST /apps/{app}/releases: Slug (a build id)
