@@ -100,14 +100,15 @@ type Runtime interface {
 	Remove(ctx context.Context, appID string) error
 }
 
-// Split is two releases of an app side by side during a canary: each
-// Desired carries, in its formations' quantities, how many dynos of each
-// type run that release, and Weight percent of the web traffic goes to
-// Canary (the rest to Stable).
+// Split is two releases of an app side by side during a canary. Stable
+// and Canary carry the app's full formations; Canaries says how many dynos
+// of each type run Canary (SplitCounts), the rest of the type's quantity
+// run Stable. Weight percent of the web traffic goes to Canary.
 type Split struct {
-	Stable Desired
-	Canary Desired
-	Weight int
+	Stable   Desired
+	Canary   Desired
+	Canaries map[string]int
+	Weight   int
 }
 
 // Splitter is a Runtime that can run two releases of an app at once and
@@ -116,10 +117,10 @@ type Split struct {
 // release to abort), keeping the dynos of the release it deploys.
 type Splitter interface {
 	// Split converges the app to s: dynos of either release are kept up
-	// to their quantity, missing ones start (and must be healthy before
-	// any dyno is stopped), dynos of other releases or past the
-	// quantities stop. Then the router divides traffic by s.Weight. If it
-	// returns an error the app runs what it ran before.
+	// to their count, missing ones start (and must be healthy before any
+	// dyno is stopped), dynos of other releases or past the counts stop.
+	// Then the router divides traffic by s.Weight. If it returns an error
+	// the app runs s.Stable on its full formations.
 	Split(ctx context.Context, s Split, progress ProgressFunc) error
 	// Traffic returns the router's cumulative counts of the app's
 	// requests per release id since the server started; nil when the

@@ -166,7 +166,7 @@ func (s *Strategy) validate(prefix string, top bool) error {
 	}
 	seen := map[string]bool{}
 	for i, c := range s.RequiredChecks {
-		if err := (&ReleaseStatus{State: StatePending, Context: c}).Validate(); err != nil {
+		if n := len(c); n < 6 || n > 31 || !contextRE.MatchString(c) {
 			return bad(fmt.Sprintf("required_checks[%d]", i), "must be a check context of 6 to 31 letters, digits and . / \\ + -, not %q.", Clip(c))
 		}
 		if seen[c] {
@@ -250,9 +250,10 @@ const (
 	PhaseDone        = "done"        // the new release has all of the traffic
 )
 
-// Rollout is the durable state of one release's gated rollout.
+// Rollout is the durable state of one release's gated rollout. The API
+// shows the fields before StepStarted; the rest are the planner's own.
 type Rollout struct {
-	ReleaseID  string     `json:"-"`
+	ReleaseID  string     `json:"release_id"`
 	Strategy   string     `json:"strategy"`
 	Step       int        `json:"step"`  // index into the steps, from 0
 	Steps      int        `json:"steps"` // how many there are
@@ -263,17 +264,48 @@ type Rollout struct {
 	Analysis   Figures    `json:"analysis"`
 	Reason     string     `json:"reason"`
 	PreviewURL string     `json:"preview_url,omitempty"`
-	// StepStarted is when the current step began; analysis counts from it.
-	StepStarted time.Time `json:"-"`
+	// Placed is false until the runtime has carried out the step (and
+	// again after a server restart or a formation change, so the step is
+	// placed again, keeping its pause deadline).
+	Placed bool `json:"placed"`
+	// StepStarted is when the current step was first placed.
+	StepStarted time.Time `json:"step_started"`
+	// JudgedAt is when the analysis last judged the figures.
+	JudgedAt time.Time `json:"judged_at"`
 	// Held is set by a pause action and cleared by resume or promote.
-	Held bool `json:"-"`
-	// Request is an action asked for and not yet carried out: "promote",
-	// "promote-full" or "abort" (with AbortReason).
-	Request string `json:"-"`
-	// Baseline holds the router's cumulative figures when the analysis
-	// window began, so the window's figures are the difference.
-	Baseline  TrafficPair `json:"-"`
-	UpdatedAt time.Time   `json:"-"`
+	Held bool `json:"held"`
+	// Request is an action asked for and not yet carried out:
+	// RequestPromote, RequestPromoteFull or RequestAbort (By says who).
+	Request string `json:"request,omitempty"`
+	By      string `json:"by,omitempty"`
+	// Baseline holds the router's cumulative figures when the step's
+	// analysis window began; the window's figures are the difference.
+	Baseline TrafficPair `json:"baseline"`
+	// Started is when the rollout began; Deadline-free: pauses do not count.
+	Started time.Time `json:"started"`
+}
+
+// Actions a user may ask of a rollout.
+const (
+	RequestPromote     = "promote"
+	RequestPromoteFull = "promote-full"
+	RequestAbort       = "abort"
+)
+
+// SplitCounts divides quantity dynos of a type between the stable and the
+// canary release at weight percent: the canary gets ceil(weight% of
+// quantity), at least one; the stable release the rest, at least one
+// while weight is under 100 (so it can take traffic back at once).
+func SplitCounts(quantity, weight int) (stable, canary int) {
+	if quantity <= 0 {
+		return 0, 0
+	}
+	if weight >= 100 {
+		return 0, quantity
+	}
+	canary = max(1, (weight*quantity+99)/100)
+	canary = min(canary, quantity)
+	return max(quantity-canary, 1), canary
 }
 
 // Figures are the analysis figures of a rollout's window, per track.
