@@ -13,13 +13,16 @@ const (
 	EventRelease          = "release"
 	EventReleased         = "released"
 	EventReleaseFailed    = "release_failed"
+	EventReleasePaused    = "release_paused"   // a user paused a gated rollout
+	EventReleasePromoted  = "release_promoted" // a user promoted one
+	EventReleaseAborted   = "release_aborted"  // a user aborted one
 	EventFormationChange  = "formation_change"
 	EventConfigChange     = "config_change"
 	EventPipelinePromoted = "pipeline_promotion"
 	EventDestroy          = "destroy"
 )
 
-var hookEvents = [...]string{EventBuild, EventRelease, EventReleased, EventReleaseFailed, EventFormationChange, EventConfigChange, EventPipelinePromoted, EventDestroy}
+var hookEvents = [...]string{EventBuild, EventRelease, EventReleased, EventReleaseFailed, EventReleasePaused, EventReleasePromoted, EventReleaseAborted, EventFormationChange, EventConfigChange, EventPipelinePromoted, EventDestroy}
 
 // HookEvents returns every event a hook can subscribe to.
 func HookEvents() []string { return append([]string(nil), hookEvents[:]...) }

@@ -58,7 +58,10 @@ type Release struct {
 	UserID      string
 	UserEmail   string
 	Error       string // why it failed, "" otherwise
-	CreatedAt   time.Time
+	// Strategy is the strategy the release rolls out with, as it was when
+	// the release was made (the zero value is the rolling restart).
+	Strategy  Strategy
+	CreatedAt time.Time
 	UpdatedAt   time.Time
 }
 

@@ -100,15 +100,19 @@ type Runtime interface {
 	Remove(ctx context.Context, appID string) error
 }
 
-// Split is two releases of an app side by side during a canary. Stable
-// and Canary carry the app's full formations; Canaries says how many dynos
-// of each type run Canary (SplitCounts), the rest of the type's quantity
-// run Stable. Weight percent of the web traffic goes to Canary.
+// Split is two releases of an app side by side during a canary or a
+// blue-green preview. Stable and Canary carry the app's full formations
+// (Stable is what a failed Split goes back to); Stables and Canaries say
+// how many dynos of each type run each release. Weight percent of the web
+// traffic goes to Canary.
 type Split struct {
 	Stable   Desired
 	Canary   Desired
+	Stables  map[string]int
 	Canaries map[string]int
 	Weight   int
+	// Preview routes the app's preview host to Canary (blue-green).
+	Preview bool
 }
 
 // Splitter is a Runtime that can run two releases of an app at once and

@@ -43,11 +43,35 @@ type Store interface {
 	HookStore
 	Outbox
 	AuditStore
+	RolloutStore
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close closes the database; no method may be called after it.
 	Close() error
+}
+
+// RolloutStore keeps the strategy an app's releases follow and the state
+// of each gated (canary, blue-green) rollout.
+type RolloutStore interface {
+	// AppStrategy returns the app's strategy, rolling unless one was
+	// set. ENotFound for an unknown app.
+	AppStrategy(ctx context.Context, appID string) (*Strategy, error)
+	// SetAppStrategy validates s (filling defaults) and stores it for the
+	// app's next releases. EUnprocessable naming the field; ENotFound.
+	SetAppStrategy(ctx context.Context, appID string, s *Strategy) error
+	// Rollout returns a release's rollout state. ENotFound before the
+	// rollout began (and for releases that rolled).
+	Rollout(ctx context.Context, releaseID string) (*Rollout, error)
+	// SaveRollout stores the engine's state, keeping an action a user
+	// asked for after st was read (st.Seq tells).
+	SaveRollout(ctx context.Context, st *Rollout) error
+	// UpdateRollout changes the stored state with fn in one transaction.
+	// ENotFound before the rollout began; fn's own error as it is.
+	UpdateRollout(ctx context.Context, releaseID string, fn func(*Rollout) error) (*Rollout, error)
+	// RecordReleaseAction audits a user's action on a rollout and, when
+	// event is not "", sends it to the app's hooks.
+	RecordReleaseAction(ctx context.Context, app *App, r *Release, action, event string) error
 }
 
 // LeaseStore keeps the per-app leases that let one server at a time carry

@@ -281,8 +281,11 @@ type Rollout struct {
 	// Baseline holds the router's cumulative figures when the step's
 	// analysis window began; the window's figures are the difference.
 	Baseline TrafficPair `json:"baseline"`
-	// Started is when the rollout began; Deadline-free: pauses do not count.
+	// Started is when the rollout began.
 	Started time.Time `json:"started"`
+	// Seq counts the writes of the state, so the engine's write does not
+	// undo an action a user asked for after the engine read it.
+	Seq int64 `json:"seq"`
 }
 
 // Actions a user may ask of a rollout.

@@ -44,8 +44,31 @@ func releaseToJSON(r *slipway.Release) wire.Release {
 		ID: r.ID, App: wire.Ref{ID: r.AppID, Name: r.AppName}, CreatedAt: wire.TimeOf(r.CreatedAt), UpdatedAt: wire.TimeOf(r.UpdatedAt),
 		Description: r.Description, Slug: wire.IDRef{ID: r.SlugID}, Status: r.Status, State: r.State,
 		User: wire.User{ID: r.UserID, Email: r.UserEmail}, Version: r.Version, Current: r.Current, Trigger: r.Trigger,
-		Error: r.Error, OutputStreamURL: "/apps/" + r.AppID + "/releases/" + r.ID + "/log",
+		Error: r.Error, OutputStreamURL: "/apps/" + r.AppID + "/releases/" + r.ID + "/log", Strategy: strategyName(r),
 	}
+}
+
+// strategyName is the release's strategy as releases show it: "" (left
+// out) for the rolling restart.
+func strategyName(r *slipway.Release) string {
+	if t := r.Strategy.ForType("web").Type; t != slipway.StrategyRolling {
+		return t
+	}
+	return ""
+}
+
+// rolloutToJSON is a gated rollout as a release shows it.
+func rolloutToJSON(st *slipway.Rollout) *wire.Rollout {
+	out := &wire.Rollout{Strategy: st.Strategy, Step: st.Step, Steps: st.Steps, Weight: st.Weight, Phase: st.Phase,
+		WaitingFor: st.WaitingFor, Analysis: st.Analysis, Reason: st.Reason, PreviewURL: st.PreviewURL}
+	if st.PauseUntil != nil {
+		t := wire.TimeOf(*st.PauseUntil)
+		out.PauseUntil = &t
+	}
+	if out.WaitingFor == nil {
+		out.WaitingFor = []string{}
+	}
+	return out
 }
 
 func statusToJSON(s *slipway.ReleaseStatus) wire.ReleaseStatus {

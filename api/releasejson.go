@@ -49,6 +49,10 @@ func appendRelease(b []byte, r *slipway.Release) []byte {
 	}
 	b = append(b, `,"output_stream_url":`...)
 	b = appendString(b, "/apps/"+r.AppID+"/releases/"+r.ID+"/log")
+	if name := strategyName(r); name != "" {
+		b = append(b, `,"strategy":`...)
+		b = appendString(b, name)
+	}
 	return append(b, '}')
 }
 

@@ -154,7 +154,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) (*slipway.App, 
 
 func (s *Server) getRelease(w http.ResponseWriter, r *http.Request) {
 	if _, rel, ok := s.release(w, r); ok {
-		writeJSON(w, http.StatusOK, releaseToJSON(rel))
+		s.writeRelease(w, r, http.StatusOK, rel)
 	}
 }
 
@@ -230,7 +230,7 @@ func applyStatusChange(b *wire.ReleaseStatusChange, st *slipway.ReleaseStatus) {
 }
 
 func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
-	_, rel, ok := s.release(w, r)
+	a, rel, ok := s.release(w, r)
 	if !ok {
 		return
 	}
@@ -247,6 +247,9 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 	if err := s.st.CreateReleaseStatus(r.Context(), st); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if rel.Status == slipway.ReleasePending {
+		s.cfg.Engine.Kick(a.ID) // a gated rollout may wait for this check
 	}
 	writeJSON(w, http.StatusCreated, statusToJSON(st))
 }
@@ -272,27 +275,27 @@ func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
 
 // releaseStatus finds the {status} of the path's release, answering 404
 // itself when either is unknown.
-func (s *Server) releaseStatus(w http.ResponseWriter, r *http.Request) (*slipway.ReleaseStatus, bool) {
-	_, rel, ok := s.release(w, r)
+func (s *Server) releaseStatus(w http.ResponseWriter, r *http.Request) (*slipway.App, *slipway.ReleaseStatus, bool) {
+	a, rel, ok := s.release(w, r)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	st, err := s.st.FindReleaseStatus(r.Context(), rel.ID, chi.URLParam(r, "status"))
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, false
+		return nil, nil, false
 	}
-	return st, true
+	return a, st, true
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
-	if st, ok := s.releaseStatus(w, r); ok {
+	if _, st, ok := s.releaseStatus(w, r); ok {
 		writeJSON(w, http.StatusOK, statusToJSON(st))
 	}
 }
 
 func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.releaseStatus(w, r)
+	a, st, ok := s.releaseStatus(w, r)
 	if !ok {
 		return
 	}
@@ -310,5 +313,6 @@ func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.cfg.Engine.Kick(a.ID) // a gated rollout may wait for this check
 	writeJSON(w, http.StatusOK, statusToJSON(st))
 }

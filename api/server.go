@@ -58,6 +58,7 @@ type Store interface {
 	slipway.PipelineStore  // pipelines, couplings, promotions
 	slipway.HookStore      // hooks and their results
 	slipway.AuditStore     // /audits
+	slipway.RolloutStore   // release strategies and rollout actions
 
 	// AppsWithWork (slipway.ReleaseQueue) is a gauge of /metrics.
 	AppsWithWork(ctx context.Context) ([]string, error)
@@ -186,6 +187,9 @@ func (s *Server) routes() http.Handler {
 			r.Get("/releases", s.listReleases)
 			r.Get("/releases/{release}", s.getRelease)
 			r.Get("/releases/{release}/log", s.getReleaseLog)
+			r.Post("/releases/{release}/actions/{action}", s.releaseAction)
+			r.Get("/release-strategy", s.getStrategy)
+			r.Put("/release-strategy", s.putStrategy)
 			r.Post("/releases/{release}/statuses", s.createStatus)
 			r.Get("/releases/{release}/statuses", s.listStatuses)
 			r.Get("/releases/{release}/statuses/{status}", s.getStatus)

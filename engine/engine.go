@@ -48,6 +48,17 @@ type Store interface {
 	// EmitEvent (slipway.Outbox) sends released as each process type is
 	// rolled out.
 	EmitEvent(ctx context.Context, appID, event string, data map[string]any) error
+	// FindRelease (slipway.ReleaseStore) tells whether a newer release
+	// waits behind a gated rollout, which it then aborts.
+	FindRelease(ctx context.Context, appID, idOrVersion string) (*slipway.Release, error)
+	// ListReleaseStatuses (slipway.ReleaseStatusStore) gives the checks
+	// that gate a rollout.
+	ListReleaseStatuses(ctx context.Context, releaseID string) ([]*slipway.ReleaseStatus, error)
+	// Rollout, SaveRollout and UpdateRollout (slipway.RolloutStore) keep a
+	// gated rollout's state.
+	Rollout(ctx context.Context, releaseID string) (*slipway.Rollout, error)
+	SaveRollout(ctx context.Context, st *slipway.Rollout) error
+	UpdateRollout(ctx context.Context, releaseID string, fn func(*slipway.Rollout) error) (*slipway.Rollout, error)
 }
 
 // Config holds the engine's dependencies and settings.
@@ -391,6 +402,9 @@ func (e *Engine) drain(ctx context.Context, appID string) {
 			}
 		default:
 			if err := e.carryOut(ctx, r); err != nil {
+				if errors.Is(err, errWaiting) {
+					return
+				}
 				if ctx.Err() == nil {
 					e.log.Error("release", "app", appID, "release", r.ID, "err", err)
 				}
@@ -428,6 +442,15 @@ func (e *Engine) converge(ctx context.Context, appID string) error {
 		// current release goes first, so the runtime knows what a failing
 		// release reverts to (a runtime that adopted the dynos of a
 		// previous server does not know which state they converged to).
+		if _, err := e.cfg.Store.Rollout(ctx, next.ID); err == nil {
+			// A gated rollout in progress places its step again, with
+			// the formations as they are now.
+			_, err := e.cfg.Store.UpdateRollout(ctx, next.ID, func(st *slipway.Rollout) error {
+				st.Placed = false
+				return nil
+			})
+			return err
+		}
 		if next.Status != slipway.ReleasePending {
 			if ds, err := e.cfg.Runtime.Dynos(ctx, appID); err != nil || len(ds) > 0 {
 				return err
@@ -464,11 +487,21 @@ func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
 		e.logf(ctx, r, "Release v%d started: %s", r.Version, r.Description)
 	case slipway.ReleasePending:
 		started = r.UpdatedAt
+		if _, err := st.Rollout(ctx, r.ID); err == nil {
+			break // a gated rollout: waiting does not count against the deadline
+		}
 		if e.cfg.Now().Sub(started) > e.cfg.ReleaseDeadline {
 			e.logf(ctx, r, "Release v%d passed its deadline of %s while the server was down; its outcome is unknown.", r.Version, e.cfg.ReleaseDeadline)
 			return e.finish(ctx, r, slipway.ReleaseUnknown, "release deadline passed", started)
 		}
 		e.logf(ctx, r, "Release v%d resumed after a server restart.", r.Version)
+	}
+	sp, cur, err := e.gatedStrategy(ctx, r)
+	if err != nil {
+		return err
+	}
+	if sp != nil {
+		return e.carryOutGated(ctx, r, sp, cur)
 	}
 	d, err := e.desired(ctx, r)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 const releaseSelect = `SELECT r.id, r.app_id, a.name, r.version, r.slug_id, r.config, ` + releaseTail
 
 const releaseTail = `r.description, r.status,
-	r.trigger_kind, r.user_id, r.user_email, r.error, r.created_at, r.updated_at,
+	r.trigger_kind, r.user_id, r.user_email, r.error, r.strategy, r.created_at, r.updated_at,
 	COALESCE((SELECT MAX(CASE s.state WHEN 'error' THEN 3 WHEN 'failure' THEN 2 WHEN 'pending' THEN 1 ELSE 0 END)
 		FROM release_statuses s WHERE s.release_id = r.id), 0),
 	CASE WHEN a.current_release_id = r.id THEN 1 ELSE 0 END
@@ -30,10 +30,14 @@ var stateRanks = [...]string{slipway.StateSuccess, slipway.StatePending, slipway
 func scanRelease(sc scanner) (*slipway.Release, error) {
 	var r slipway.Release
 	var cfg []byte
+	var strategy string
 	var c, u int64
 	var rank, current int
 	if err := sc.Scan(&r.ID, &r.AppID, &r.AppName, &r.Version, &r.SlugID, &cfg, &r.Description, &r.Status,
-		&r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &c, &u, &rank, &current); err != nil {
+		&r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &strategy, &c, &u, &rank, &current); err != nil {
+		return nil, err
+	}
+	if err := readStrategy(strategy, &r.Strategy); err != nil {
 		return nil, err
 	}
 	if len(cfg) > 2 {
@@ -143,11 +147,15 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 		return "", err
 	}
 	cfgJSON, _ := json.Marshal(cfg)
+	strategy, err := releaseStrategy(ctx, tx, app.ID, nr.Trigger)
+	if err != nil {
+		return "", err
+	}
 	id := newID()
 	now := micros(db.Now())
-	_, err = tx.ExecContext(ctx, `INSERT INTO releases (id, app_id, version, slug_id, config, description, status, trigger_kind, user_id, user_email, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
-		id, app.ID, version, slugID, string(cfgJSON), desc, slipway.ReleaseQueued, nr.Trigger, nr.UserID, nr.UserEmail, now)
+	_, err = tx.ExecContext(ctx, `INSERT INTO releases (id, app_id, version, slug_id, config, description, status, trigger_kind, user_id, user_email, strategy, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
+		id, app.ID, version, slugID, string(cfgJSON), desc, slipway.ReleaseQueued, nr.Trigger, nr.UserID, nr.UserEmail, strategy, now)
 	if err != nil {
 		return "", err
 	}
@@ -316,7 +324,7 @@ func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn
 	if err != nil {
 		return notFound(err, "App %q was not found.", appID)
 	}
-	q := `SELECT id, version, slug_id, description, status, trigger_kind, user_id, user_email, error, created_at, updated_at FROM releases WHERE app_id = $1`
+	q := `SELECT id, version, slug_id, description, status, trigger_kind, user_id, user_email, error, strategy, created_at, updated_at FROM releases WHERE app_id = $1`
 	args := []any{appID}
 	// Versions are contiguous (1..seq), so a page's versions are known
 	// before it is read: lo..hi bounds the check states to fetch.
@@ -359,7 +367,11 @@ func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn
 	for rows.Next() {
 		r := slipway.Release{AppID: appID, AppName: appName}
 		var c, u int64
-		if err := rows.Scan(&r.ID, &r.Version, &r.SlugID, &r.Description, &r.Status, &r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &c, &u); err != nil {
+		var strategy string
+		if err := rows.Scan(&r.ID, &r.Version, &r.SlugID, &r.Description, &r.Status, &r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &strategy, &c, &u); err != nil {
+			return err
+		}
+		if err := readStrategy(strategy, &r.Strategy); err != nil {
 			return err
 		}
 		r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(u)

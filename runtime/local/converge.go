@@ -3,8 +3,11 @@ package local
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	slipway "github.com/slipway/slipway"
@@ -55,27 +58,40 @@ func (r *Runtime) newSpec(d *slipway.Desired, p typePlan) *spec {
 	}
 }
 
+// target is how many dynos of one spec a formation type runs.
+type target struct {
+	sp *spec
+	q  int
+}
+
 // converge brings every formation type of a to d: the types in plans to
-// their quantity, any other type that has dynos to zero. Types converge in
-// parallel; the first failure cancels the others and is returned. replace
-// holds ids of dynos to replace even though they match d (Restart).
+// their quantity, any other type that has dynos to zero. replace holds ids
+// of dynos to replace even though they match d (Restart).
 func (r *Runtime) converge(ctx context.Context, a *app, d *slipway.Desired, plans []typePlan, replace map[string]bool, rep *reporter) error {
-	byType := map[string]typePlan{}
+	targets := map[string][]target{}
 	for _, p := range plans {
-		byType[p.typ] = p
+		targets[p.typ] = nil
+		if p.quantity > 0 {
+			targets[p.typ] = []target{{sp: r.newSpec(d, p), q: p.quantity}}
+		}
 	}
+	return r.convergeTargets(ctx, a, targets, d.Release.Version, replace, rep)
+}
+
+// convergeTargets brings every formation type of a to its targets (any
+// type not in targets that has dynos to zero). Types converge in parallel;
+// the first failure cancels the others and is returned. version names the
+// release in the "done" events of types that end with no dyno.
+func (r *Runtime) convergeTargets(ctx context.Context, a *app, targets map[string][]target, version int, replace map[string]bool, rep *reporter) error {
+	targets = maps.Clone(targets)
 	a.mu.Lock()
 	for _, dy := range a.dynos {
-		if _, ok := byType[dy.typ]; !ok {
-			byType[dy.typ] = typePlan{typ: dy.typ}
+		if _, ok := targets[dy.typ]; !ok {
+			targets[dy.typ] = nil
 		}
 	}
 	a.mu.Unlock()
-	types := make([]string, 0, len(byType))
-	for t := range byType {
-		types = append(types, t)
-	}
-	sort.Strings(types)
+	types := slices.Sorted(maps.Keys(targets))
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -85,13 +101,9 @@ func (r *Runtime) converge(ctx context.Context, a *app, d *slipway.Desired, plan
 		first error
 	)
 	for _, t := range types {
-		p := byType[t]
-		var sp *spec
-		if p.quantity > 0 {
-			sp = r.newSpec(d, p)
-		}
+		ts := targets[t]
 		wg.Go(func() {
-			if err := r.convergeType(ctx, a, d, sp, p, replace, rep); err != nil {
+			if err := r.convergeType(ctx, a, t, ts, version, replace, rep); err != nil {
 				mu.Lock()
 				if first == nil {
 					first = err
@@ -105,40 +117,52 @@ func (r *Runtime) converge(ctx context.Context, a *app, d *slipway.Desired, plan
 	return first
 }
 
-// convergeType is the rolling strategy for one formation type. With surge S
-// and max unavailable U, each round first stops the old dynos it may (those
-// not ready at all, then ready ones while the ready count stays at or above
-// floor = min(quantity, ready before) - U), then starts up to
-// quantity + S - (dynos left) new ones and waits until they are healthy and
-// routed. Stopping a dyno is synchronous (out of the router, drain, SIGTERM,
-// exit) so that names are freed for the next round. If dynos we counted on
-// crash meanwhile, it starts one more dyno rather than stall, and once every
-// new dyno is up it stops the remaining old ones regardless of the floor.
-func (r *Runtime) convergeType(ctx context.Context, a *app, d *slipway.Desired, sp *spec, p typePlan, replace map[string]bool, rep *reporter) error {
-	q := p.quantity
+// convergeType is the rolling strategy for one formation type, towards
+// one target (a release) or two (a canary beside its stable release).
+// With surge S and max unavailable U, each round first stops the old
+// dynos it may (those not ready at all, then ready ones while the ready
+// count stays at or above floor = min(quantity, ready before) - U), then
+// starts up to quantity + S - (dynos left) new ones and waits until they
+// are healthy and routed. Stopping a dyno is synchronous (out of the
+// router, drain, SIGTERM, exit) so that names are freed for the next
+// round. If dynos we counted on crash meanwhile, it starts one more dyno
+// rather than stall, and once every new dyno is up it stops the remaining
+// old ones regardless of the floor.
+func (r *Runtime) convergeType(ctx context.Context, a *app, typ string, targets []target, version int, replace map[string]bool, rep *reporter) error {
+	q := 0
+	for _, t := range targets {
+		q += t.q
+	}
 	var keep, old []*dyno
-	for _, dy := range a.liveDynos(p.typ) {
-		if sp != nil && dy.currentSpec().key == sp.key && !replace[dy.id] {
-			dy.claim(sp)
-			keep = append(keep, dy)
-		} else {
-			old = append(old, dy)
+	kept := make([]int, len(targets))
+	var excess []*dyno
+dynos:
+	for _, dy := range a.liveDynos(typ) {
+		if !replace[dy.id] {
+			for i, t := range targets {
+				if dy.currentSpec().key == t.sp.key {
+					if kept[i] < t.q {
+						dy.claim(t.sp)
+						keep = append(keep, dy)
+						kept[i]++
+					} else {
+						excess = append(excess, dy)
+					}
+					continue dynos
+				}
+			}
 		}
+		old = append(old, dy)
 	}
-	if len(keep) > q { // scale down: the highest numbers go first
-		excess := append([]*dyno(nil), keep[q:]...)
-		keep = keep[:q]
-		for i, j := 0, len(excess)-1; i < j; i, j = i+1, j-1 {
-			excess[i], excess[j] = excess[j], excess[i]
-		}
-		old = append(excess, old...)
-	}
+	// Scale down: the highest numbers go first.
+	slices.Reverse(excess)
+	old = append(excess, old...)
 	floor := max(0, min(q, countReady(keep)+countReady(old))-r.cfg.MaxUnavailable)
 	need := q - len(keep)
 	var started []*dyno
 	for need > 0 || len(old) > 0 {
 		if ctx.Err() != nil {
-			return fmt.Errorf("the rollout of %s was cancelled: %w", p.typ, context.Cause(ctx))
+			return fmt.Errorf("the rollout of %s was cancelled: %w", typ, context.Cause(ctx))
 		}
 		ready := countReady(keep) + countReady(started) + countReady(old)
 		var stopNow, rest []*dyno
@@ -170,20 +194,33 @@ func (r *Runtime) convergeType(ctx context.Context, a *app, d *slipway.Desired, 
 			}
 			n = 1
 		}
-		batch, err := r.startBatch(ctx, a, sp, n, rep)
+		// Start for the first target still short of dynos.
+		i := 0
+		for kept[i] >= targets[i].q {
+			i++
+		}
+		n = min(n, targets[i].q-kept[i])
+		batch, err := r.startBatch(ctx, a, targets[i].sp, n, rep)
 		started = append(started, batch...)
 		if err != nil {
 			return err
 		}
+		kept[i] += n
 		need -= n
 	}
-	version := 0
-	if sp != nil {
-		version = sp.release.Version
-	} else {
-		version = d.Release.Version
+	ready := countReady(keep) + countReady(started)
+	switch len(targets) {
+	case 0:
+		rep.emit(slipway.EventDone, "", typ, "%s: %d/0 on v%d", typ, ready, version)
+	case 1:
+		rep.emit(slipway.EventDone, "", typ, "%s: %d/%d on v%d", typ, ready, q, targets[0].sp.release.Version)
+	default:
+		parts := make([]string, 0, len(targets))
+		for _, t := range targets {
+			parts = append(parts, fmt.Sprintf("%d on v%d", t.q, t.sp.release.Version))
+		}
+		rep.emit(slipway.EventDone, "", typ, "%s: %s (%d/%d ready)", typ, strings.Join(parts, ", "), ready, q)
 	}
-	rep.emit(slipway.EventDone, "", p.typ, "%s: %d/%d on v%d", p.typ, countReady(keep)+countReady(started), q, version)
 	return nil
 }
 

@@ -96,6 +96,9 @@ type app struct {
 	// routed flag changes; the router reads it without locks.
 	routes atomic.Pointer[[]*dyno]
 	next   atomic.Uint32 // round-robin start
+	// split divides the web traffic between two releases during a
+	// canary or a blue-green preview; nil sends it to every routed dyno.
+	split atomic.Pointer[trafficSplit]
 }
 
 // New returns a runtime for cfg (defaults filled, then validated). It
@@ -289,23 +292,46 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 	a.mu.Lock()
 	prev := a.last
 	a.mu.Unlock()
-	if cmd := strings.TrimSpace(d.Slug.ProcessTypes["release"]); cmd != "" && (prev == nil || prev.Release.ID != d.Release.ID) {
-		if r.releasePhaseRan(a.id, d.Release.ID) {
-			rep.emit(slipway.EventInfo, "", "release", "release phase: already ran for v%d", d.Release.Version)
-		} else {
-			if err := r.releasePhase(ctx, a, &d, cmd, rep); err != nil {
-				return err
-			}
-			r.markReleasePhase(a.id, d.Release.ID)
+	if prev == nil || prev.Release.ID != d.Release.ID {
+		if err := r.releasePhaseOnce(ctx, a, &d, rep); err != nil {
+			return err
 		}
+	}
+	if sp := a.split.Load(); sp != nil {
+		// The end of a split: a promotion sends all of the traffic to
+		// the canary at once, an abort all of it back.
+		weight := 0
+		if sp.canary == d.Release.ID {
+			weight = 100
+		}
+		a.setSplit(&trafficSplit{canary: sp.canary, canaryVersion: sp.canaryVersion, weight: weight})
 	}
 	if err := r.converge(ctx, a, &d, plans, nil, rep); err != nil {
 		return r.revert(a, prev, err, rep)
 	}
+	a.setSplit(nil)
 	last := cloneDesired(d)
 	a.mu.Lock()
 	a.last = &last
 	a.mu.Unlock()
+	return nil
+}
+
+// releasePhaseOnce runs d's release command unless it already succeeded
+// for d.Release.
+func (r *Runtime) releasePhaseOnce(ctx context.Context, a *app, d *slipway.Desired, rep *reporter) error {
+	cmd := strings.TrimSpace(d.Slug.ProcessTypes["release"])
+	if cmd == "" {
+		return nil
+	}
+	if r.releasePhaseRan(a.id, d.Release.ID) {
+		rep.emit(slipway.EventInfo, "", "release", "release phase: already ran for v%d", d.Release.Version)
+		return nil
+	}
+	if err := r.releasePhase(ctx, a, d, cmd, rep); err != nil {
+		return err
+	}
+	r.markReleasePhase(a.id, d.Release.ID)
 	return nil
 }
 
@@ -374,9 +400,13 @@ func (r *Runtime) revert(a *app, prev *slipway.Desired, cause error, rep *report
 	if prev != nil {
 		plans, err = plan(prev)
 	}
+	if sp := a.split.Load(); sp != nil {
+		a.setSplit(&trafficSplit{canary: sp.canary, canaryVersion: sp.canaryVersion}) // all traffic back
+	}
 	if err == nil {
 		err = r.converge(r.ctx, a, target, plans, nil, rep)
 	}
+	a.setSplit(nil)
 	if err != nil {
 		r.log.Error("auto-revert failed", "app", a.id, "err", err)
 		return wrapCause(cause, msg+" Reverting failed too: "+causeMessage(err))
