@@ -338,8 +338,10 @@ func (cl *cli) releasesWaitCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "releases:wait [vN|ID]",
 		Short: "Follow a release until it ends (default: the newest); the exit code says how",
-		Long: `Follow a release's rollout until it ends, as deploy does. The exit code is 0
-when it succeeded and 1 when it failed or its outcome is unknown.`,
+		Long: `Follow a release's rollout until it ends, as deploy does, with a canary's or
+blue-green release's step, traffic share, wait and figures. The exit code is
+0 when it succeeded and 1 when it failed (an aborted canary included) or its
+outcome is unknown.`,
 		Example: `  slipway releases:wait v5 -a hello
   slipway releases:wait -a hello && echo released`,
 		Args: args(cobra.MaximumNArgs(1)),
