@@ -192,7 +192,8 @@ func (cl *cli) releasesInfoCmd() *cobra.Command {
 			r.heading(fmt.Sprintf("%s v%d", app, rel.Version))
 			r.fields([][2]string{
 				{"Version", fmt.Sprintf("v%d", rel.Version)}, {"Status", status}, {"State", r.paint(statusColor(rel.State), rel.State)},
-				{"Current", current}, {"Description", rel.Description}, {"Trigger", rel.Trigger}, {"Slug", rel.Slug.ID},
+				{"Current", current}, {"Strategy", rel.Strategy}, {"Rollout", rolloutText(rel, app, r.env.Now())},
+				{"Description", rel.Description}, {"Trigger", rel.Trigger}, {"Slug", rel.Slug.ID},
 				{"By", rel.User.Email}, {"Created", fmt.Sprintf("%s (%s)", rel.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.ago(rel.CreatedAt))},
 				{"ID", rel.ID},
 			})

@@ -224,6 +224,15 @@ func TestCLI_ReleaseActions(t *testing.T) {
 		t.Fatalf("pause sent %q", got)
 	}
 
+	// releases:info shows the strategy and where the rollout is.
+	f.answer("GET /apps/hello/releases/r3/log", 200, client.ReleaseLog{})
+	out = h.ok("releases:info", "v3", "-a", "hello")
+	for _, re := range []string{`(?m)^Strategy: +canary$`, `(?m)^Rollout: +canary step 1/3: 10% on v3, paused, waiting for checks: ci/smoke$`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Fatalf("releases:info does not match %s:\n%s", re, out)
+		}
+	}
+
 	// A release that is not rolling out: the server's 409 and where to look.
 	f.answer("GET /apps/hello/releases/v2", 200, client.Release{ID: "r2", Version: 2, Status: "succeeded", Current: true})
 	f.answer("POST /apps/hello/releases/r2/actions/abort", 409, wire.ErrorBody{ID: "conflict", Message: "Release v2 is not rolling out."})
