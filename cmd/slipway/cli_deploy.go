@@ -29,8 +29,11 @@ The folder or archive holds a Procfile at its top (web: ./server).
 
 The build's output is shown as it comes; then the release is created and its
 rollout followed: on a terminal with a bar per process type of the dynos on
-the new release, otherwise as plain lines. The exit code is 0 only when the
-release succeeded; otherwise the reason is printed and the exit code is 1.`,
+the new release, otherwise as plain lines. A canary or blue-green release
+(see releases:strategy) also shows its step, the share of traffic on it,
+what it waits for and the router's figures for it against the stable
+release. The exit code is 0 only when the release succeeded; otherwise the
+reason is printed and the exit code is 1.`,
 		Example: `  slipway deploy . -a hello
   slipway deploy ./build/app.tar.gz -a hello -d "Fix the login page"
   slipway deploy https://ci.example.com/artifacts/app-1.4.tgz -a hello --checksum sha256:…

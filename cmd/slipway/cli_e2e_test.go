@@ -14,6 +14,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/client"
 	"github.com/slipway/slipway/internal/testslug"
 )
@@ -477,6 +478,81 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("second logout: %s", out)
 		}
 	})
+}
+
+// TestCLI_ReleaseStrategy runs releases:strategy and the release actions
+// against a real server: the strategy round trip through GET and PUT
+// /apps/{app}/release-strategy, bad input named by its field (by the CLI,
+// and by the server's 422 for a client that does not check first), and
+// an action on a release that is not rolling out answered with the 409.
+func TestCLI_ReleaseStrategy(t *testing.T) {
+	ts := startTestServer(t, testConfig(t))
+	h := newCLIHarness(t, ts)
+	h.ok("login", "--api", ts.APIURL, "--token", "test-token")
+	h.ok("apps:create", "strat")
+
+	var s slipway.Strategy
+	h.jsonOut(&s, "releases:strategy", "-a", "strat")
+	if s.Type != slipway.StrategyRolling || s.Gated() {
+		t.Fatalf("default strategy = %+v", s)
+	}
+	if out := h.ok("releases:strategy", "-a", "strat"); !strings.Contains(out, "rolling: each release replaces the dynos one by one") {
+		t.Fatalf("default strategy text:\n%s", out)
+	}
+
+	out := h.ok("releases:strategy", "-a", "strat", "--canary", "10,50,100", "--pause", "2m", "--checks", "ci/smoke",
+		"--analysis-error-rate", "0.01", "--analysis-p99", "800ms", "--analysis-min-requests", "50")
+	if !strings.Contains(out, "Set the release strategy of strat to canary") || !strings.Contains(out, "10% for 2m → 50% for 2m → 100%") {
+		t.Fatalf("set canary:\n%s", out)
+	}
+	h.jsonOut(&s, "releases:strategy", "-a", "strat")
+	want := slipway.Strategy{Type: "canary", Steps: []slipway.CanaryStep{{Weight: 10, Pause: "2m"}, {Weight: 50, Pause: "2m"}, {Weight: 100}},
+		Analysis:       &slipway.Analysis{MaxErrorRate: 0.01, MaxP99Ms: 800, MinRequests: 50, Interval: slipway.Duration(15 * time.Second)},
+		RequiredChecks: []string{"ci/smoke"}}
+	if got, _ := json.Marshal(s); string(got) != string(must(json.Marshal(want))) {
+		t.Fatalf("stored canary = %s, want %s", got, must(json.Marshal(want)))
+	}
+
+	h.ok("releases:strategy", "-a", "strat", "--set", `{"type":"blue-green","preview":true,"scale_down_delay":"5m","types":{"worker":{"type":"rolling"}}}`)
+	h.jsonOut(&s, "releases:strategy", "-a", "strat")
+	if s.Type != slipway.StrategyBlueGreen || !s.Preview || time.Duration(s.ScaleDownDelay) != 5*time.Minute || s.Types["worker"].Type != "rolling" {
+		t.Fatalf("stored blue-green = %+v", s)
+	}
+
+	// Bad input names the field and changes nothing.
+	h.fails(1, []string{"steps[1].weight", "Nothing was changed"}, "releases:strategy", "-a", "strat", "--canary", "50,10")
+	h.fails(1, []string{"required_checks[0]"}, "releases:strategy", "-a", "strat", "--set", `{"type":"canary","steps":[{"weight":100}],"required_checks":["x"]}`)
+	code, body := ts.raw(t, "PUT", "/apps/strat/release-strategy", "Bearer test-token", `{"type":"canary","steps":[{"weight":0}]}`)
+	if code != 422 || !strings.Contains(body, "steps[0].weight") {
+		t.Fatalf("PUT a zero weight: %d %s", code, body)
+	}
+	code, body = ts.raw(t, "PUT", "/apps/strat/release-strategy", "Bearer test-token", `{"type":"sideways"}`)
+	if code != 422 || !strings.Contains(body, "type") {
+		t.Fatalf("PUT an unknown type: %d %s", code, body)
+	}
+	h.jsonOut(&s, "releases:strategy", "-a", "strat")
+	if s.Type != slipway.StrategyBlueGreen {
+		t.Fatalf("a refused strategy changed the stored one: %+v", s)
+	}
+
+	// A rolling release is not steerable: the 409, and what to look at.
+	h.ok("releases:strategy", "-a", "strat", "--rolling")
+	h.ok("deploy", appDir(t, "web: ./testapp\n", nil), "-a", "strat")
+	h.fails(1, []string{"strat has no release rolling out", "releases:strategy -a strat"}, "releases:promote", "-a", "strat")
+	res := h.fails(1, []string{"slipway releases:info v1 -a strat"}, "releases:promote", "v1", "--full", "-a", "strat")
+	if _, err := ts.c.PromoteRelease(bg, "strat", "v1", true); slipway.ErrorCode(err) != slipway.EConflict || !strings.Contains(res.stderr, slipway.ErrorMessage(err)) {
+		t.Fatalf("promote v1: %v; the CLI printed:\n%s", err, res.stderr)
+	}
+	for _, action := range []string{"releases:abort", "releases:pause", "releases:resume"} {
+		h.fails(1, []string{"releases:info v1"}, action, "v1", "-a", "strat")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // TestCLI_HelpHasExamples checks that every client command documents

@@ -94,11 +94,13 @@ func (r *run) table(headers []string, rows [][]string, style func(col int, cell 
 }
 
 // fields prints "key: value" lines with the values aligned; empty values
-// are left out.
+// are left out, and do not widen the keys' column.
 func (r *run) fields(kv [][2]string) {
 	w := 0
 	for _, f := range kv {
-		w = max(w, len(f[0]))
+		if f[1] != "" {
+			w = max(w, len(f[0]))
+		}
 	}
 	for _, f := range kv {
 		if f[1] == "" {

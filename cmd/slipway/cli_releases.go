@@ -192,7 +192,8 @@ func (cl *cli) releasesInfoCmd() *cobra.Command {
 			r.heading(fmt.Sprintf("%s v%d", app, rel.Version))
 			r.fields([][2]string{
 				{"Version", fmt.Sprintf("v%d", rel.Version)}, {"Status", status}, {"State", r.paint(statusColor(rel.State), rel.State)},
-				{"Current", current}, {"Description", rel.Description}, {"Trigger", rel.Trigger}, {"Slug", rel.Slug.ID},
+				{"Current", current}, {"Strategy", rel.Strategy}, {"Rollout", rolloutText(rel, app, r.env.Now())},
+				{"Description", rel.Description}, {"Trigger", rel.Trigger}, {"Slug", rel.Slug.ID},
 				{"By", rel.User.Email}, {"Created", fmt.Sprintf("%s (%s)", rel.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.ago(rel.CreatedAt))},
 				{"ID", rel.ID},
 			})
@@ -338,8 +339,10 @@ func (cl *cli) releasesWaitCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "releases:wait [vN|ID]",
 		Short: "Follow a release until it ends (default: the newest); the exit code says how",
-		Long: `Follow a release's rollout until it ends, as deploy does. The exit code is 0
-when it succeeded and 1 when it failed or its outcome is unknown.`,
+		Long: `Follow a release's rollout until it ends, as deploy does, with a canary's or
+blue-green release's step, traffic share, wait and figures. The exit code is
+0 when it succeeded and 1 when it failed (an aborted canary included) or its
+outcome is unknown.`,
 		Example: `  slipway releases:wait v5 -a hello
   slipway releases:wait -a hello && echo released`,
 		Args: args(cobra.MaximumNArgs(1)),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -20,7 +21,10 @@ import (
 
 // followRelease shows a release's rollout until it ends: the rollout log's
 // lines as they come and, on a terminal, a bar per process type counting
-// the dynos that run the release. It then prints a one-line summary and
+// the dynos that run the release. A canary or blue-green rollout adds its
+// step, weight, phase, what it waits for and its analysis figures: a live
+// line below the bars on a terminal, else a line each time they change.
+// It then prints a one-line summary and
 // returns the release as it ended; the error says why when it did not
 // succeed. With --json nothing is printed.
 func (r *run) followRelease(c *client.Client, app string, rel *client.Release) (*client.Release, error) {
@@ -30,14 +34,25 @@ func (r *run) followRelease(c *client.Client, app string, rel *client.Release) (
 
 	say := func(string) {}
 	var bars *rolloutBars
+	var ro *rolloutPrinter
+	stopWatch := func() {}
 	switch {
 	case r.json:
 	case r.tty:
-		bars = newRolloutBars(ctx, r.out, rel, r.color)
+		bars = newRolloutBars(ctx, r.out, app, rel, r.color, r.env.Now)
 		say = bars.println
 		bars.startPolling(ctx, c, app, r.env.Poll)
+		stopWatch = watchRollout(ctx, c, app, rel, r.env.Poll, bars.setRollout)
 	default:
-		say = func(s string) { fmt.Fprintln(r.out, "  "+s) }
+		// The log lines and the rollout's lines come from two goroutines.
+		var mu sync.Mutex
+		say = func(s string) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintln(r.out, "  "+s)
+		}
+		ro = &rolloutPrinter{say: say, app: app, now: r.env.Now}
+		stopWatch = watchRollout(ctx, c, app, rel, r.env.Poll, ro.show)
 	}
 	err := c.FollowReleaseLog(ctx, app, rel.ID, func(line string) { say(r.logLine(line)) })
 	if err != nil && r.ctx.Err() == nil {
@@ -51,6 +66,7 @@ func (r *run) followRelease(c *client.Client, app string, rel *client.Release) (
 	if r.ctx.Err() == nil {
 		final, err = c.WaitRelease(ctx, app, rel.ID)
 	}
+	stopWatch()
 	if r.ctx.Err() != nil || err != nil {
 		if bars != nil {
 			bars.stop(nil, nil, nil)
@@ -67,7 +83,11 @@ func (r *run) followRelease(c *client.Client, app string, rel *client.Release) (
 		fs, dynos = nil, nil
 	}
 	if bars != nil {
+		bars.setRollout(final)
 		bars.stop(final, fs, dynos)
+	}
+	if ro != nil {
+		ro.show(final)
 	}
 	if r.json {
 		return final, releaseOutcome(final, app)
@@ -97,6 +117,9 @@ func releaseOutcome(rel *client.Release, app string) error {
 		return nil
 	case slipway.ReleaseFailed:
 		reason := rel.Error
+		if reason == "" && rel.Rollout != nil {
+			reason = rel.Rollout.Reason
+		}
 		if reason == "" {
 			reason = "no reason given"
 		}
@@ -153,22 +176,59 @@ func onRelease(dynos []client.Dyno, typ, releaseID string) int {
 // the rollout's log lines printed above them.
 type rolloutBars struct {
 	p       *mpb.Progress
+	app     string
 	release *client.Release
 	color   bool
+	now     func() time.Time
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 
 	mu   sync.Mutex
 	bars map[string]*mpb.Bar
+	// line is the rollout's live line, added when a rollout first shows.
+	line *mpb.Bar
+
+	// roMu guards rollout apart from mu: the line's decorator reads it
+	// while mpb renders, and mu is held around calls that wait for mpb.
+	roMu    sync.Mutex
+	rollout *client.Release
 }
 
-func newRolloutBars(ctx context.Context, w io.Writer, rel *client.Release, color bool) *rolloutBars {
+func newRolloutBars(ctx context.Context, w io.Writer, app string, rel *client.Release, color bool, now func() time.Time) *rolloutBars {
 	cw := sizedConsole{cupwriter.New(w, false)}
 	return &rolloutBars{
 		p: mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithConsoleWriter(cw), mpb.WithWidth(40),
 			mpb.WithRefreshRate(100*time.Millisecond)),
-		release: rel, color: color, bars: map[string]*mpb.Bar{},
+		app: app, release: rel, color: color, now: now, bars: map[string]*mpb.Bar{},
 	}
+}
+
+// setRollout shows rel's rollout on the live line below the bars, adding
+// the line the first time rel has one.
+func (b *rolloutBars) setRollout(rel *client.Release) {
+	if rel == nil || rel.Rollout == nil {
+		return
+	}
+	b.roMu.Lock()
+	b.rollout = rel
+	b.roMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.line != nil {
+		return
+	}
+	// Last in priority: the line stays below the bars of the types.
+	b.line = b.p.New(0, mpb.NopStyle(), mpb.BarPriority(math.MaxInt),
+		mpb.PrependDecorators(decor.Any(func(s decor.Statistics) string {
+			b.roMu.Lock()
+			rel := b.rollout
+			b.roMu.Unlock()
+			text := rolloutText(rel, b.app, b.now())
+			if s.AvailableWidth > 1 {
+				text = truncate(text, s.AvailableWidth-1)
+			}
+			return paint(b.color, phaseColor(rel.Rollout.Phase), text)
+		})))
 }
 
 // sizedConsole is the terminal writer mpb uses by default, except that a
@@ -274,6 +334,160 @@ func (b *rolloutBars) stop(final *client.Release, fs []client.Formation, dynos [
 	for _, bar := range b.bars {
 		bar.Abort(false) // no effect on a completed bar
 	}
+	if b.line != nil {
+		b.line.Abort(false) // stays on the screen as it last read
+	}
 	b.mu.Unlock()
 	b.p.Wait()
+}
+
+// watchRollout reads the release every interval and hands it to show,
+// until ctx ends, the release ends, or it turns out to roll without a
+// canary or blue-green rollout. stop ends the watch and waits for it.
+func watchRollout(ctx context.Context, c *client.Client, app string, rel *client.Release, every time.Duration, show func(*client.Release)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			cur, err := c.Release(ctx, app, rel.ID)
+			if err == nil {
+				show(cur)
+				if slipway.ReleaseTerminal(cur.Status) || (cur.Strategy == slipway.StrategyRolling && cur.Rollout == nil) {
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// rolloutFiguresEvery is how often, off a terminal, a rollout's line is
+// printed again only because its analysis figures moved.
+const rolloutFiguresEvery = 10 * time.Second
+
+// rolloutPrinter prints a rollout's line, off a terminal, each time its step,
+// weight, phase or wait changes, and at most every rolloutFiguresEvery
+// when only the figures do.
+type rolloutPrinter struct {
+	say  func(string)
+	app  string
+	now  func() time.Time
+	mu   sync.Mutex
+	key  string
+	figs string
+	at   time.Time
+}
+
+func (l *rolloutPrinter) show(rel *client.Release) {
+	if rel == nil || rel.Rollout == nil {
+		return
+	}
+	now := l.now()
+	key, figs := rolloutKey(rel.Rollout), figuresText(rel.Rollout.Analysis)
+	l.mu.Lock()
+	if key == l.key && (figs == l.figs || now.Sub(l.at) < rolloutFiguresEvery) {
+		l.mu.Unlock()
+		return
+	}
+	l.key, l.figs, l.at = key, figs, now
+	l.mu.Unlock()
+	l.say("rollout: " + rolloutText(rel, l.app, now))
+}
+
+// rolloutKey is what makes a rollout's line worth printing again: all but
+// the figures and the countdown.
+func rolloutKey(ro *client.Rollout) string {
+	until := ""
+	if ro.PauseUntil != nil {
+		until = ro.PauseUntil.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprint(ro.Strategy, ro.Step, ro.Steps, ro.Weight, ro.Phase, until, ro.WaitingFor, ro.Reason, ro.PreviewURL)
+}
+
+// rolloutText says where a canary or blue-green rollout is, for people:
+// "canary step 2/3: 50% on v2, paused, resumes in 1m20s; canary: 120
+// requests, 0.83% errors, p99 250ms; stable: …". Steps count from 1 here.
+// It is "" for a release without a rollout.
+func rolloutText(rel *client.Release, app string, now time.Time) string {
+	if rel == nil || rel.Rollout == nil {
+		return ""
+	}
+	ro := rel.Rollout
+	head := ro.Strategy
+	if ro.Steps > 0 {
+		head += fmt.Sprintf(" step %d/%d", min(ro.Step+1, ro.Steps), ro.Steps)
+	}
+	parts := []string{fmt.Sprintf("%d%% on v%d", ro.Weight, rel.Version), ro.Phase}
+	waiting := false
+	if ro.PauseUntil != nil && ro.Phase != slipway.PhaseDone && ro.Phase != slipway.PhaseAborted {
+		waiting = true
+		if d := ro.PauseUntil.Sub(now).Round(time.Second); d > 0 {
+			parts = append(parts, "resumes in "+d.String())
+		} else {
+			parts = append(parts, "resumes now")
+		}
+	}
+	if len(ro.WaitingFor) > 0 {
+		waiting = true
+		parts = append(parts, "waiting for checks: "+strings.Join(ro.WaitingFor, ", "))
+	}
+	if ro.Phase == slipway.PhasePaused && !waiting {
+		parts = append(parts, fmt.Sprintf("waiting for a promote: slipway releases:promote v%d -a %s", rel.Version, app))
+	}
+	if ro.PreviewURL != "" && ro.Phase != slipway.PhaseDone && ro.Phase != slipway.PhaseAborted {
+		parts = append(parts, "preview at "+ro.PreviewURL)
+	}
+	if ro.Reason != "" {
+		parts = append(parts, ro.Reason)
+	}
+	text := head + ": " + strings.Join(parts, ", ")
+	if figs := figuresText(ro.Analysis); figs != "" {
+		text += "; " + figs
+	}
+	return text
+}
+
+// figuresText is the analysis window's figures, the new release's against
+// the stable one's: "canary: 120 requests, 0.83% errors, p99 250ms;
+// stable: 1080 requests, 0.1% errors, p99 180ms"; "" before any request.
+func figuresText(f slipway.Figures) string {
+	one := func(name string, t slipway.TrafficSummary) string {
+		s := fmt.Sprintf("%s: %s, %s errors", name, plural(int(t.Requests), "request"), percent(t.ErrorRate))
+		if t.P99Ms > 0 {
+			s += ", p99 " + millis(t.P99Ms)
+		}
+		return s
+	}
+	if f.Canary.Requests == 0 && f.Stable.Requests == 0 {
+		return ""
+	}
+	text := one("canary", f.Canary)
+	if f.Stable.Requests > 0 {
+		text += "; " + one("stable", f.Stable)
+	}
+	return text
+}
+
+// phaseColor is the colour of a rollout's line by its phase.
+func phaseColor(phase string) string {
+	switch phase {
+	case slipway.PhaseDone:
+		return green
+	case slipway.PhaseAborted:
+		return red
+	case slipway.PhasePaused, slipway.PhaseAnalyzing:
+		return yellow
+	}
+	return ""
 }

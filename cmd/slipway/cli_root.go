@@ -80,7 +80,8 @@ deploy with slipway deploy. Every client command takes --json for scripts;
 	add("apps", cl.appsCmd(), cl.appsCreateCmd(), cl.appsInfoCmd(), cl.appsDestroyCmd())
 	add("deploy", cl.deployCmd(), cl.buildsCmd(), cl.buildsInfoCmd(),
 		cl.releasesCmd(), cl.releasesInfoCmd(), cl.releasesCreateCmd(), cl.releasesRollbackCmd(),
-		cl.releasesStatusesCmd(), cl.releasesWaitCmd())
+		cl.releasesStatusesCmd(), cl.releasesWaitCmd(), cl.releasesStrategyCmd(),
+		cl.releasesPromoteCmd(), cl.releasesAbortCmd(), cl.releasesPauseCmd(), cl.releasesResumeCmd())
 	add("dynos", cl.psCmd(), cl.psScaleCmd(), cl.psRestartCmd(),
 		cl.configCmd(), cl.configGetCmd(), cl.configSetCmd(), cl.configUnsetCmd())
 	add("pipelines", cl.pipelinesCmd(), cl.pipelinesInfoCmd(), cl.pipelinesCreateCmd(), cl.pipelinesAddCmd(),
