@@ -1,0 +1,226 @@
+package main
+
+// End-to-end checks of canary releases on the local runtime: a real
+// server, real dynos of the test app, the router, and status checks and
+// user actions that move the rollout.
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/client"
+)
+
+// waitRollout polls the release until ok accepts it, and returns it.
+func waitRollout(t *testing.T, ts *testServer, app, id, what string, ok func(*client.Release) bool) *client.Release {
+	t.Helper()
+	deadline := time.Now().Add(rolloutWait)
+	for {
+		r, err := ts.c.Release(bg, app, id)
+		if err == nil && ok(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s: release %+v (%v)\nrollout: %+v\nlog:\n%s", what, rolloutWait, r, err, rolloutOf(r),
+				strings.Join(rolloutLog(t, ts, app, id), "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func rolloutOf(r *client.Release) any {
+	if r == nil || r.Rollout == nil {
+		return nil
+	}
+	return *r.Rollout
+}
+
+func pausedFor(check string) func(*client.Release) bool {
+	return func(r *client.Release) bool {
+		return r.Rollout != nil && r.Rollout.Phase == slipway.PhasePaused && strings.Join(r.Rollout.WaitingFor, ",") == check
+	}
+}
+
+func ended(r *client.Release) bool { return slipway.ReleaseTerminal(r.Status) }
+
+// routerVersions asks the router n times and counts the answers per
+// version.
+func routerVersions(t *testing.T, ts *testServer, key string, n int) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	for range n {
+		code, body := ts.get(t, key, "/")
+		if code != 200 {
+			t.Fatalf("router answered %d %q", code, body)
+		}
+		v, _, _ := strings.Cut(strings.TrimPrefix(body, "version="), " ")
+		seen[v]++
+	}
+	return seen
+}
+
+func TestE2E_Canary_ChecksGateEachStep(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, testConfig(t))
+	const app, key = "canary", "canary-default"
+	if _, err := ts.c.CreateApp(bg, app, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	scaleTo(t, ts, key, map[string]any{"type": "web", "quantity": 2})
+	slug := ts.push(t, key, "web: ./testapp\n")
+	if r := ts.release(t, key, client.NewRelease{Slug: slug}); r.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("v1 = %s (%s)", r.Status, r.Error)
+	}
+	strategy := slipway.Strategy{Type: slipway.StrategyCanary, RequiredChecks: []string{"ci/smoke"},
+		Steps: []slipway.CanaryStep{{Weight: 50, Pause: slipway.PauseUntilChecks}, {Weight: 100}}}
+	if _, err := ts.c.SetReleaseStrategy(bg, key, strategy); err != nil {
+		t.Fatal(err)
+	}
+
+	// v2 waits at 50% for its check: one dyno of each release, both served.
+	v2, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitRollout(t, ts, key, v2.ID, "v2 paused for ci/smoke", pausedFor("ci/smoke"))
+	if r.Status != slipway.ReleasePending || r.Strategy != "canary" || r.Rollout.Weight != 50 || r.Rollout.Step != 0 || r.Rollout.Steps != 2 {
+		t.Fatalf("paused v2 = %s %s %+v, want pending canary at step 0 of 2, weight 50", r.Status, r.Strategy, *r.Rollout)
+	}
+	waitDynos(t, ts, key, "one dyno per release", func(ds []client.Dyno) string {
+		per := map[int]int{}
+		for _, d := range ds {
+			if d.Ready {
+				per[d.Release.Version]++
+			}
+		}
+		if per[1] != 1 || per[2] != 1 || len(ds) != 2 {
+			return fmt.Sprintf("ready per version %v of %d dynos, want v1:1 v2:1", per, len(ds))
+		}
+		return ""
+	})
+	if seen := routerVersions(t, ts, key, 40); seen["1"] == 0 || seen["2"] == 0 {
+		t.Fatalf("router served %v, want both versions", seen)
+	}
+	if got := versions(t, ts, key); got != "v1:succeeded* v2:pending" {
+		t.Fatalf("releases = %s", got)
+	}
+
+	// The check's success moves it on within a second, to 100%.
+	if _, err := ts.c.CreateReleaseStatus(bg, key, v2.ID, client.ReleaseStatus{State: "success", Context: "ci/smoke", Name: "smoke"}); err != nil {
+		t.Fatal(err)
+	}
+	passed := time.Now()
+	waitRollout(t, ts, key, v2.ID, "v2 goes on", func(r *client.Release) bool { return r.Rollout.Phase != slipway.PhasePaused })
+	if took := time.Since(passed); took > time.Second {
+		t.Errorf("the rollout went on %s after the check passed, want within 1s", took)
+	}
+	if r := waitRollout(t, ts, key, v2.ID, "v2 ends", ended); r.Status != slipway.ReleaseSucceeded || !r.Current || r.Rollout.Phase != slipway.PhaseDone || r.Rollout.Weight != 100 {
+		t.Fatalf("v2 = %s current=%v rollout %+v, want succeeded, current, done at 100", r.Status, r.Current, rolloutOf(r))
+	}
+	waitDynos(t, ts, key, "v2 on every dyno", settledOn(2, map[string]int{"web": 2}))
+
+	// v3's check fails: it is aborted and the app stays on v2.
+	v3, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, ts, key, v3.ID, "v3 paused for ci/smoke", pausedFor("ci/smoke"))
+	if _, err := ts.c.CreateReleaseStatus(bg, key, v3.ID, client.ReleaseStatus{State: "failure", Context: "ci/smoke", Name: "smoke"}); err != nil {
+		t.Fatal(err)
+	}
+	r = waitRollout(t, ts, key, v3.ID, "v3 ends", ended)
+	if r.Status != slipway.ReleaseFailed || !strings.Contains(r.Error, "ci/smoke reported failure") || r.Rollout.Phase != slipway.PhaseAborted {
+		t.Fatalf("v3 = %s %q rollout %+v, want failed naming the check", r.Status, r.Error, rolloutOf(r))
+	}
+	waitDynos(t, ts, key, "back on v2", settledOn(2, map[string]int{"web": 2}))
+	if seen := routerVersions(t, ts, key, 20); seen["2"] != 20 {
+		t.Fatalf("router served %v after the abort, want only v2", seen)
+	}
+}
+
+func TestE2E_Canary_UserActions(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, testConfig(t))
+	const app, key = "steer", "steer-default"
+	if _, err := ts.c.CreateApp(bg, app, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	slug := ts.push(t, key, "web: ./testapp\n")
+	ts.release(t, key, client.NewRelease{Slug: slug})
+	// Not rolling out: 409.
+	if _, err := ts.c.PromoteRelease(bg, key, "v1", false); slipway.ErrorCode(err) != slipway.EConflict {
+		t.Fatalf("promote of a finished release: %v, want a conflict", err)
+	}
+	strategy := slipway.Strategy{Type: slipway.StrategyCanary,
+		Steps: []slipway.CanaryStep{{Weight: 10, Pause: "1h"}, {Weight: 50, Pause: "1h"}, {Weight: 100}}}
+	if _, err := ts.c.SetReleaseStrategy(bg, key, strategy); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitRollout(t, ts, key, v2.ID, "v2 paused at 10%", func(r *client.Release) bool {
+		return r.Rollout != nil && r.Rollout.Phase == slipway.PhasePaused && r.Rollout.PauseUntil != nil
+	})
+	if until := time.Until(r.Rollout.PauseUntil.Time); until < 50*time.Minute {
+		t.Fatalf("pause_until in %s, want about an hour", until)
+	}
+	// promote: the next step at once.
+	if _, err := ts.c.PromoteRelease(bg, key, v2.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, ts, key, v2.ID, "v2 paused at 50%", func(r *client.Release) bool {
+		return r.Rollout.Step == 1 && r.Rollout.Weight == 50 && r.Rollout.Phase == slipway.PhasePaused
+	})
+	// pause holds it; resume lets the timed pause count again.
+	if _, err := ts.c.PauseRelease(bg, key, v2.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, ts, key, v2.ID, "v2 held", pausedFor("resume"))
+	if _, err := ts.c.ResumeRelease(bg, key, v2.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, ts, key, v2.ID, "v2 resumed", func(r *client.Release) bool {
+		return r.Rollout.Phase == slipway.PhasePaused && len(r.Rollout.WaitingFor) == 0
+	})
+	// abort: back to v1, failed with who did it.
+	if _, err := ts.c.AbortRelease(bg, key, v2.ID); err != nil {
+		t.Fatal(err)
+	}
+	r = waitRollout(t, ts, key, v2.ID, "v2 ends", ended)
+	if r.Status != slipway.ReleaseFailed || !strings.Contains(r.Error, "Aborted by") {
+		t.Fatalf("v2 = %s %q, want failed, aborted by a user", r.Status, r.Error)
+	}
+	waitDynos(t, ts, key, "back on v1", settledOn(1, map[string]int{"web": 1}))
+
+	// A new release while a canary runs aborts the running one first.
+	v3, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, ts, key, v3.ID, "v3 paused at 10%", func(r *client.Release) bool {
+		return r.Rollout != nil && r.Rollout.Phase == slipway.PhasePaused
+	})
+	v4, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitRollout(t, ts, key, v3.ID, "v3 ends", ended); r.Status != slipway.ReleaseFailed || !strings.Contains(r.Error, "v4, a newer release") {
+		t.Fatalf("v3 = %s %q, want failed, superseded by v4", r.Status, r.Error)
+	}
+	// Full promote of v4 skips its steps.
+	waitRollout(t, ts, key, v4.ID, "v4 paused at 10%", func(r *client.Release) bool {
+		return r.Rollout != nil && r.Rollout.Phase == slipway.PhasePaused
+	})
+	if _, err := ts.c.PromoteRelease(bg, key, "v4", true); err != nil {
+		t.Fatal(err)
+	}
+	if r := waitRollout(t, ts, key, v4.ID, "v4 ends", ended); r.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("v4 = %s %q", r.Status, r.Error)
+	}
+	waitDynos(t, ts, key, "v4 everywhere", settledOn(4, map[string]int{"web": 1}))
+}
