@@ -1273,3 +1273,55 @@ func lineAround(s string, i int) string {
 	from, to := max(0, i-80), min(len(s), i+80)
 	return strings.ReplaceAll(s[from:to], "\n", "⏎")
 }
+
+// TestStressCrash_KillDuringCanaryPause kills the server while a canary
+// waits at 50% with a long pause: after the restart the rollout is at the
+// same step with the same pause deadline (it is stored as a time), both
+// releases serve, and a promote completes it.
+func TestStressCrash_KillDuringCanaryPause(t *testing.T) {
+	needStress(t)
+	s, dataDir, slugID := crashSetup(t, crashProcfile)
+	strategy := slipway.Strategy{Type: slipway.StrategyCanary, Steps: []slipway.CanaryStep{{Weight: 50, Pause: "1h"}, {Weight: 100}}}
+	if _, err := s.c.SetReleaseStrategy(bg, crashApp, strategy); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.c.CreateRelease(bg, crashApp, client.NewRelease{Slug: slugID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := func(c *client.Client) *client.Release {
+		var got *client.Release
+		waitFor(t, "v2 paused at 50%", 30*time.Second, func() bool {
+			got, _ = c.Release(bg, crashApp, r.ID)
+			return got != nil && got.Rollout != nil && got.Rollout.Phase == slipway.PhasePaused && got.Rollout.PauseUntil != nil
+		})
+		return got
+	}
+	before := paused(s.c)
+	s.kill()
+	s2 := startCrashServer(t, dataDir)
+	after := paused(s2.c)
+	if after.Rollout.Step != before.Rollout.Step || after.Rollout.Weight != 50 || !after.Rollout.PauseUntil.Equal(before.Rollout.PauseUntil.Time) {
+		t.Fatalf("after the restart the rollout is %+v, before it was %+v", *after.Rollout, *before.Rollout)
+	}
+	seen := map[string]bool{}
+	waitFor(t, "both releases served after the restart", 20*time.Second, func() bool {
+		if code, body := s2.routerGet(crashApp); code == 200 {
+			v, _, _ := strings.Cut(strings.TrimPrefix(body, "version="), " ")
+			seen[v] = true
+		}
+		return seen["1"] && seen["2"]
+	})
+	if _, err := s2.c.PromoteRelease(bg, crashApp, r.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	var got *client.Release
+	waitFor(t, "v2 succeeded", 30*time.Second, func() bool {
+		got, _ = s2.c.Release(bg, crashApp, r.ID)
+		return got != nil && slipway.ReleaseTerminal(got.Status)
+	})
+	if got.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("v2 = %s %q", got.Status, got.Error)
+	}
+	t.Logf("after restart: %s", checkRecovered(t, s2, dataDir, slipway.ReleaseSucceeded))
+}
