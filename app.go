@@ -3,6 +3,7 @@ package slipway
 import (
 	"context"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -96,6 +97,10 @@ func ValidateAppName(name string) error {
 func ValidateName(kind, name string) error {
 	if !plainNameRE.MatchString(name) {
 		return Errorf(EUnprocessable, "The %s name %q is invalid: use lowercase letters, digits and dashes, starting with a letter, at most 63 characters.", kind, Clip(name))
+	}
+	if kind == "space" && strings.Contains(name, "--") {
+		// <app>-<space>--preview is a blue-green release's preview host.
+		return Errorf(EUnprocessable, "The space name %q is invalid: it may not contain \"--\", which preview hosts of blue-green releases use.", Clip(name))
 	}
 	return nil
 }
