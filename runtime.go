@@ -57,6 +57,11 @@ type Desired struct {
 	Slug       Slug
 	Config     map[string]string
 	Formations []Formation // with Command resolved from the Procfile when empty
+	// Reuse lets a runtime keep dynos of another release that run the
+	// same slug, commands and config (they keep that release's
+	// SLIPWAY_RELEASE_VERSION): a rollback within a blue-green release's
+	// scale-down delay then only moves traffic back.
+	Reuse bool
 }
 
 // Progress events a runtime reports while it converges an app.

@@ -69,6 +69,9 @@ type RolloutStore interface {
 	// UpdateRollout changes the stored state with fn in one transaction.
 	// ENotFound before the rollout began; fn's own error as it is.
 	UpdateRollout(ctx context.Context, releaseID string, fn func(*Rollout) error) (*Rollout, error)
+	// PendingScaleDown returns the rollout whose blue-green switch left
+	// the old release's dynos running; ENotFound when none waits.
+	PendingScaleDown(ctx context.Context, appID string) (*Rollout, error)
 	// RecordReleaseAction audits a user's action on a rollout and, when
 	// event is not "", sends it to the app's hooks.
 	RecordReleaseAction(ctx context.Context, app *App, r *Release, action, event string) error

@@ -281,6 +281,9 @@ type Rollout struct {
 	// Baseline holds the router's cumulative figures when the step's
 	// analysis window began; the window's figures are the difference.
 	Baseline TrafficPair `json:"baseline"`
+	// ScaleDownAt is when the old release's dynos stop after a blue-green
+	// switch; until then a rollback to it only flips the router back.
+	ScaleDownAt *time.Time `json:"scale_down_at,omitempty"`
 	// Started is when the rollout began.
 	Started time.Time `json:"started"`
 	// Seq counts the writes of the state, so the engine's write does not

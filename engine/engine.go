@@ -54,11 +54,12 @@ type Store interface {
 	// ListReleaseStatuses (slipway.ReleaseStatusStore) gives the checks
 	// that gate a rollout.
 	ListReleaseStatuses(ctx context.Context, releaseID string) ([]*slipway.ReleaseStatus, error)
-	// Rollout, SaveRollout and UpdateRollout (slipway.RolloutStore) keep a
-	// gated rollout's state.
+	// Rollout, SaveRollout, UpdateRollout and PendingScaleDown
+	// (slipway.RolloutStore) keep a gated rollout's state.
 	Rollout(ctx context.Context, releaseID string) (*slipway.Rollout, error)
 	SaveRollout(ctx context.Context, st *slipway.Rollout) error
 	UpdateRollout(ctx context.Context, releaseID string, fn func(*slipway.Rollout) error) (*slipway.Rollout, error)
+	PendingScaleDown(ctx context.Context, appID string) (*slipway.Rollout, error)
 }
 
 // Config holds the engine's dependencies and settings.
@@ -392,6 +393,9 @@ func (e *Engine) drain(ctx context.Context, appID string) {
 		}
 		switch {
 		case r == nil && rs == nil:
+			if err := e.scaleDown(ctx, appID); err != nil && ctx.Err() == nil {
+				e.log.Error("scale down", "app", appID, "err", err)
+			}
 			return
 		case rs != nil && (r == nil || r.Status == slipway.ReleaseQueued && rs.CreatedAt.Before(r.CreatedAt)):
 			if err := e.restart(ctx, rs); err != nil {
@@ -511,6 +515,13 @@ func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
 		e.logf(ctx, r, "release_failed: %s", slipway.ErrorMessage(err))
 		return e.finish(ctx, r, slipway.ReleaseFailed, slipway.ErrorMessage(err), started)
 	}
+	// Within a blue-green release's scale-down delay the replaced
+	// release's dynos still run: a rollback to them moves traffic only.
+	waiting, err := e.cfg.Store.PendingScaleDown(ctx, r.AppID)
+	if err != nil && slipway.ErrorCode(err) != slipway.ENotFound {
+		return err
+	}
+	d.Reuse = waiting != nil && r.Trigger == slipway.TriggerRollback
 	dctx, cancel := context.WithDeadline(ctx, started.Add(e.cfg.ReleaseDeadline))
 	defer cancel()
 	err = e.cfg.Runtime.Deploy(dctx, *d, func(ev slipway.ProgressEvent) {
@@ -530,6 +541,11 @@ func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
 	case ctx.Err() != nil:
 		return ctx.Err() // shutting down: the release stays pending and resumes
 	case err == nil:
+		if waiting != nil {
+			if err := e.clearScaleDown(ctx, waiting.ReleaseID); err != nil {
+				return err
+			}
+		}
 		e.logf(ctx, r, "Release v%d succeeded.", r.Version)
 		return e.finish(ctx, r, slipway.ReleaseSucceeded, "", started)
 	case (errors.Is(err, context.DeadlineExceeded) || dctx.Err() != nil) && se == nil:

@@ -67,11 +67,24 @@ func (e *Engine) carryOutGated(ctx context.Context, r *slipway.Release, sp slipw
 			}
 			state = &placed
 		case rollout.Promote:
-			e.logf(ctx, r, "Promoting v%d to all of the app's dynos and traffic.", r.Version)
-			if err := e.deployGated(ctx, r, r); err != nil {
-				return e.failGated(ctx, r, state, err)
+			web := r.Strategy.ForType("web")
+			if delay := time.Duration(web.ScaleDownDelay); web.Type == slipway.StrategyBlueGreen && delay > 0 {
+				// The switch: all traffic to the new release; the old
+				// one's dynos stay for the delay, so a rollback is a flip.
+				e.logf(ctx, r, "Switching all traffic to v%d; the dynos of v%d stop in %s.", r.Version, cur.Version, delay)
+				if err := e.place(ctx, r, cur, sp, 100, state); err != nil {
+					return e.failGated(ctx, r, state, err)
+				}
+				at := e.cfg.Now().Add(delay)
+				state.ScaleDownAt = &at
+			} else {
+				e.logf(ctx, r, "Promoting v%d to all of the app's dynos and traffic.", r.Version)
+				if err := e.deployGated(ctx, r, r); err != nil {
+					return e.failGated(ctx, r, state, err)
+				}
 			}
 			state.Phase, state.Weight, state.Step = slipway.PhaseDone, 100, max(state.Steps-1, 0)
+			state.PreviewURL = ""
 			if err := st.SaveRollout(ctx, state); err != nil {
 				return err
 			}
@@ -107,7 +120,7 @@ func (e *Engine) place(ctx context.Context, r, cur *slipway.Release, sp slipway.
 		switch r.Strategy.ForType(f.Type).Type {
 		case slipway.StrategyBlueGreen:
 			split.Stables[f.Type], split.Canaries[f.Type] = f.Quantity, f.Quantity
-			split.Preview = true
+			split.Preview = weight < 100
 		case slipway.StrategyCanary:
 			split.Stables[f.Type], split.Canaries[f.Type] = slipway.SplitCounts(f.Quantity, weight)
 		default: // a type that rolls goes over at the first step
@@ -221,3 +234,44 @@ func (e *Engine) gatedStrategy(ctx context.Context, r *slipway.Release) (slipway
 // Wake brings a waiting rollout of the app back at once: a check arrived
 // or a user acted.
 func (e *Engine) Wake(appID string) { e.Kick(appID) }
+
+// scaleDown stops the dynos a blue-green switch left running once their
+// delay is over, by placing the current release again.
+func (e *Engine) scaleDown(ctx context.Context, appID string) error {
+	st, err := e.cfg.Store.PendingScaleDown(ctx, appID)
+	if slipway.ErrorCode(err) == slipway.ENotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if e.cfg.Now().Before(*st.ScaleDownAt) {
+		return nil
+	}
+	cur, err := e.cfg.Store.CurrentRelease(ctx, appID)
+	if err != nil && slipway.ErrorCode(err) != slipway.ENotFound {
+		return err
+	}
+	if cur != nil {
+		d, err := e.desired(ctx, cur)
+		if err != nil {
+			return err
+		}
+		dctx, cancel := context.WithTimeout(ctx, e.cfg.ReleaseDeadline)
+		defer cancel()
+		if err := e.cfg.Runtime.Deploy(dctx, *d, func(ev slipway.ProgressEvent) {
+			e.log.Debug("scale down", "app", appID, "event", ev.Type, "dyno", ev.Dyno, "msg", ev.Message)
+		}); err != nil {
+			return err
+		}
+	}
+	return e.clearScaleDown(ctx, st.ReleaseID)
+}
+
+func (e *Engine) clearScaleDown(ctx context.Context, releaseID string) error {
+	_, err := e.cfg.Store.UpdateRollout(ctx, releaseID, func(st *slipway.Rollout) error {
+		st.ScaleDownAt = nil
+		return nil
+	})
+	return err
+}

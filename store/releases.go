@@ -427,7 +427,8 @@ func (db *DB) NextRelease(ctx context.Context, appID string) (*slipway.Release, 
 // AppsWithWork lists apps with a queued or pending release or a queued
 // restart.
 func (db *DB) AppsWithWork(ctx context.Context) ([]string, error) {
-	rows, err := db.w.QueryContext(ctx, `SELECT app_id FROM releases WHERE status IN ('queued', 'pending') UNION SELECT app_id FROM app_restarts`)
+	rows, err := db.w.QueryContext(ctx, `SELECT app_id FROM releases WHERE status IN ('queued', 'pending') UNION SELECT app_id FROM app_restarts
+		UNION SELECT app_id FROM rollouts WHERE scale_down_at IS NOT NULL`)
 	if err != nil {
 		return nil, err
 	}

@@ -156,9 +156,29 @@ func putRollout(ctx context.Context, tx *sql.Tx, now time.Time, st *slipway.Roll
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO rollouts (release_id, state, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (release_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`, st.ReleaseID, string(text), micros(now))
+	var scaleDown *int64
+	if st.ScaleDownAt != nil {
+		at := micros(*st.ScaleDownAt)
+		scaleDown = &at
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO rollouts (release_id, app_id, state, scale_down_at, updated_at)
+		VALUES ($1, (SELECT app_id FROM releases WHERE id = $1), $2, $3, $4)
+		ON CONFLICT (release_id) DO UPDATE SET state = excluded.state, scale_down_at = excluded.scale_down_at, updated_at = excluded.updated_at`,
+		st.ReleaseID, string(text), scaleDown, micros(now))
 	return err
+}
+
+// PendingScaleDown returns the rollout of the app whose blue-green switch
+// left the old release's dynos running (ScaleDownAt is set); ENotFound
+// when none waits.
+func (db *DB) PendingScaleDown(ctx context.Context, appID string) (*slipway.Rollout, error) {
+	var id string
+	err := db.w.QueryRowContext(ctx, `SELECT release_id FROM rollouts WHERE app_id = $1 AND scale_down_at IS NOT NULL
+		ORDER BY scale_down_at LIMIT 1`, appID).Scan(&id)
+	if err != nil {
+		return nil, notFound(err, "The app has no dynos waiting to scale down.")
+	}
+	return rolloutOf(ctx, db.w, id)
 }
 
 // RecordReleaseAction audits a user's action on a rollout and sends event

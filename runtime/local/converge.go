@@ -24,6 +24,11 @@ type spec struct {
 	healthcheck string
 	env         []string // base env, config vars, SLIPWAY_*; PORT and DYNO come per process
 	key         string
+	// sameRun is key without the release: dynos with the same sameRun
+	// run the same slug, command and config. reuse lets a rollout keep
+	// such dynos of another release (Desired.Reuse).
+	sameRun string
+	reuse   bool
 }
 
 // releaseEnv is what every process of d gets besides PORT, DYNO and HOME:
@@ -46,6 +51,7 @@ func (r *Runtime) releaseEnv(d *slipway.Desired) []string {
 }
 
 func (r *Runtime) newSpec(d *slipway.Desired, p typePlan) *spec {
+	env := r.releaseEnv(d)
 	return &spec{
 		app:         d.App,
 		release:     d.Release,
@@ -53,8 +59,10 @@ func (r *Runtime) newSpec(d *slipway.Desired, p typePlan) *spec {
 		command:     p.command,
 		dir:         d.Slug.Dir,
 		healthcheck: p.healthcheck,
-		env:         r.releaseEnv(d),
+		env:         env,
 		key:         d.Release.ID + "\x00" + d.Slug.Dir + "\x00" + p.command + "\x00" + p.healthcheck,
+		sameRun:     d.Slug.Dir + "\x00" + p.command + "\x00" + p.healthcheck + "\x00" + strings.Join(configEnv(env), "\x00"),
+		reuse:       d.Reuse,
 	}
 }
 
@@ -62,6 +70,17 @@ func (r *Runtime) newSpec(d *slipway.Desired, p typePlan) *spec {
 type target struct {
 	sp *spec
 	q  int
+}
+
+// configEnv is env without the release's version.
+func configEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "SLIPWAY_RELEASE_VERSION=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // converge brings every formation type of a to d: the types in plans to
@@ -140,7 +159,7 @@ dynos:
 	for _, dy := range a.liveDynos(typ) {
 		if !replace[dy.id] {
 			for i, t := range targets {
-				if dy.currentSpec().key == t.sp.key {
+				if cur := dy.currentSpec(); cur.key == t.sp.key || t.sp.reuse && cur.sameRun == t.sp.sameRun {
 					if kept[i] < t.q {
 						dy.claim(t.sp)
 						keep = append(keep, dy)

@@ -339,11 +339,12 @@ func (d *dyno) currentSpec() *spec {
 	return d.spec
 }
 
-// claim gives an adopted dyno sp (with the same key), so it can restart.
+// claim gives sp to a dyno a rollout keeps: an adopted one (same key), so
+// it can restart, or one of another release kept by Desired.Reuse.
 func (d *dyno) claim(sp *spec) {
 	d.mu.Lock()
-	if d.spec.env == nil {
-		d.spec = sp
+	if d.spec.env == nil || sp.reuse && d.spec.key != sp.key {
+		d.spec = sp // adopted, or kept for another release (Desired.Reuse)
 	}
 	d.mu.Unlock()
 }
