@@ -6,6 +6,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -223,4 +225,149 @@ func TestE2E_Canary_UserActions(t *testing.T) {
 		t.Fatalf("v4 = %s %q", r.Status, r.Error)
 	}
 	waitDynos(t, ts, key, "v4 everywhere", settledOn(4, map[string]int{"web": 1}))
+}
+
+// canaryApp creates app on ts with web dynos running procfile, releases
+// v1, and sets strategy s.
+func canaryApp(t *testing.T, ts *testServer, app string, web int, procfile string, s slipway.Strategy) (key, slug string) {
+	t.Helper()
+	key = app + "-default"
+	if _, err := ts.c.CreateApp(bg, app, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	scaleTo(t, ts, key, map[string]any{"type": "web", "quantity": web})
+	slug = ts.push(t, key, procfile)
+	if r := ts.release(t, key, client.NewRelease{Slug: slug}); r.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("v1 = %s (%s)", r.Status, r.Error)
+	}
+	if _, err := ts.c.SetReleaseStrategy(bg, key, s); err != nil {
+		t.Fatal(err)
+	}
+	return key, slug
+}
+
+// TestE2E_Canary_WeightsUnderLoad: at each step, of at least 1,000
+// requests through the router the new release answers its weight's share
+// (±5 points), and no request fails during the whole rollout.
+func TestE2E_Canary_WeightsUnderLoad(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, testConfig(t))
+	key, slug := canaryApp(t, ts, "weights", 2, "web: ./testapp\n", slipway.Strategy{Type: slipway.StrategyCanary,
+		Steps: []slipway.CanaryStep{{Weight: 10, Pause: "1h"}, {Weight: 50, Pause: "1h"}, {Weight: 100}}})
+	load := startRouterLoad(t, ts, key, 6, 1, 2)
+	load.served(t, 50)
+	v2, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step, weight := range []int{10, 50} {
+		waitRollout(t, ts, key, v2.ID, fmt.Sprintf("paused at %d%%", weight), func(r *client.Release) bool {
+			return r.Rollout != nil && r.Rollout.Step == step && r.Rollout.Phase == slipway.PhasePaused
+		})
+		before1, before2 := load.answeredBy("1"), load.answeredBy("2")
+		load.served(t, 1200)
+		n1, n2 := load.answeredBy("1")-before1, load.answeredBy("2")-before2
+		share := 100 * float64(n2) / float64(n1+n2)
+		t.Logf("step %d: v2 answered %d of %d requests (%.1f%%), weight %d%%", step+1, n2, n1+n2, share, weight)
+		if share < float64(weight)-5 || share > float64(weight)+5 {
+			t.Errorf("step %d: v2 answered %.1f%% of %d requests, want %d%% ± 5", step+1, share, n1+n2, weight)
+		}
+		if _, err := ts.c.PromoteRelease(bg, key, v2.ID, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := waitRollout(t, ts, key, v2.ID, "v2 ends", ended); r.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("v2 = %s %q", r.Status, r.Error)
+	}
+	waitDynos(t, ts, key, "v2 everywhere", settledOn(2, map[string]int{"web": 2}))
+	load.allow(2)
+	load.served(t, 200)
+	load.finish(t)
+}
+
+// TestE2E_Canary_ErrorRateAborts: a release that answers 500 to 20% of
+// requests is aborted by the router's figures soon after the analysis has
+// its minimum of requests; only canary requests failed meanwhile, and
+// none after the abort.
+func TestE2E_Canary_ErrorRateAborts(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, testConfig(t))
+	interval := time.Second
+	key, slug := canaryApp(t, ts, "errors", 2, "web: "+procByVersion("", map[int]string{2: "--fail-percent=20"})+"\n", slipway.Strategy{Type: slipway.StrategyCanary,
+		Steps:    []slipway.CanaryStep{{Weight: 20, Pause: "1h"}, {Weight: 100}},
+		Analysis: &slipway.Analysis{MaxErrorRate: 0.05, MinRequests: 50, Interval: slipway.Duration(interval)}})
+	load := startRouterLoad(t, ts, key, 4, 1, 2)
+	load.served(t, 50)
+	v2, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, ts, key, v2.ID, "v2 placed at 20%", func(r *client.Release) bool {
+		return r.Rollout != nil && (r.Rollout.Phase == slipway.PhasePaused || r.Rollout.Phase == slipway.PhaseAborted)
+	})
+	placed, okBefore, failedBefore := time.Now(), load.ok.Load(), load.failedCount()
+	r := waitRollout(t, ts, key, v2.ID, "v2 ends", ended)
+	took := time.Since(placed)
+	window, failed := load.ok.Load()-okBefore+int64(load.failedCount()-failedBefore), load.failedCount()-failedBefore
+	t.Logf("aborted %s after the canary was placed; %d of %d requests failed meanwhile; analysis %+v", took.Round(time.Millisecond), failed, window, r.Rollout.Analysis)
+	if r.Status != slipway.ReleaseFailed || !strings.Contains(r.Error, "error rate of the new release") {
+		t.Fatalf("v2 = %s %q, want failed naming the error rate", r.Status, r.Error)
+	}
+	if took > 2*interval+time.Second {
+		t.Errorf("the abort came %s after the canary was placed, want within two analysis intervals (%s) of its first %d requests", took, 2*interval, 50)
+	}
+	if float64(failed) > 0.2*float64(window)+1 {
+		t.Errorf("%d of %d requests failed during the canary, more than its 20%% share", failed, window)
+	}
+	waitDynos(t, ts, key, "back on v1", settledOn(1, map[string]int{"web": 2}))
+	after := load.failedCount()
+	load.served(t, 500)
+	if n := load.failedCount() - after; n != 0 {
+		t.Errorf("%d requests failed after the abort: %q", n, load.firstFailures())
+	}
+	load.stop()
+}
+
+// TestE2E_Canary_StickyRelease: a request naming a release by header or
+// cookie reaches that release, every time, while it is routed.
+func TestE2E_Canary_StickyRelease(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, testConfig(t))
+	key, slug := canaryApp(t, ts, "sticky", 2, "web: ./testapp\n", slipway.Strategy{Type: slipway.StrategyCanary,
+		Steps: []slipway.CanaryStep{{Weight: 10, Pause: "1h"}, {Weight: 100}}})
+	v2, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, ts, key, v2.ID, "v2 paused at 10%", pausedFor(""))
+	for _, tc := range []struct {
+		name, header, cookie, want string
+	}{
+		{"header names the canary", "2", "", "2"},
+		{"cookie names the stable release", "", "1", "1"},
+		{"cookie names the canary", "", "2", "2"},
+	} {
+		seen := map[string]int{}
+		for range 200 {
+			req, _ := http.NewRequest("GET", ts.RouterURL+"/", nil)
+			req.Host = key + ".localhost"
+			if tc.header != "" {
+				req.Header.Set("X-Slipway-Release", tc.header)
+			}
+			if tc.cookie != "" {
+				req.AddCookie(&http.Cookie{Name: "slipway-release", Value: tc.cookie})
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			v, _, _ := strings.Cut(strings.TrimPrefix(string(b), "version="), " ")
+			seen[v]++
+		}
+		if seen[tc.want] != 200 {
+			t.Errorf("%s: answers by version %v, want all 200 from v%s", tc.name, seen, tc.want)
+		}
+	}
 }

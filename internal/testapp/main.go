@@ -43,6 +43,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -60,6 +61,7 @@ func main() {
 		releaseTask = flag.Bool("release-task", false, "append a line to --once-file and exit")
 		onceFile    = flag.String("once-file", "", "file the release task appends to")
 		fail        = flag.Bool("fail", false, "with --release-task: exit 3")
+		failPercent = flag.Int("fail-percent", 0, "/ answers 500 to this share of requests (every request whose count mod 100 is below it)")
 	)
 	flag.Parse()
 	dyno := os.Getenv("DYNO")
@@ -96,7 +98,7 @@ func main() {
 		os.Exit(1)
 	}
 	listenNS := time.Now().UnixNano()
-	srv := &http.Server{Handler: handler(version, dyno, *unhealthy, mainNS, listenNS)}
+	srv := &http.Server{Handler: handler(version, dyno, *unhealthy, *failPercent, mainNS, listenNS)}
 	fmt.Printf("testapp: %s v%s listening on %s\n", dyno, version, ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -117,11 +119,15 @@ func main() {
 	fmt.Printf("testapp: %s stopped\n", dyno)
 }
 
-func handler(version, dyno string, unhealthy bool, mainNS, listenNS int64) http.Handler {
+func handler(version, dyno string, unhealthy bool, failPercent int, mainNS, listenNS int64) http.Handler {
 	hello := []byte("version=" + version + " dyno=" + dyno + "\n")
 	mux := http.NewServeMux()
+	var served atomic.Int64
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if int((served.Add(1)-1)%100) < failPercent {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
 		w.Write(hello)
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
