@@ -5,8 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -102,19 +108,42 @@ func (f *fixture) appStartTimes(b *testing.B) time.Duration {
 }
 
 // BenchmarkRouter compares GET / sent straight to a dyno with the same
-// request through the router, from 1 and 32 concurrent clients, and reports
+// request through a bare httputil.ReverseProxy to that one dyno (the floor:
+// no dyno choice, no accounting, no retries) and through the router, from 1
+// and 32 concurrent clients, all in one process and one run. It reports
 // latency percentiles, throughput, and CPU time per request of the test
-// process (clients, plus the router in router mode) and of the app.
+// process (clients, plus the proxy or router) and of the app (the processes
+// under the dyno's init). For the proxy and the router it also reports what
+// each adds over direct calls at the same concurrency: added-cpu-µs/req
+// (test process plus app) and added-p50-µs; the router's rows add
+// added/proxy, its added CPU over the bare proxy's.
 func BenchmarkRouter(b *testing.B) {
 	f := newFixture(b, nil)
 	f.mustDeploy(f.desired(1, testslug.UnpackedSlug(b, "web: ./testapp\n"), web(1)))
 	d := (*f.rt.findApp(f.app.ID).routes.Load())[0]
+	dynoURL := &url.URL{Scheme: "http", Host: *d.addr.Load()}
+	bare := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(dynoURL)
+			pr.SetXForwarded()
+			pr.Out.Host = pr.In.Host
+		},
+		// The router's transport settings and buffer pool, so that the
+		// difference is what the router does, not how it is tuned.
+		Transport:  &http.Transport{MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second, DisableCompression: true},
+		BufferPool: newBufferPool(),
+	})
+	defer bare.Close()
 	targets := []struct {
 		name, url, host string
 	}{
-		{"direct", "http://" + *d.addr.Load() + "/", ""},
+		{"direct", dynoURL.String() + "/", ""},
+		{"proxy", bare.URL + "/", ""},
 		{"router", f.srv.URL + "/", f.app.Key + ".localhost"},
 	}
+	type figures struct{ cpu, p50 float64 } // per request, µs
+	direct := map[int]figures{}
+	proxyAdded := map[int]float64{}
 	for _, tg := range targets {
 		for _, clients := range []int{1, 32} {
 			b.Run(fmt.Sprintf("%s/clients=%d", tg.name, clients), func(b *testing.B) {
@@ -124,7 +153,7 @@ func BenchmarkRouter(b *testing.B) {
 				lat := make([][]time.Duration, clients)
 				var next atomic.Int64
 				var wg sync.WaitGroup
-				cpu0, app0 := selfCPU(), procCPU(d)
+				cpu0, app0 := selfCPU(), appCPU(b, d)
 				b.ResetTimer()
 				start := time.Now()
 				for c := range clients {
@@ -153,7 +182,7 @@ func BenchmarkRouter(b *testing.B) {
 				wg.Wait()
 				elapsed := time.Since(start)
 				b.StopTimer()
-				cpu, appCPU := selfCPU()-cpu0, procCPU(d)-app0
+				cpu, app := selfCPU()-cpu0, appCPU(b, d)-app0
 				var all []time.Duration
 				for _, l := range lat {
 					all = append(all, l...)
@@ -165,14 +194,29 @@ func BenchmarkRouter(b *testing.B) {
 				pct := func(p float64) float64 {
 					return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / float64(time.Microsecond)
 				}
-				b.ReportMetric(pct(0.50), "p50-µs")
+				n := float64(len(all))
+				fig := figures{cpu: float64((cpu + app).Microseconds()) / n, p50: pct(0.50)}
+				b.ReportMetric(fig.p50, "p50-µs")
 				b.ReportMetric(pct(0.99), "p99-µs")
-				b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
+				b.ReportMetric(n/elapsed.Seconds(), "req/s")
 				// CPU per request, which the other processes on a shared
 				// machine do not skew: the test process (clients, plus the
-				// router in router mode) and the app.
-				b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/req")
-				b.ReportMetric(float64(appCPU.Microseconds())/float64(len(all)), "app-cpu-µs/req")
+				// proxy or router) and the app.
+				b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/req")
+				b.ReportMetric(float64(app.Microseconds())/n, "app-cpu-µs/req")
+				switch tg.name {
+				case "direct":
+					direct[clients] = fig
+					return
+				case "proxy":
+					proxyAdded[clients] = fig.cpu - direct[clients].cpu
+				case "router":
+					if pa := proxyAdded[clients]; pa > 0 {
+						b.ReportMetric((fig.cpu-direct[clients].cpu)/pa, "added/proxy")
+					}
+				}
+				b.ReportMetric(fig.cpu-direct[clients].cpu, "added-cpu-µs/req")
+				b.ReportMetric(fig.p50-direct[clients].p50, "added-p50-µs")
 			})
 		}
 	}
@@ -185,15 +229,40 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// procCPU is the user+system CPU time of d's process so far (in clock
-// ticks of 10ms, so only meaningful over many requests).
-func procCPU(d *dyno) time.Duration {
+// appCPU is the user+system CPU time so far of the processes under d's
+// init: the app itself (and the /bin/sh that runs it, if it did not exec
+// the command). proc.pid is the init's, which only waits, so its own figure
+// stays near 0. Clock ticks are 10ms, so this is only meaningful over many
+// requests.
+func appCPU(b *testing.B, d *dyno) time.Duration {
 	d.mu.Lock()
 	pid := d.proc.pid
 	d.mu.Unlock()
-	st, err := readProcStat(pid)
-	if err != nil {
-		return 0
+	var ticks uint
+	found := false
+	var walk func(pid int, depth int)
+	walk = func(pid int, depth int) {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+		for _, t := range tasks {
+			kids, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			for _, k := range strings.Fields(string(kids)) {
+				kid, _ := strconv.Atoi(k)
+				if st, err := readProcStat(kid); err == nil {
+					ticks += st.UTime + st.STime
+					found = true
+				}
+				if depth < 8 {
+					walk(kid, depth+1)
+				}
+			}
+		}
 	}
-	return time.Duration(st.UTime+st.STime) * 10 * time.Millisecond
+	walk(pid, 0)
+	if !found {
+		b.Fatalf("no process under the init (pid %d) of %s: /proc/PID/task/*/children is missing or empty", pid, d.name)
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
