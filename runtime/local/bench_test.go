@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,7 +117,9 @@ func (f *fixture) appStartTimes(b *testing.B) time.Duration {
 // under the dyno's init). For the proxy and the router it also reports what
 // each adds over direct calls at the same concurrency: added-cpu-µs/req
 // (test process plus app) and added-p50-µs; the router's rows add
-// added/proxy, its added CPU over the bare proxy's.
+// added/proxy, its added CPU over the bare proxy's. allocs/req counts the
+// test process's heap allocations per request, which the machine's load
+// does not change.
 func BenchmarkRouter(b *testing.B) {
 	f := newFixture(b, nil)
 	f.mustDeploy(f.desired(1, testslug.UnpackedSlug(b, "web: ./testapp\n"), web(1)))
@@ -153,6 +156,8 @@ func BenchmarkRouter(b *testing.B) {
 				lat := make([][]time.Duration, clients)
 				var next atomic.Int64
 				var wg sync.WaitGroup
+				var ms0, ms1 runtime.MemStats
+				runtime.ReadMemStats(&ms0)
 				cpu0, app0 := selfCPU(), appCPU(b, d)
 				b.ResetTimer()
 				start := time.Now()
@@ -183,6 +188,7 @@ func BenchmarkRouter(b *testing.B) {
 				elapsed := time.Since(start)
 				b.StopTimer()
 				cpu, app := selfCPU()-cpu0, appCPU(b, d)-app0
+				runtime.ReadMemStats(&ms1)
 				var all []time.Duration
 				for _, l := range lat {
 					all = append(all, l...)
@@ -204,6 +210,11 @@ func BenchmarkRouter(b *testing.B) {
 				// proxy or router) and the app.
 				b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/req")
 				b.ReportMetric(float64(app.Microseconds())/n, "app-cpu-µs/req")
+				// Heap allocations per request in the test process: with
+				// the clients' own the same in every mode, the difference
+				// is the proxy's or router's, and unlike CPU time it does
+				// not depend on the machine's load.
+				b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/req")
 				switch tg.name {
 				case "direct":
 					direct[clients] = fig
