@@ -35,9 +35,10 @@ const maxReplayBody = 64 << 10
 // X-Real-IP are set (incoming ones dropped); the Host header passes through
 // unchanged.
 //
-// During a canary (a traffic split) each request first chooses a release:
-// the canary for weight of every 100 requests, spread out, else the other
-// releases; when the chosen side has no ready dyno it goes to the other.
+// During a canary (a traffic split) each request first chooses a side: the
+// canary release for weight percent of requests (at random, kept within a
+// couple of requests of the share), else the other releases; when the
+// chosen side has no ready dyno it goes to the other.
 // A request with header X-Slipway-Release: <version> or cookie
 // slipway-release=<version> goes to that release's dynos while it has
 // ready ones, with or without a split. The least-in-flight choice and the
@@ -122,7 +123,8 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if len(*a.routes.Load()) == 0 {
-		a.noDynoAnswered(a.choose(req), 0)
+		c := a.choose(req)
+		a.noDynoAnswered(&c, 0)
 		noDyno(w, key)
 		return
 	}
@@ -189,10 +191,10 @@ func (t *dynoTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var tried [8]*dyno
 	ntried := 0
 	for {
-		d := a.pickFor(c, tried[:ntried])
+		d := a.pickFor(&c, tried[:ntried])
 		if d == nil {
 			if ntried == 0 {
-				a.noDynoAnswered(c, time.Since(start))
+				a.noDynoAnswered(&c, time.Since(start))
 			} else {
 				e := tried[ntried-1].release()
 				e.tracks[trackOf(c.split, e)].observe(classError, time.Since(start))
@@ -251,14 +253,14 @@ func retryable(err error, method string) bool {
 // pickFor returns the dyno for a request that c describes, counted in
 // flight (see pick): one of the sticky release's, else one of the split's
 // chosen track, else any routed dyno.
-func (a *app) pickFor(c choice, skip []*dyno) *dyno {
+func (a *app) pickFor(c *choice, skip []*dyno) *dyno {
 	if c.sticky > 0 {
 		if d := a.pick(skip, c.sticky, false); d != nil {
 			return d
 		}
 	}
 	if c.split != nil {
-		if d := a.pick(skip, c.split.canaryVersion, !c.canary); d != nil {
+		if d := a.pick(skip, c.split.canaryVersion, !c.toCanary(a)); d != nil {
 			return d
 		}
 	}

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,6 +37,7 @@ func (a *app) setSplit(s *trafficSplit) {
 		c.weight = min(max(c.weight, 0), 100)
 		s = &c
 	}
+	a.traffic.credit.Store(0)
 	a.split.Store(s)
 }
 
@@ -168,7 +170,7 @@ func (rt *releaseTraffic) traffic() slipway.Traffic {
 // appTraffic is an app's accounting: an entry per release that has served
 // since its dynos started, and what no longer has an entry.
 type appTraffic struct {
-	seq atomic.Uint32 // request sequence for the split's weighted choice
+	credit atomic.Int64 // the split's weighted choice, in hundredths of a request (see weighted)
 
 	mu       sync.Mutex                 // guards releases; taken before a.mu and d.mu
 	releases map[string]*releaseTraffic // by release id
@@ -269,30 +271,52 @@ func (r *Runtime) Traffic(appID string) map[string]slipway.Traffic {
 }
 
 // choice is where one request goes: to a sticky release when it asks for
-// one that has routed dynos, else to the split's chosen track, else to any
-// routed dyno.
+// one that has routed dynos, else to the split's side chosen by weight,
+// else to any routed dyno.
 type choice struct {
 	split  *trafficSplit // nil: no split
 	sticky int           // version asked for by header or cookie; 0 if none
-	canary bool          // with a split: the weighted choice is the canary
+	chosen bool          // the weighted choice is made (only when needed)
+	canary bool          // with chosen: it is the canary
 }
 
-// choose decides where req goes, once per request (retries keep it).
+// choose returns where req goes. The weighted choice is made on first use
+// and kept for the request's retries; a request that reaches its sticky
+// release never makes it, so sticky traffic leaves the others' share alone.
 func (a *app) choose(req *http.Request) choice {
-	c := choice{split: a.split.Load(), sticky: stickyVersion(req.Header)}
-	if c.split != nil {
-		c.canary = a.traffic.weighted(c.split.weight)
-	}
-	return c
+	return choice{split: a.split.Load(), sticky: stickyVersion(req.Header)}
 }
 
-// weighted reports whether the next request goes to the canary: of every
-// 100 consecutive requests exactly weight do, as evenly spread as can be
-// (request c goes to the canary when floor((c+1)·weight/100) grows, as a
-// line drawing picks pixels), so that neither side gets a burst.
+// toCanary reports whether the split's weighted choice sends the request
+// to the canary.
+func (c *choice) toCanary(a *app) bool {
+	if !c.chosen {
+		c.canary, c.chosen = a.traffic.weighted(c.split.weight), true
+	}
+	return c.canary
+}
+
+// weighted reports whether the next request goes to the canary. Each
+// request adds weight to a credit, counted in hundredths of a request, and
+// goes to the canary with probability credit/100; a request sent there
+// pays 100. So over any run of requests the canary's share is weight%
+// within a couple of requests, yet each choice is random (a client's
+// periodic pattern of paths does not line up with it, as it would with a
+// fixed sequence), and neither side gets a burst: a full credit forces a
+// canary request, and one right after another is unlikely.
 func (t *appTraffic) weighted(weight int) bool {
-	c := int(t.seq.Add(1) % 100)
-	return c*weight%100+weight >= 100
+	switch {
+	case weight <= 0:
+		return false
+	case weight >= 100:
+		return true
+	}
+	credit := t.credit.Add(int64(weight))
+	if credit <= 0 || (credit < 100 && rand.Int64N(100) >= credit) {
+		return false
+	}
+	t.credit.Add(-100)
+	return true
 }
 
 // stickyVersion is the release version that the header X-Slipway-Release or
@@ -330,8 +354,8 @@ func trackOf(split *trafficSplit, e *releaseTraffic) track {
 
 // noDynoAnswered counts a "no dyno ready" answer: as the canary's when the
 // split chose it, else for no release.
-func (a *app) noDynoAnswered(c choice, took time.Duration) {
-	if c.split != nil && c.canary {
+func (a *app) noDynoAnswered(c *choice, took time.Duration) {
+	if c.split != nil && c.toCanary(a) {
 		a.traffic.entry(c.split.canary, c.split.canaryVersion).tracks[trackCanary].observe(classError, took)
 		return
 	}
