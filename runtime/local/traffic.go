@@ -246,9 +246,9 @@ func (a *app) pruneTraffic() {
 }
 
 // Traffic returns the router's cumulative counts of the app's requests per
-// release id, for the releases that have dynos, since the server started
-// (or since the release's dynos last started after a time without any);
-// nil for an unknown app. A request counts for the release of the dyno
+// release id, for each release that has dynos (zero before its first
+// request), since the server started (or since the release's dynos last
+// started after a time without any); nil for an unknown app. A request counts for the release of the dyno
 // that answered it, or that it last tried when none answered; answers of
 // 5xx and requests that no dyno answered are errors, and its latency is the
 // time until the answer's headers. "No dyno ready" answers count as errors
@@ -258,6 +258,12 @@ func (r *Runtime) Traffic(appID string) map[string]slipway.Traffic {
 	a := r.findApp(appID)
 	if a == nil || a.id != appID {
 		return nil
+	}
+	a.mu.Lock()
+	ds := append([]*dyno(nil), a.dynos...)
+	a.mu.Unlock()
+	for _, d := range ds {
+		d.release()
 	}
 	a.pruneTraffic()
 	t := &a.traffic

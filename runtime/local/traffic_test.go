@@ -105,8 +105,15 @@ func TestRouter_Split_SharesByWeight(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	slug := testslug.UnpackedSlug(t, procfile)
+	r1, r2 := f.desired(1, slug).Release.ID, f.desired(2, slug).Release.ID
 	for _, weight := range []int{10, 50} {
 		f.mustSplit(slipway.Split{Stable: f.desired(1, slug, web(2)), Canary: f.desired(2, slug, web(1)), Weight: weight})
+		if weight == 10 {
+			// Both releases are there before their first request.
+			if tr := f.rt.Traffic(f.app.ID); len(tr) != 2 || tr[r1].Requests != 0 || tr[r2].Requests != 0 {
+				t.Errorf("Traffic before any request = %v, want both releases at 0", tr)
+			}
+		}
 		const n = 1000
 		got := f.served(n, "/", nil)
 		share := 100 * got["2"] / n
@@ -116,7 +123,6 @@ func TestRouter_Split_SharesByWeight(t *testing.T) {
 	}
 	// The counts per release add up to what the clients saw.
 	tr := f.rt.Traffic(f.app.ID)
-	r1, r2 := f.desired(1, slug).Release.ID, f.desired(2, slug).Release.ID
 	if tr[r1].Requests+tr[r2].Requests != 2000 || tr[r1].Errors+tr[r2].Errors != 0 || tr[r2].Requests < 600-20 || tr[r2].Requests > 600+20 {
 		t.Errorf("Traffic = %+v, want 2000 requests, about 600 of them on the canary, no errors", tr)
 	}
@@ -293,10 +299,11 @@ func TestRouter_Traffic_NoDynoReady(t *testing.T) {
 	if got := f.served(20, "/", nil); got["503"] != 20 {
 		t.Fatalf("served %v, want 20 503s", got)
 	}
-	// Traffic drops r2 (it has no dynos); the counts stay in /metrics.
+	// Traffic drops r2 (it has no dynos) and shows v1 (its worker) at 0;
+	// the counts stay in /metrics.
 	text := scrape(t, f.rt.RouterCollector())
-	if tr := f.rt.Traffic(f.app.ID); len(tr) != 0 {
-		t.Errorf("Traffic = %v, want none", tr)
+	if tr := f.rt.Traffic(f.app.ID); len(tr) != 1 || tr[f.desired(1, slipway.Slug{}).Release.ID].Requests != 0 {
+		t.Errorf("Traffic = %v, want only v1, at 0", tr)
 	}
 	canary := metricValue(t, text, `slipway_router_requests_total{app_id="`+f.app.ID+`",code_class="error",track="canary"}`)
 	stable := metricValue(t, text, `slipway_router_requests_total{app_id="`+f.app.ID+`",code_class="error",track="stable"}`)
