@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	slipway "github.com/slipway/slipway"
 	"github.com/slipway/slipway/internal/testslug"
 )
 
@@ -117,12 +118,15 @@ func (f *fixture) appStartTimes(b *testing.B) time.Duration {
 // under the dyno's init). For the proxy and the router it also reports what
 // each adds over direct calls at the same concurrency: added-cpu-µs/req
 // (test process plus app) and added-p50-µs; the router's rows add
-// added/proxy, its added CPU over the bare proxy's. allocs/req counts the
-// test process's heap allocations per request, which the machine's load
-// does not change.
+// added/proxy, its added CPU over the bare proxy's. router-2dynos sends to
+// a dyno of each of two releases without a split, router-split to the same
+// two during a canary at 50%.
+// allocs/req counts the test process's heap allocations per request, which
+// the machine's load does not change.
 func BenchmarkRouter(b *testing.B) {
 	f := newFixture(b, nil)
-	f.mustDeploy(f.desired(1, testslug.UnpackedSlug(b, "web: ./testapp\n"), web(1)))
+	slug := testslug.UnpackedSlug(b, "web: ./testapp\n")
+	f.mustDeploy(f.desired(1, slug, web(1)))
 	d := (*f.rt.findApp(f.app.ID).routes.Load())[0]
 	dynoURL := &url.URL{Scheme: "http", Host: *d.addr.Load()}
 	bare := httptest.NewServer(&httputil.ReverseProxy{
@@ -139,15 +143,28 @@ func BenchmarkRouter(b *testing.B) {
 	defer bare.Close()
 	targets := []struct {
 		name, url, host string
+		setup           func()
 	}{
-		{"direct", dynoURL.String() + "/", ""},
-		{"proxy", bare.URL + "/", ""},
-		{"router", f.srv.URL + "/", f.app.Key + ".localhost"},
+		{"direct", dynoURL.String() + "/", "", nil},
+		{"proxy", bare.URL + "/", "", nil},
+		{"router", f.srv.URL + "/", f.app.Key + ".localhost", nil},
+		// Two dynos (v1 and v2) without a split, then a canary at 50%
+		// on the same two: the difference is the split's choice.
+		{"router-2dynos", f.srv.URL + "/", f.app.Key + ".localhost", func() {
+			f.mustSplit(slipway.Split{Stable: f.desired(1, slug, web(1)), Canary: f.desired(2, slug, web(1)), Weight: 50})
+			f.rt.findApp(f.app.ID).setSplit(nil)
+		}},
+		{"router-split", f.srv.URL + "/", f.app.Key + ".localhost", func() {
+			f.mustSplit(slipway.Split{Stable: f.desired(1, slug, web(1)), Canary: f.desired(2, slug, web(1)), Weight: 50})
+		}},
 	}
 	type figures struct{ cpu, p50 float64 } // per request, µs
 	direct := map[int]figures{}
 	proxyAdded := map[int]float64{}
 	for _, tg := range targets {
+		if tg.setup != nil {
+			tg.setup()
+		}
 		for _, clients := range []int{1, 32} {
 			b.Run(fmt.Sprintf("%s/clients=%d", tg.name, clients), func(b *testing.B) {
 				tr := &http.Transport{MaxIdleConnsPerHost: 64}
@@ -158,7 +175,8 @@ func BenchmarkRouter(b *testing.B) {
 				var wg sync.WaitGroup
 				var ms0, ms1 runtime.MemStats
 				runtime.ReadMemStats(&ms0)
-				cpu0, app0 := selfCPU(), appCPU(b, d)
+				dynos := *f.rt.findApp(f.app.ID).routes.Load()
+				cpu0, app0 := selfCPU(), appCPU(b, dynos...)
 				b.ResetTimer()
 				start := time.Now()
 				for c := range clients {
@@ -187,7 +205,7 @@ func BenchmarkRouter(b *testing.B) {
 				wg.Wait()
 				elapsed := time.Since(start)
 				b.StopTimer()
-				cpu, app := selfCPU()-cpu0, appCPU(b, d)-app0
+				cpu, app := selfCPU()-cpu0, appCPU(b, dynos...)-app0
 				runtime.ReadMemStats(&ms1)
 				var all []time.Duration
 				for _, l := range lat {
@@ -221,7 +239,7 @@ func BenchmarkRouter(b *testing.B) {
 					return
 				case "proxy":
 					proxyAdded[clients] = fig.cpu - direct[clients].cpu
-				case "router":
+				case "router", "router-2dynos", "router-split":
 					if pa := proxyAdded[clients]; pa > 0 {
 						b.ReportMetric((fig.cpu-direct[clients].cpu)/pa, "added/proxy")
 					}
@@ -240,40 +258,42 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// appCPU is the user+system CPU time so far of the processes under d's
-// init: the app itself (and the /bin/sh that runs it, if it did not exec
-// the command). proc.pid is the init's, which only waits, so its own figure
-// stays near 0. Clock ticks are 10ms, so this is only meaningful over many
-// requests.
-func appCPU(b *testing.B, d *dyno) time.Duration {
-	d.mu.Lock()
-	pid := d.proc.pid
-	d.mu.Unlock()
+// appCPU is the user+system CPU time so far of the processes under the
+// inits of ds: the app itself (and the /bin/sh that runs it, if it did not
+// exec the command). proc.pid is the init's, which only waits, so its own
+// figure stays near 0. Clock ticks are 10ms, so this is only meaningful
+// over many requests.
+func appCPU(b *testing.B, ds ...*dyno) time.Duration {
 	var ticks uint
-	found := false
-	var walk func(pid int, depth int)
-	walk = func(pid int, depth int) {
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-		for _, t := range tasks {
-			kids, err := os.ReadFile(t)
-			if err != nil {
-				continue
-			}
-			for _, k := range strings.Fields(string(kids)) {
-				kid, _ := strconv.Atoi(k)
-				if st, err := readProcStat(kid); err == nil {
-					ticks += st.UTime + st.STime
-					found = true
+	for _, d := range ds {
+		d.mu.Lock()
+		pid := d.proc.pid
+		d.mu.Unlock()
+		found := false
+		var walk func(pid int, depth int)
+		walk = func(pid int, depth int) {
+			tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+			for _, t := range tasks {
+				kids, err := os.ReadFile(t)
+				if err != nil {
+					continue
 				}
-				if depth < 8 {
-					walk(kid, depth+1)
+				for _, k := range strings.Fields(string(kids)) {
+					kid, _ := strconv.Atoi(k)
+					if st, err := readProcStat(kid); err == nil {
+						ticks += st.UTime + st.STime
+						found = true
+					}
+					if depth < 8 {
+						walk(kid, depth+1)
+					}
 				}
 			}
 		}
-	}
-	walk(pid, 0)
-	if !found {
-		b.Fatalf("no process under the init (pid %d) of %s: /proc/PID/task/*/children is missing or empty", pid, d.name)
+		walk(pid, 0)
+		if !found {
+			b.Fatalf("no process under the init (pid %d) of %s: /proc/PID/task/*/children is missing or empty", pid, d.name)
+		}
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond
 }
