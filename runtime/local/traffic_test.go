@@ -25,7 +25,15 @@ import (
 func (f *fixture) mustSplit(s slipway.Split) {
 	f.t.Helper()
 	a := f.rt.findApp(f.app.ID)
-	if a == nil || a.last == nil || a.last.Release.ID != s.Stable.Release.ID {
+	running := ""
+	if a != nil {
+		a.mu.Lock()
+		if a.last != nil {
+			running = a.last.Release.ID
+		}
+		a.mu.Unlock()
+	}
+	if running != s.Stable.Release.ID {
 		f.mustDeploy(s.Stable)
 		a = f.rt.findApp(f.app.ID)
 	}
