@@ -8,9 +8,11 @@ import (
 )
 
 // TestE2E_Metrics_NameNoTenant scrapes a server that has built and
-// released a tenant's app: /metrics counts it but names neither the app,
-// its organization, its build nor its release, and with --metrics-token
-// it needs that token.
+// released a tenant's app and routed a request to it: /metrics counts it
+// but names neither the app, its organization, its build nor its release;
+// the app's id appears only as the app_id label of the router's series
+// (issue 12: per-app router figures, bounded by app ids). With
+// --metrics-token it needs that token.
 func TestE2E_Metrics_NameNoTenant(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MetricsToken = "scrape-token"
@@ -29,6 +31,9 @@ func TestE2E_Metrics_NameNoTenant(t *testing.T) {
 		t.Fatalf("release %+v", rel)
 	}
 	ts.raw(t, "GET", "/apps/tenantapp-default/releases/"+rel.ID, admin, "")
+	if code, body := ts.get(t, app.Key, "/"); code != 200 {
+		t.Fatalf("GET / through the router: %d %s", code, body)
+	}
 	ts.raw(t, "GET", "/apps/tenantapp-nope", admin, "")
 
 	for _, auth := range []string{"", admin, "Bearer wrong"} {
@@ -40,12 +45,19 @@ func TestE2E_Metrics_NameNoTenant(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/metrics with the metrics token = %d %.300s", code, body)
 	}
-	for _, want := range []string{`slipway_release_duration_seconds_count{status="succeeded"} 1`, `slipway_builds_total{status="succeeded"} 1`, `slipway_dynos{state="running"} 1`} {
+	for _, want := range []string{
+		`slipway_release_duration_seconds_count{status="succeeded"} 1`, `slipway_builds_total{status="succeeded"} 1`, `slipway_dynos{state="running"} 1`,
+		`slipway_router_requests_total{app_id="` + app.ID + `",code_class="2xx",track="stable"} 1`,
+		`slipway_router_request_duration_seconds_count{app_id="` + app.ID + `",track="stable"} 1`,
+	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	for _, secret := range []string{"tenantapp", "tenantorg", app.ID, app.Organization.ID, build, rel.ID} {
+	if n, labels := strings.Count(body, app.ID), strings.Count(body, `app_id="`+app.ID+`"`); n != labels {
+		t.Errorf("/metrics names the app id %d times, %d of them as an app_id label", n, labels)
+	}
+	for _, secret := range []string{"tenantapp", "tenantorg", app.Organization.ID, build, rel.ID} {
 		if strings.Contains(body, secret) {
 			t.Errorf("/metrics names %q", secret)
 		}

@@ -267,6 +267,9 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	routerPort := routerLn.Addr().(*net.TCPAddr).Port
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if lrt, ok := rt.(*local.Runtime); ok {
+		reg.MustRegister(lrt.RouterCollector())
+	}
 	baseDomain := strings.ToLower(strings.Trim(c.BaseDomain, "."))
 	// The engine needs the API's metrics observer and the API needs the
 	// engine; the observer is created first and handed to both.

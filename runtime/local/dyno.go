@@ -31,9 +31,10 @@ type dyno struct {
 	createdAt time.Time
 
 	// Router state, read on the hot path without locks.
-	inflight atomic.Int64           // requests sent and not yet answered in full
-	routed   atomic.Bool            // the router may send it requests
-	addr     atomic.Pointer[string] // 127.0.0.1:PORT of the current process
+	inflight atomic.Int64                   // requests sent and not yet answered in full
+	routed   atomic.Bool                    // the router may send it requests
+	addr     atomic.Pointer[string]         // 127.0.0.1:PORT of the current process
+	traffic  atomic.Pointer[releaseTraffic] // its release's counts; set by release()
 
 	stopCh   chan struct{} // closed to stop the supervisor
 	stopOnce sync.Once

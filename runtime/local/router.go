@@ -34,6 +34,16 @@ const maxReplayBody = 64 << 10
 // plain text saying what to do. X-Forwarded-For, -Host and -Proto and
 // X-Real-IP are set (incoming ones dropped); the Host header passes through
 // unchanged.
+//
+// During a canary (a traffic split) each request first chooses a side: the
+// canary release for weight percent of requests (at random, kept within a
+// couple of requests of the share), else the other releases; when the
+// chosen side has no ready dyno it goes to the other.
+// A request with header X-Slipway-Release: <version> or cookie
+// slipway-release=<version> goes to that release's dynos while it has
+// ready ones, with or without a split. The least-in-flight choice and the
+// retries above apply within the chosen side. Every request that reached a
+// dyno (or found none) is counted for Traffic and RouterCollector.
 func (r *Runtime) Router() http.Handler { return r.router }
 
 // router is the Router's handler.
@@ -113,6 +123,8 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if len(*a.routes.Load()) == 0 {
+		c := a.choose(req)
+		a.noDynoAnswered(&c, 0)
 		noDyno(w, key)
 		return
 	}
@@ -168,29 +180,44 @@ func (rt *router) proxyError(w http.ResponseWriter, req *http.Request, err error
 type dynoTransport struct{ rtr *router }
 
 func (t *dynoTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
 	key := req.URL.Host
 	a := t.rtr.appByKey(key)
 	if a == nil {
 		return nil, &noDynoError{key: key}
 	}
+	c := a.choose(req)
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	var tried [8]*dyno
 	ntried := 0
 	for {
-		d := a.pick(tried[:ntried])
+		d := a.pickFor(&c, tried[:ntried])
 		if d == nil {
+			if ntried == 0 {
+				a.noDynoAnswered(&c, time.Since(start))
+			} else {
+				e := tried[ntried-1].release()
+				e.tracks[trackOf(c.split, e)].observe(classError, time.Since(start))
+			}
 			return nil, &noDynoError{key: key}
 		}
 		// req is the proxy's own outgoing copy (its URL cloned), so
 		// pointing it at the dyno in place is safe.
 		req.URL.Host = *d.addr.Load()
 		res, err := t.rtr.transport.RoundTrip(req)
+		e := d.release()
 		if err == nil {
+			e.tracks[trackOf(c.split, e)].observe(classOf(res.StatusCode), time.Since(start))
 			res.Body = releaseOnClose(res.Body, d)
 			return res, nil
 		}
 		d.inflight.Add(-1)
 		if !replayable || ntried == len(tried) || req.Context().Err() != nil || !retryable(err, req.Method) {
+			class := classError
+			if req.Context().Err() != nil {
+				class = classClosed
+			}
+			e.tracks[trackOf(c.split, e)].observe(class, time.Since(start))
 			return nil, err
 		}
 		tried[ntried] = d
@@ -198,6 +225,7 @@ func (t *dynoTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.GetBody != nil {
 			body, gerr := req.GetBody()
 			if gerr != nil {
+				e.tracks[trackOf(c.split, e)].observe(classError, time.Since(start))
 				return nil, err
 			}
 			req.Body = body
@@ -222,12 +250,31 @@ func retryable(err error, method string) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+// pickFor returns the dyno for a request that c describes, counted in
+// flight (see pick): one of the sticky release's, else one of the split's
+// chosen track, else any routed dyno.
+func (a *app) pickFor(c *choice, skip []*dyno) *dyno {
+	if c.sticky > 0 {
+		if d := a.pick(skip, c.sticky, false); d != nil {
+			return d
+		}
+	}
+	if c.split != nil {
+		if d := a.pick(skip, c.split.canaryVersion, !c.toCanary(a)); d != nil {
+			return d
+		}
+	}
+	return a.pick(skip, 0, false)
+}
+
 // pick returns a routed dyno not in skip with the fewest requests in flight,
 // scanning from a round-robin start, and counts one more request in flight
-// on it; nil when there is none. The routed flag is checked again after the
-// count goes up, so a dyno taken out of the router meanwhile is never sent
-// a request that its drain would not wait for.
-func (a *app) pick(skip []*dyno) *dyno {
+// on it; nil when there is none. With version > 0 it only considers the
+// dynos of that release version (with except, only the others). The routed
+// flag is checked again after the count goes up, so a dyno taken out of
+// the router meanwhile is never sent a request that its drain would not
+// wait for.
+func (a *app) pick(skip []*dyno, version int, except bool) *dyno {
 	for range 4 {
 		rs := *a.routes.Load()
 		n := len(rs)
@@ -241,6 +288,9 @@ func (a *app) pick(skip []*dyno) *dyno {
 		for i := range n {
 			d := rs[(start+i)%n]
 			if !d.routed.Load() {
+				continue
+			}
+			if version > 0 && (d.release().version == version) == except {
 				continue
 			}
 			for _, s := range skip {
@@ -298,13 +348,21 @@ func (b *releaseRWC) Close() error {
 	return err
 }
 
-// bufferPool recycles the proxy's 32 KiB copy buffers.
+// bufferPool recycles the proxy's 32 KiB copy buffers. It pools pointers
+// to arrays, which a slice converts back to without allocating, so that
+// Put costs no allocation (a *[]byte would, one per request).
 type bufferPool struct{ p sync.Pool }
 
+const copyBufferSize = 32 << 10
+
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
+	}
+}

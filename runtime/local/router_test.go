@@ -142,3 +142,16 @@ func TestRouter_AppKey(t *testing.T) {
 		}
 	}
 }
+
+// Recycling a copy buffer costs no allocation once the pool has one.
+func TestRouter_BufferPoolDoesNotAllocate(t *testing.T) {
+	p := newBufferPool()
+	p.Put(p.Get())
+	if n := testing.AllocsPerRun(100, func() { p.Put(p.Get()) }); n != 0 {
+		t.Errorf("Get+Put allocates %.1f times", n)
+	}
+	if b := p.Get(); len(b) != 32<<10 {
+		t.Errorf("buffer of %d bytes", len(b))
+	}
+	p.Put(make([]byte, 10)) // too small: dropped, not a panic
+}

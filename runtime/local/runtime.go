@@ -96,9 +96,11 @@ type app struct {
 	// routed flag changes; the router reads it without locks.
 	routes atomic.Pointer[[]*dyno]
 	next   atomic.Uint32 // round-robin start
-	// split divides the web traffic between two releases during a
-	// canary or a blue-green preview; nil sends it to every routed dyno.
-	split atomic.Pointer[trafficSplit]
+
+	// split divides web traffic between two releases (see traffic.go);
+	// nil sends it to every routed web dyno.
+	split   atomic.Pointer[trafficSplit]
+	traffic appTraffic // the router's counts per release
 }
 
 // New returns a runtime for cfg (defaults filled, then validated). It
