@@ -18,49 +18,24 @@ import (
 	"github.com/slipway/slipway/internal/testslug"
 )
 
-// mustSplit brings f's app to s: s.Stable deployed, s.Canary's web dynos
-// beside it, traffic divided by s.Weight. Until (*Runtime).Split lands it
-// does so with the package's internals (Deploy, then startBatch of the
-// canary's missing web dynos, then setSplit); then it becomes a Split call.
+// mustSplit brings f's app to s with Split. Without counts, each release
+// runs its formations' quantities.
 func (f *fixture) mustSplit(s slipway.Split) {
 	f.t.Helper()
-	a := f.rt.findApp(f.app.ID)
-	running := ""
-	if a != nil {
-		a.mu.Lock()
-		if a.last != nil {
-			running = a.last.Release.ID
+	if s.Stables == nil && s.Canaries == nil {
+		s.Stables, s.Canaries = map[string]int{}, map[string]int{}
+		for _, fm := range s.Stable.Formations {
+			s.Stables[fm.Type] = fm.Quantity
 		}
-		a.mu.Unlock()
-	}
-	if running != s.Stable.Release.ID {
-		f.mustDeploy(s.Stable)
-		a = f.rt.findApp(f.app.ID)
-	}
-	plans, err := plan(&s.Canary)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	for _, p := range plans {
-		if p.typ != "web" {
-			continue
-		}
-		running := 0
-		for _, d := range a.liveDynos("web") {
-			if d.currentSpec().release.ID == s.Canary.Release.ID {
-				running++
-			}
-		}
-		if p.quantity > running {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_, err := f.rt.startBatch(ctx, a, f.rt.newSpec(&s.Canary, p), p.quantity-running, newReporter(f.events.add, f.rt.log, a.id))
-			cancel()
-			if err != nil {
-				f.t.Fatalf("starting the canary's dynos: %v", err)
-			}
+		for _, fm := range s.Canary.Formations {
+			s.Canaries[fm.Type] = fm.Quantity
 		}
 	}
-	a.setSplit(&trafficSplit{canary: s.Canary.Release.ID, canaryVersion: s.Canary.Release.Version, weight: s.Weight})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.rt.Split(ctx, s, func(slipway.ProgressEvent) {}); err != nil {
+		f.t.Fatalf("split: %v", err)
+	}
 }
 
 // served sends n GETs of path through the router from 4 clients, with
