@@ -153,8 +153,8 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) (*slipway.App, 
 }
 
 func (s *Server) getRelease(w http.ResponseWriter, r *http.Request) {
-	if _, rel, ok := s.release(w, r); ok {
-		s.writeRelease(w, r, http.StatusOK, rel)
+	if a, rel, ok := s.release(w, r); ok {
+		s.writeRelease(w, r, http.StatusOK, a, rel)
 	}
 }
 

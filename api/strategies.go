@@ -102,15 +102,19 @@ func (s *Server) releaseAction(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("release action", "request_id", requestID(r), "err", err)
 	}
 	s.cfg.Engine.Kick(a.ID)
-	s.writeRelease(w, r, http.StatusOK, rel)
+	s.writeRelease(w, r, http.StatusOK, a, rel)
 }
 
-// writeRelease answers a release with its rollout, when it has one.
-func (s *Server) writeRelease(w http.ResponseWriter, r *http.Request, code int, rel *slipway.Release) {
+// writeRelease answers a release with its rollout, when it has one, and
+// the preview host of a blue-green release waiting for its switch.
+func (s *Server) writeRelease(w http.ResponseWriter, r *http.Request, code int, a *slipway.App, rel *slipway.Release) {
 	out := releaseToJSON(rel)
 	if strategyName(rel) != "" {
 		if st, err := s.st.Rollout(r.Context(), rel.ID); err == nil {
 			out.Rollout = rolloutToJSON(st)
+			if st.Strategy == slipway.StrategyBlueGreen && rel.Status == slipway.ReleasePending && st.Placed && st.Weight == 0 {
+				out.Rollout.PreviewURL = s.cfg.WebURL(a.Key() + "--preview")
+			}
 		}
 	}
 	writeJSON(w, code, out)

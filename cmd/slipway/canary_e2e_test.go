@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -370,4 +371,108 @@ func TestE2E_Canary_StickyRelease(t *testing.T) {
 			t.Errorf("%s: answers by version %v, want all 200 from v%s", tc.name, seen, tc.want)
 		}
 	}
+}
+
+// previewGet asks the app's preview host for / and returns the version
+// that answered ("" and the status otherwise).
+func previewGet(t *testing.T, ts *testServer, key string) (int, string) {
+	t.Helper()
+	code, body := ts.get(t, key+"--preview", "/")
+	v, _, _ := strings.Cut(strings.TrimPrefix(body, "version="), " ")
+	return code, v
+}
+
+// TestE2E_BlueGreen_PreviewSwitchAndRollback: the new release runs beside
+// the old one behind the preview host; the switch under load fails no
+// request; within the scale-down delay a rollback only moves traffic back
+// (no dyno starts); after the delay the old dynos stop.
+func TestE2E_BlueGreen_PreviewSwitchAndRollback(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, testConfig(t))
+	key, slug := canaryApp(t, ts, "bluegreen", 2, "web: ./testapp\n", slipway.Strategy{Type: slipway.StrategyBlueGreen, Preview: true, ScaleDownDelay: slipway.Duration(time.Hour)})
+	v1Dynos := dynoIDs(waitDynos(t, ts, key, "v1", settledOn(1, map[string]int{"web": 2})))
+	if code, _ := previewGet(t, ts, key); code != http.StatusNotFound {
+		t.Fatalf("preview host before a blue-green release: %d, want 404", code)
+	}
+	load := startRouterLoad(t, ts, key, 4, 1)
+	v2, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitRollout(t, ts, key, v2.ID, "v2 waits for promote", pausedFor("promote"))
+	if r.Rollout.Weight != 0 || !strings.Contains(r.Rollout.PreviewURL, key+"--preview.localhost") {
+		t.Fatalf("rollout = %+v, want weight 0 and the preview URL", *r.Rollout)
+	}
+	for range 30 {
+		if code, v := previewGet(t, ts, key); code != 200 || v != "2" {
+			t.Fatalf("preview host answered %d from v%s, want v2", code, v)
+		}
+	}
+	load.served(t, 300) // the main host: v1 only (allowed 1)
+	if n := len(waitDynos(t, ts, key, "both releases", func(ds []client.Dyno) string {
+		if len(ds) != 4 {
+			return fmt.Sprintf("%d dynos, want 2 of each release", len(ds))
+		}
+		return ""
+	})); n != 4 {
+		t.Fatal(n)
+	}
+
+	// The switch under load.
+	load.allow(1, 2)
+	if _, err := ts.c.PromoteRelease(bg, key, v2.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if r := waitRollout(t, ts, key, v2.ID, "v2 ends", ended); r.Status != slipway.ReleaseSucceeded || !r.Current {
+		t.Fatalf("v2 = %s %q current=%v", r.Status, r.Error, r.Current)
+	}
+	load.allow(2)
+	load.served(t, 300)
+	if code, _ := previewGet(t, ts, key); code != http.StatusNotFound {
+		t.Fatalf("preview host after the switch: %d, want 404", code)
+	}
+	ds, _ := ts.c.Dynos(bg, key)
+	if len(ds) != 4 {
+		t.Fatalf("after the switch: %s, want v1's dynos kept for the scale-down delay", dynoSummary(ds))
+	}
+
+	// A rollback within the delay serves v1 again within a second,
+	// from v1's own dynos.
+	load.allow(1, 2)
+	start := time.Now()
+	if _, err := ts.c.CreateRelease(bg, key, client.NewRelease{Release: "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, body := ts.get(t, key, "/"); strings.HasPrefix(body, "version=1 ") {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the router does not serve v1 5s after the rollback")
+		}
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("v1 served again %s after the rollback, want within 1s", took)
+	}
+	final := waitDynos(t, ts, key, "v3 on v1's dynos", settledOn(3, map[string]int{"web": 2}))
+	if got := dynoIDs(final); !maps.Equal(got, v1Dynos) {
+		t.Errorf("dynos after the rollback %v, want v1's own %v (no dyno started)", got, v1Dynos)
+	}
+	load.allow(1)
+	load.served(t, 200)
+
+	// With a short delay the old release's dynos stop by themselves.
+	if _, err := ts.c.SetReleaseStrategy(bg, key, slipway.Strategy{Type: slipway.StrategyBlueGreen, AutoPromote: true, ScaleDownDelay: slipway.Duration(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	load.allow(1, 4)
+	v4, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitRollout(t, ts, key, v4.ID, "v4 ends", ended); r.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("v4 = %s %q", r.Status, r.Error)
+	}
+	waitDynos(t, ts, key, "v3's dynos stopped after the delay", settledOn(4, map[string]int{"web": 2}))
+	load.finish(t)
 }

@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -75,6 +76,9 @@ func newRouter(rt *Runtime) *router {
 			// The key travels in URL.Host to dynoTransport, which swaps in
 			// the chosen dyno's address.
 			key, _ := rtr.appKey(pr.In.Host)
+			if pr.In.Context().Value(previewRequest{}) != nil {
+				key = strings.TrimSuffix(key, previewSuffix)
+			}
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = key
 		},
@@ -112,11 +116,39 @@ func (rt *router) appByKey(key string) *app {
 	return a
 }
 
+// previewSuffix ends the key of an app's preview host, which reaches the
+// new release of a blue-green rollout while it waits for its switch.
+const previewSuffix = "--preview"
+
+// resolve returns the app a request for host goes to, its key, and
+// whether host is the app's preview host (only while the app has a
+// blue-green preview).
+func (rt *router) resolve(host string) (string, *app, bool) {
+	key, ok := rt.appKey(host)
+	if !ok {
+		return "", nil, false
+	}
+	if a := rt.appByKey(key); a != nil {
+		return key, a, false
+	}
+	base, ok := strings.CutSuffix(key, previewSuffix)
+	if !ok {
+		return key, nil, false
+	}
+	a := rt.appByKey(base)
+	if a == nil {
+		return key, nil, false
+	}
+	if sp := a.split.Load(); sp == nil || !sp.preview {
+		return key, nil, false
+	}
+	return base, a, true
+}
+
 func (rt *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	key, ok := rt.appKey(req.Host)
-	var a *app
-	if ok {
-		a = rt.appByKey(key)
+	key, a, preview := rt.resolve(req.Host)
+	if preview {
+		req = req.WithContext(context.WithValue(req.Context(), previewRequest{}, true))
 	}
 	if a == nil {
 		plainError(w, http.StatusNotFound, "No app is routed at host "+quote(req.Host)+"; apps answer at <app>-<space>."+rt.rt.cfg.BaseDomain+".\n")
@@ -197,7 +229,7 @@ func (t *dynoTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 				a.noDynoAnswered(&c, time.Since(start))
 			} else {
 				e := tried[ntried-1].release()
-				e.tracks[trackOf(c.split, e)].observe(classError, time.Since(start))
+				e.tracks[c.trackOf(e)].observe(classError, time.Since(start))
 			}
 			return nil, &noDynoError{key: key}
 		}
@@ -207,7 +239,7 @@ func (t *dynoTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		res, err := t.rtr.transport.RoundTrip(req)
 		e := d.release()
 		if err == nil {
-			e.tracks[trackOf(c.split, e)].observe(classOf(res.StatusCode), time.Since(start))
+			e.tracks[c.trackOf(e)].observe(classOf(res.StatusCode), time.Since(start))
 			res.Body = releaseOnClose(res.Body, d)
 			return res, nil
 		}
@@ -217,7 +249,7 @@ func (t *dynoTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if req.Context().Err() != nil {
 				class = classClosed
 			}
-			e.tracks[trackOf(c.split, e)].observe(class, time.Since(start))
+			e.tracks[c.trackOf(e)].observe(class, time.Since(start))
 			return nil, err
 		}
 		tried[ntried] = d
@@ -225,7 +257,7 @@ func (t *dynoTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.GetBody != nil {
 			body, gerr := req.GetBody()
 			if gerr != nil {
-				e.tracks[trackOf(c.split, e)].observe(classError, time.Since(start))
+				e.tracks[c.trackOf(e)].observe(classError, time.Since(start))
 				return nil, err
 			}
 			req.Body = body
@@ -254,6 +286,9 @@ func retryable(err error, method string) bool {
 // flight (see pick): one of the sticky release's, else one of the split's
 // chosen track, else any routed dyno.
 func (a *app) pickFor(c *choice, skip []*dyno) *dyno {
+	if c.preview {
+		return a.pick(skip, c.split.canaryVersion, false)
+	}
 	if c.sticky > 0 {
 		if d := a.pick(skip, c.sticky, false); d != nil {
 			return d

@@ -49,7 +49,7 @@ type track uint8
 const (
 	trackStable  track = iota // the release that is not the canary (all of them without a split)
 	trackCanary               // the split's canary release
-	trackPreview              // reserved for blue-green's preview host
+	trackPreview              // requests to a blue-green release's preview host
 	numTracks
 )
 
@@ -283,16 +283,27 @@ func (r *Runtime) Traffic(appID string) map[string]slipway.Traffic {
 type choice struct {
 	split  *trafficSplit // nil: no split
 	sticky int           // version asked for by header or cookie; 0 if none
-	chosen bool          // the weighted choice is made (only when needed)
-	canary bool          // with chosen: it is the canary
+	// preview: the request came to the app's preview host, and goes to
+	// the split's canary or to no dyno.
+	preview bool
+	chosen  bool // the weighted choice is made (only when needed)
+	canary  bool // with chosen: it is the canary
 }
 
 // choose returns where req goes. The weighted choice is made on first use
 // and kept for the request's retries; a request that reaches its sticky
 // release never makes it, so sticky traffic leaves the others' share alone.
 func (a *app) choose(req *http.Request) choice {
-	return choice{split: a.split.Load(), sticky: stickyVersion(req.Header)}
+	c := choice{split: a.split.Load(), sticky: stickyVersion(req.Header)}
+	if req.Context().Value(previewRequest{}) != nil && c.split != nil && c.split.preview {
+		c.preview, c.sticky = true, 0
+	}
+	return c
 }
+
+// previewRequest marks, in a request's context, one that came to the
+// app's preview host.
+type previewRequest struct{}
 
 // toCanary reports whether the split's weighted choice sends the request
 // to the canary.
@@ -352,8 +363,11 @@ func parseVersion(s string) int {
 }
 
 // trackOf is the track of a request that release e answered under split.
-func trackOf(split *trafficSplit, e *releaseTraffic) track {
-	if split != nil && e.version == split.canaryVersion {
+func (c *choice) trackOf(e *releaseTraffic) track {
+	switch {
+	case c.preview:
+		return trackPreview
+	case c.split != nil && e.version == c.split.canaryVersion:
 		return trackCanary
 	}
 	return trackStable
@@ -362,7 +376,7 @@ func trackOf(split *trafficSplit, e *releaseTraffic) track {
 // noDynoAnswered counts a "no dyno ready" answer: as the canary's when the
 // split chose it, else for no release.
 func (a *app) noDynoAnswered(c *choice, took time.Duration) {
-	if c.split != nil && c.toCanary(a) {
+	if c.split != nil && (c.preview || c.toCanary(a)) {
 		a.traffic.entry(c.split.canary, c.split.canaryVersion).tracks[trackCanary].observe(classError, took)
 		return
 	}
