@@ -110,6 +110,23 @@ func TestE2E_Canary_ChecksGateEachStep(t *testing.T) {
 	if got := versions(t, ts, key); got != "v1:succeeded* v2:pending" {
 		t.Fatalf("releases = %s", got)
 	}
+	// Scaling during the canary sets the total; the releases share it.
+	scaleTo(t, ts, key, map[string]any{"type": "web", "quantity": 4})
+	waitDynos(t, ts, key, "two dynos per release after scaling to 4", func(ds []client.Dyno) string {
+		per := map[int]int{}
+		for _, d := range ds {
+			if d.Ready {
+				per[d.Release.Version]++
+			}
+		}
+		if per[1] != 2 || per[2] != 2 || len(ds) != 4 {
+			return fmt.Sprintf("ready per version %v of %d dynos, want v1:2 v2:2", per, len(ds))
+		}
+		return ""
+	})
+	if r := waitRollout(t, ts, key, v2.ID, "v2 still paused", pausedFor("ci/smoke")); r.Rollout.Step != 0 {
+		t.Fatalf("after scaling the rollout is at step %d", r.Rollout.Step)
+	}
 
 	// The check's success moves it on within a second, to 100%.
 	if _, err := ts.c.CreateReleaseStatus(bg, key, v2.ID, client.ReleaseStatus{State: "success", Context: "ci/smoke", Name: "smoke"}); err != nil {
@@ -123,7 +140,7 @@ func TestE2E_Canary_ChecksGateEachStep(t *testing.T) {
 	if r := waitRollout(t, ts, key, v2.ID, "v2 ends", ended); r.Status != slipway.ReleaseSucceeded || !r.Current || r.Rollout.Phase != slipway.PhaseDone || r.Rollout.Weight != 100 {
 		t.Fatalf("v2 = %s current=%v rollout %+v, want succeeded, current, done at 100", r.Status, r.Current, rolloutOf(r))
 	}
-	waitDynos(t, ts, key, "v2 on every dyno", settledOn(2, map[string]int{"web": 2}))
+	waitDynos(t, ts, key, "v2 on every dyno", settledOn(2, map[string]int{"web": 4}))
 
 	// v3's check fails: it is aborted and the app stays on v2.
 	v3, err := ts.c.CreateRelease(bg, key, client.NewRelease{Slug: slug})
@@ -138,7 +155,7 @@ func TestE2E_Canary_ChecksGateEachStep(t *testing.T) {
 	if r.Status != slipway.ReleaseFailed || !strings.Contains(r.Error, "ci/smoke reported failure") || r.Rollout.Phase != slipway.PhaseAborted {
 		t.Fatalf("v3 = %s %q rollout %+v, want failed naming the check", r.Status, r.Error, rolloutOf(r))
 	}
-	waitDynos(t, ts, key, "back on v2", settledOn(2, map[string]int{"web": 2}))
+	waitDynos(t, ts, key, "back on v2", settledOn(2, map[string]int{"web": 4}))
 	if seen := routerVersions(t, ts, key, 20); seen["2"] != 20 {
 		t.Fatalf("router served %v after the abort, want only v2", seen)
 	}

@@ -245,3 +245,77 @@ func TestE2E_TwoServers_RestartRunsOnTheLeaseHolderAfterTheRelease(t *testing.T)
 		return d.State == slipway.DynoRunning && d.Release.Version == 2 && !d.CreatedAt.Before(done.UpdatedAt.Time)
 	})
 }
+
+// TestE2E_TwoServers_CanaryGoesOnAfterTheHolderDies: a canary paused at
+// 50% on one server, which dies; the other takes the app's lease, places
+// the same step on its own dynos (the local runtime runs them where the
+// rollout is carried out), keeps the stored pause deadline, and finishes
+// the rollout when promoted there.
+func TestE2E_TwoServers_CanaryGoesOnAfterTheHolderDies(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	if dsn == "" {
+		t.Skip(pgtest.EnvVar + " is not set: the multi-server test needs PostgreSQL")
+	}
+	root := t.TempDir()
+	common := []string{"--database", dsn, "--slug-dir", filepath.Join(root, "slugs"), "--lease-ttl", "3s", "--healthy-deadline", "30s"}
+	dirA := filepath.Join(root, "a")
+	a := startProcess(t, append([]string{"--data-dir", dirA}, common...)...)
+	ctx := context.Background()
+	if _, err := a.c.CreateApp(ctx, "relay", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.c.Do(ctx, "POST", "/apps/relay/formation", map[string]any{"type": "web", "quantity": 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	build, err := a.c.CreateBuild(ctx, "relay", client.NewBuild{URL: testslug.DataURI(testslug.TestAppSlug(t, "web: ./testapp\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.c.WaitBuild(ctx, "relay", build.ID, nil); err != nil || got.Status != "succeeded" {
+		t.Fatalf("build = %+v, %v", got, err)
+	}
+	v1, _ := a.c.CreateRelease(ctx, "relay", client.NewRelease{Slug: build.ID})
+	if got, err := a.c.WaitRelease(ctx, "relay", v1.ID); err != nil || got.Status != "succeeded" {
+		t.Fatalf("v1 = %+v, %v", got, err)
+	}
+	strategy := slipway.Strategy{Type: slipway.StrategyCanary, Steps: []slipway.CanaryStep{{Weight: 50, Pause: "1h"}, {Weight: 100}}}
+	if _, err := a.c.SetReleaseStrategy(ctx, "relay", strategy); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := a.c.CreateRelease(ctx, "relay", client.NewRelease{Slug: build.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := func(c *client.Client, what string) *client.Release {
+		var got *client.Release
+		waitFor(t, what, 30*time.Second, func() bool {
+			got, _ = c.Release(ctx, "relay", v2.ID)
+			return got != nil && got.Rollout != nil && got.Rollout.Phase == slipway.PhasePaused && got.Rollout.PauseUntil != nil
+		})
+		return got
+	}
+	before := paused(a.c, "v2 paused at 50% on a")
+	b := startProcess(t, append([]string{"--data-dir", filepath.Join(root, "b")}, common...)...)
+	a.kill()
+	seen := map[string]bool{}
+	waitFor(t, "b serves both releases", 30*time.Second, func() bool {
+		if code, body := b.routerGet("relay"); code == 200 {
+			v, _, _ := strings.Cut(strings.TrimPrefix(body, "version="), " ")
+			seen[v] = true
+		}
+		return seen["1"] && seen["2"]
+	})
+	after := paused(b.c, "v2 paused at 50% on b")
+	if after.Rollout.Step != before.Rollout.Step || !after.Rollout.PauseUntil.Equal(before.Rollout.PauseUntil.Time) {
+		t.Fatalf("on b the rollout is %+v, on a it was %+v", *after.Rollout, *before.Rollout)
+	}
+	if _, err := b.c.PromoteRelease(ctx, "relay", v2.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.c.WaitRelease(ctx, "relay", v2.ID); err != nil || got.Status != "succeeded" {
+		t.Fatalf("v2 = %+v, %v", got, err)
+	}
+	// a left its dynos running when it died; a restart on its data dir
+	// stops them (it does not hold the app) before the test ends.
+	startProcess(t, append([]string{"--data-dir", dirA}, common...)...).stop()
+}
