@@ -134,7 +134,9 @@ func TestE2E_Canary_ChecksGateEachStep(t *testing.T) {
 	}
 	passed := time.Now()
 	waitRollout(t, ts, key, v2.ID, "v2 goes on", func(r *client.Release) bool { return r.Rollout.Phase != slipway.PhasePaused })
-	if took := time.Since(passed); took > time.Second {
+	took := time.Since(passed)
+	t.Logf("the rollout went on %s after the check passed", took.Round(time.Millisecond))
+	if took > time.Second {
 		t.Errorf("the rollout went on %s after the check passed, want within 1s", took)
 	}
 	if r := waitRollout(t, ts, key, v2.ID, "v2 ends", ended); r.Status != slipway.ReleaseSucceeded || !r.Current || r.Rollout.Phase != slipway.PhaseDone || r.Rollout.Weight != 100 {
@@ -468,7 +470,9 @@ func TestE2E_BlueGreen_PreviewSwitchAndRollback(t *testing.T) {
 			t.Fatal("the router does not serve v1 5s after the rollback")
 		}
 	}
-	if took := time.Since(start); took > time.Second {
+	took := time.Since(start)
+	t.Logf("rollback within the scale-down delay: v1 served again %s after the rollback was created", took.Round(time.Millisecond))
+	if took > time.Second {
 		t.Errorf("v1 served again %s after the rollback, want within 1s", took)
 	}
 	final := waitDynos(t, ts, key, "v3 on v1's dynos", settledOn(3, map[string]int{"web": 2}))
