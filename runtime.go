@@ -64,6 +64,45 @@ type Desired struct {
 	Reuse bool
 }
 
+// Validate returns EUnprocessable for a desired state no runtime can
+// place: a formation type that is not a process type name or appears
+// twice, a quantity or port out of range, a health check that is not a
+// path, or a type with dynos and no command (the formation's, else the
+// Procfile's; image slugs run their image's own). Runtimes add their own
+// checks after it.
+func (d *Desired) Validate() error {
+	seen := make(map[string]bool, len(d.Formations))
+	for _, f := range d.Formations {
+		if f.Type == "release" {
+			continue // the release phase, never a dyno
+		}
+		if !processTypeRE.MatchString(f.Type) {
+			return Errorf(EUnprocessable, "Process type %q is invalid: use lowercase letters, digits, - and _, starting with a letter.", Clip(f.Type))
+		}
+		if seen[f.Type] {
+			return Errorf(EUnprocessable, "Process type %q appears twice in the formation.", f.Type)
+		}
+		seen[f.Type] = true
+		if f.Quantity < 0 || f.Quantity > MaxQuantity {
+			return Errorf(EUnprocessable, "The quantity of %s must be between 0 and %d.", f.Type, MaxQuantity)
+		}
+		if f.Port < 0 || f.Port > 65535 {
+			return Errorf(EUnprocessable, "The port of %s must be between 1 and 65535, or 0 to choose one.", f.Type)
+		}
+		if f.Healthcheck != "" && !strings.HasPrefix(f.Healthcheck, "/") {
+			return Errorf(EUnprocessable, "The healthcheck of %s must be a path starting with /, not %q.", f.Type, Clip(f.Healthcheck))
+		}
+		cmd := f.Command
+		if cmd == "" {
+			cmd = d.Slug.ProcessTypes[f.Type]
+		}
+		if d.Slug.Image == "" && f.Quantity > 0 && strings.TrimSpace(cmd) == "" {
+			return Errorf(EUnprocessable, "Process type %s has no command: add it to the Procfile or set the formation's command.", f.Type)
+		}
+	}
+	return nil
+}
+
 // Progress events a runtime reports while it converges an app.
 const (
 	EventStarted = "started" // a dyno process was started

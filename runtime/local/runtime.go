@@ -205,10 +205,7 @@ func (r *Runtime) findApp(idOrKey string) *app {
 	return r.hosts[strings.ToLower(idOrKey)]
 }
 
-var (
-	safeIDRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-	procTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
-)
+var safeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // typePlan is one formation type resolved against the slug.
 type typePlan struct {
@@ -233,31 +230,17 @@ func plan(d *slipway.Desired) ([]typePlan, error) {
 	if fi, err := os.Stat(d.Slug.Dir); err != nil || !fi.IsDir() {
 		return nil, slipway.Errorf(slipway.EUnprocessable, "The directory of slug %s is missing on this server; build it again.", d.Slug.ID)
 	}
-	seen := map[string]bool{}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
 	var plans []typePlan
 	for _, f := range d.Formations {
 		if f.Type == "release" {
 			continue // the release phase, never a dyno
 		}
-		if !procTypeRE.MatchString(f.Type) {
-			return nil, slipway.Errorf(slipway.EUnprocessable, "Process type %q is invalid: use letters, digits, - and _.", f.Type)
-		}
-		if seen[f.Type] {
-			return nil, slipway.Errorf(slipway.EUnprocessable, "Process type %q appears twice in the formation.", f.Type)
-		}
-		seen[f.Type] = true
-		if f.Quantity < 0 {
-			return nil, slipway.Errorf(slipway.EUnprocessable, "The quantity of %s must not be negative.", f.Type)
-		}
 		cmd := f.Command
 		if cmd == "" {
 			cmd = d.Slug.ProcessTypes[f.Type]
-		}
-		if f.Quantity > 0 && strings.TrimSpace(cmd) == "" {
-			return nil, slipway.Errorf(slipway.EUnprocessable, "Process type %s has no command: add it to the Procfile or set the formation's command.", f.Type)
-		}
-		if f.Healthcheck != "" && !strings.HasPrefix(f.Healthcheck, "/") {
-			return nil, slipway.Errorf(slipway.EUnprocessable, "The healthcheck of %s must be a path starting with /, not %q.", f.Type, f.Healthcheck)
 		}
 		plans = append(plans, typePlan{typ: f.Type, quantity: f.Quantity, command: cmd, healthcheck: f.Healthcheck})
 	}

@@ -267,7 +267,7 @@ func TestDeploy_RejectsBadDesired(t *testing.T) {
 	}{
 		{"image slug", f.desired(1, image, web(1)), slipway.ENotImplemented, "kubernetes runtime"},
 		{"no command", f.desired(1, slug, formation("clock", 1)), slipway.EUnprocessable, "clock has no command"},
-		{"negative", f.desired(1, slug, web(-1)), slipway.EUnprocessable, "must not be negative"},
+		{"negative", f.desired(1, slug, web(-1)), slipway.EUnprocessable, "must be between 0 and 100"},
 		{"twice", f.desired(1, slug, web(1), web(2)), slipway.EUnprocessable, "appears twice"},
 		{"bad healthcheck", f.desired(1, slug, slipway.Formation{Type: "web", Quantity: 1, Healthcheck: "health"}), slipway.EUnprocessable, "healthcheck"},
 	}
