@@ -230,15 +230,15 @@ dynos:
 	ready := countReady(keep) + countReady(started)
 	switch len(targets) {
 	case 0:
-		rep.emit(slipway.EventDone, "", typ, "%s: %d/0 on v%d", typ, ready, version)
+		rep.Emit(slipway.EventDone, "", typ, "%s: %d/0 on v%d", typ, ready, version)
 	case 1:
-		rep.emit(slipway.EventDone, "", typ, "%s: %d/%d on v%d", typ, ready, q, targets[0].sp.release.Version)
+		rep.Emit(slipway.EventDone, "", typ, "%s: %d/%d on v%d", typ, ready, q, targets[0].sp.release.Version)
 	default:
 		parts := make([]string, 0, len(targets))
 		for _, t := range targets {
 			parts = append(parts, fmt.Sprintf("%d on v%d", t.q, t.sp.release.Version))
 		}
-		rep.emit(slipway.EventDone, "", typ, "%s: %s (%d/%d ready)", typ, strings.Join(parts, ", "), ready, q)
+		rep.Emit(slipway.EventDone, "", typ, "%s: %s (%d/%d ready)", typ, strings.Join(parts, ", "), ready, q)
 	}
 	return nil
 }
@@ -284,17 +284,17 @@ func (r *Runtime) startBatch(ctx context.Context, a *app, sp *spec, n int, rep *
 		case res := <-results:
 			d := res.d
 			if res.err != nil {
-				rep.emit(slipway.EventFailed, d.name, d.typ, "%s", causeMessage(res.err))
+				rep.Emit(slipway.EventFailed, d.name, d.typ, "%s", causeMessage(res.err))
 				return fail(res.err)
 			}
-			rep.emit(slipway.EventHealthy, d.name, d.typ, "%s is healthy (v%d, %s after start)", d.name, sp.release.Version, fmtMS(d.sinceStart()))
+			rep.Emit(slipway.EventHealthy, d.name, d.typ, "%s is healthy (v%d, %s after start)", d.name, sp.release.Version, fmtMS(d.sinceStart()))
 			if d.typ != "web" {
 				continue
 			}
 			if r.route(d) {
-				rep.emit(slipway.EventRouted, d.name, d.typ, "%s is in the router", d.name)
+				rep.Emit(slipway.EventRouted, d.name, d.typ, "%s is in the router", d.name)
 			} else {
-				rep.emit(slipway.EventInfo, d.name, d.typ, "%s exited right after it became healthy; it restarts with backoff", d.name)
+				rep.Emit(slipway.EventInfo, d.name, d.typ, "%s exited right after it became healthy; it restarts with backoff", d.name)
 			}
 		case <-ctx.Done():
 			return fail(fmt.Errorf("the rollout of %s was cancelled while new dynos were starting: %w", sp.typ, context.Cause(ctx)))

@@ -246,7 +246,7 @@ func (r *Runtime) supervise(d *dyno, adopted *proc) {
 		} else {
 			sp := d.currentSpec()
 			if first {
-				d.rep.emit(slipway.EventStarted, d.name, d.typ, "%s started on v%d: %s", d.name, sp.release.Version, sp.command)
+				d.rep.Emit(slipway.EventStarted, d.name, d.typ, "%s started on v%d: %s", d.name, sp.release.Version, sp.command)
 			}
 			herr := r.waitHealthy(d, p)
 			switch {
@@ -385,9 +385,9 @@ func (r *Runtime) stopDyno(d *dyno, rep *reporter) {
 		start := time.Now()
 		left := r.drain(d)
 		if left == 0 {
-			rep.emit(slipway.EventDrained, d.name, d.typ, "%s is out of the router; its in-flight requests finished (%s)", d.name, fmtMS(time.Since(start)))
+			rep.Emit(slipway.EventDrained, d.name, d.typ, "%s is out of the router; its in-flight requests finished (%s)", d.name, fmtMS(time.Since(start)))
 		} else {
-			rep.emit(slipway.EventDrained, d.name, d.typ, "%s is out of the router; %d requests still in flight after the %s drain timeout", d.name, left, fmtDur(r.cfg.DrainTimeout))
+			rep.Emit(slipway.EventDrained, d.name, d.typ, "%s is out of the router; %d requests still in flight after the %s drain timeout", d.name, left, fmtDur(r.cfg.DrainTimeout))
 		}
 	}
 	d.stopOnce.Do(func() { close(d.stopCh) })
@@ -398,7 +398,7 @@ func (r *Runtime) stopDyno(d *dyno, rep *reporter) {
 	if note == "" {
 		note = "stopped"
 	}
-	rep.emit(slipway.EventStopped, d.name, d.typ, "%s stopped (v%d): %s", d.name, d.currentSpec().release.Version, note)
+	rep.Emit(slipway.EventStopped, d.name, d.typ, "%s stopped (v%d): %s", d.name, d.currentSpec().release.Version, note)
 }
 
 // drain waits until d has no request in flight or DrainTimeout has passed,

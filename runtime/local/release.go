@@ -21,7 +21,7 @@ func (r *Runtime) releasePhase(ctx context.Context, a *app, d *slipway.Desired, 
 		return fmt.Errorf("the release was cancelled before its release phase: %w", context.Cause(ctx))
 	}
 	const name = "release.1"
-	rep.emit(slipway.EventInfo, name, "release", "release phase: running %s", command)
+	rep.Emit(slipway.EventInfo, name, "release", "release phase: running %s", command)
 	home := "/app"
 	if r.iso == nil {
 		home = d.Slug.Dir
@@ -32,7 +32,7 @@ func (r *Runtime) releasePhase(ctx context.Context, a *app, d *slipway.Desired, 
 	var tl tail
 	onLine := func(line string) {
 		tl.add(line)
-		rep.emit(slipway.EventInfo, name, "release", "%s: %s", name, line)
+		rep.Emit(slipway.EventInfo, name, "release", "%s: %s", name, line)
 	}
 	p, err := r.spawn(spawnSpec{appID: a.id, appKey: d.App.Key, logName: name, command: command, dir: d.Slug.Dir, env: env, header: header, onLine: onLine})
 	if err != nil {
@@ -59,7 +59,7 @@ func (r *Runtime) releasePhase(ctx context.Context, a *app, d *slipway.Desired, 
 	if p.exitCode() != 0 {
 		return slipway.Errorf(slipway.EUnprocessable, "%s", withLast("Release phase failed: the release command "+p.exitDescription()))
 	}
-	rep.emit(slipway.EventInfo, name, "release", "release phase finished in %s", fmtMS(time.Since(p.started)))
+	rep.Emit(slipway.EventInfo, name, "release", "release phase finished in %s", fmtMS(time.Since(p.started)))
 	return nil
 }
 

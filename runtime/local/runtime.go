@@ -265,7 +265,7 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 		return err
 	}
 	rep := newReporter(progress, r.log, d.App.ID)
-	defer rep.close()
+	defer rep.Close()
 	ctx, done := r.opContext(ctx)
 	defer done()
 	a, err := r.lockApp(ctx, d.App)
@@ -310,7 +310,7 @@ func (r *Runtime) releasePhaseOnce(ctx context.Context, a *app, d *slipway.Desir
 		return nil
 	}
 	if r.releasePhaseRan(a.id, d.Release.ID) {
-		rep.emit(slipway.EventInfo, "", "release", "release phase: already ran for v%d", d.Release.Version)
+		rep.Emit(slipway.EventInfo, "", "release", "release phase: already ran for v%d", d.Release.Version)
 		return nil
 	}
 	if err := r.releasePhase(ctx, a, d, cmd, rep); err != nil {
@@ -359,7 +359,7 @@ func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slip
 		return err
 	}
 	rep := newReporter(progress, r.log, a.id)
-	defer rep.close()
+	defer rep.Close()
 	if err := r.converge(ctx, a, last, plans, replace, rep); err != nil {
 		return r.revert(a, last, err, rep)
 	}
@@ -376,9 +376,9 @@ func (r *Runtime) revert(a *app, prev *slipway.Desired, cause error, rep *report
 	target := &slipway.Desired{App: a.ref}
 	if prev != nil {
 		target = prev
-		rep.emit(slipway.EventInfo, "", "", "reverting to v%d", prev.Release.Version)
+		rep.Emit(slipway.EventInfo, "", "", "reverting to v%d", prev.Release.Version)
 	} else {
-		rep.emit(slipway.EventInfo, "", "", "stopping the new dynos: there is no previous release to go back to")
+		rep.Emit(slipway.EventInfo, "", "", "stopping the new dynos: there is no previous release to go back to")
 	}
 	var plans []typePlan
 	var err error

@@ -21,7 +21,7 @@ func (r *Runtime) Split(ctx context.Context, s slipway.Split, progress slipway.P
 		return err
 	}
 	rep := newReporter(progress, r.log, s.Canary.App.ID)
-	defer rep.close()
+	defer rep.Close()
 	ctx, done := r.opContext(ctx)
 	defer done()
 	a, err := r.lockApp(ctx, s.Canary.App)
@@ -51,7 +51,7 @@ func (r *Runtime) Split(ctx context.Context, s slipway.Split, progress slipway.P
 		back := cloneDesired(s.Stable)
 		return r.revert(a, &back, err, rep)
 	}
-	rep.emit(slipway.EventInfo, "", "web", "%d%% of the traffic goes to v%d", s.Weight, s.Canary.Release.Version)
+	rep.Emit(slipway.EventInfo, "", "web", "%d%% of the traffic goes to v%d", s.Weight, s.Canary.Release.Version)
 	last := cloneDesired(s.Stable)
 	a.mu.Lock()
 	a.last = &last

@@ -4,47 +4,19 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
 	"time"
 
-	slipway "github.com/slipway/slipway"
+	"github.com/slipway/slipway/runtime/progress"
 )
 
-// reporter delivers one operation's progress events. Calls to the
-// ProgressFunc are serialized (types converge in parallel), every event is
-// also logged at debug level, and events after close are only logged (a
-// dyno's supervisor can outlive the rollout that started it).
-type reporter struct {
-	mu     sync.Mutex
-	fn     slipway.ProgressFunc
-	log    *slog.Logger
-	app    string
-	closed bool
-}
+// reporter delivers an operation's progress events (package progress).
+type reporter = progress.Reporter
 
-func newReporter(fn slipway.ProgressFunc, log *slog.Logger, appID string) *reporter {
-	return &reporter{fn: fn, log: log, app: appID}
-}
-
-func (rp *reporter) emit(typ, dyno, process, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	rp.log.Debug(msg, "app", rp.app, "event", typ, "dyno", dyno)
-	rp.mu.Lock()
-	defer rp.mu.Unlock()
-	if rp.fn != nil && !rp.closed {
-		rp.fn(slipway.ProgressEvent{Type: typ, Dyno: dyno, Process: process, Message: msg})
-	}
-}
-
-func (rp *reporter) close() {
-	rp.mu.Lock()
-	rp.closed = true
-	rp.mu.Unlock()
-}
+var newReporter = progress.New
 
 // tailLines is how many output lines of a process are kept for messages.
 const tailLines = 20
