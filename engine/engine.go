@@ -119,6 +119,7 @@ type Engine struct {
 	// had the lease); the sweep asks for it again.
 	reconverge map[string]bool
 	builds     map[string]context.CancelFunc
+	wakes      map[string]*time.Timer // when a waiting rollout plans again
 	buildSlots chan struct{}   // one value per running build
 	ctx        context.Context // set by Run; work started before Run waits for it
 	created    time.Time       // builds of this run are newer
@@ -167,7 +168,7 @@ func New(cfg Config) *Engine {
 	if cfg.KeepBuilds <= 0 {
 		cfg.KeepBuilds = DefaultKeepBuilds
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, reconverge: map[string]bool{}, builds: map[string]context.CancelFunc{},
+	return &Engine{cfg: cfg, log: cfg.Logger, workers: map[string]*worker{}, reconverge: map[string]bool{}, builds: map[string]context.CancelFunc{}, wakes: map[string]*time.Timer{},
 		buildSlots: make(chan struct{}, cfg.MaxConcurrentBuilds), ready: make(chan struct{}), created: cfg.Now()}
 }
 
@@ -190,6 +191,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			e.mu.Lock()
+			for _, w := range e.wakes {
+				w.Stop()
+			}
+			e.mu.Unlock()
 			e.wg.Wait()
 			return nil
 		case <-t.C:

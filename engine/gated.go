@@ -53,6 +53,9 @@ func (e *Engine) carryOutGated(ctx context.Context, r *slipway.Release, sp slipw
 		state = &next
 		switch d.Kind {
 		case rollout.Wait:
+			if !d.Until.IsZero() {
+				e.wakeAt(r.AppID, d.Until)
+			}
 			return errWaiting
 		case rollout.Place:
 			if err := e.place(ctx, r, cur, sp, d.Weight, state); err != nil {
@@ -274,4 +277,24 @@ func (e *Engine) clearScaleDown(ctx context.Context, releaseID string) error {
 		return nil
 	})
 	return err
+}
+
+// wakeAt kicks the app at t (the end of a pause, the next analysis), on
+// this server; the sweep does it too, on any server, within its interval.
+// An app has one wake-up at a time: the newest replaces the one before.
+func (e *Engine) wakeAt(appID string, t time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old := e.wakes[appID]; old != nil {
+		old.Stop()
+	}
+	e.wakes[appID] = time.AfterFunc(max(t.Sub(e.cfg.Now()), 0), func() {
+		e.mu.Lock()
+		delete(e.wakes, appID)
+		stopped := e.ctx != nil && e.ctx.Err() != nil
+		e.mu.Unlock()
+		if !stopped {
+			e.Kick(appID)
+		}
+	})
 }
