@@ -339,7 +339,8 @@ func FuzzRequests(f *testing.F) {
 	}
 	fx := newFixture(f)
 	// A real pipeline coupling and hook, so that the PATCH routes that
-	// take their ids find them and decode the fuzzed body.
+	// take their ids find them and decode the fuzzed body (an empty one is
+	// then a 200 or a 422 that says what is missing, never a 404).
 	ctx := context.Background()
 	pl := &slipway.Pipeline{Name: "fuzz"}
 	if err := fx.db.CreatePipeline(ctx, pl); err != nil {
@@ -354,7 +355,7 @@ func FuzzRequests(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, path := range []string{"/pipeline-couplings/" + coupling.ID, "/apps/hello/hooks/" + hook.ID} {
-		if rec := fx.do("PATCH", path, admin, `{}`); rec.Code != 200 {
+		if rec := fx.do("PATCH", path, admin, `{}`); rec.Code == 404 || rec.Code >= 500 {
 			f.Fatalf("PATCH %s {} = %d %s: the fuzzed PATCH bodies would not be decoded", path, rec.Code, rec.Body)
 		}
 	}
