@@ -269,7 +269,8 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	baseDomain := strings.ToLower(strings.Trim(c.BaseDomain, "."))
 	// The engine needs the API's metrics observer and the API needs the
-	// engine; the observer is created first and handed to both.
+	// engine: the API is created first, with a lateEngine that the engine
+	// is put in once it exists, and the engine is then given a.Metrics().
 	var eng *engine.Engine
 	engineRef := &lateEngine{}
 	a := api.New(api.Config{
