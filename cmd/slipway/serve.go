@@ -110,7 +110,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 			if len(args) > 0 {
 				// Most often the value of --allow-private-fetch given
 				// without "=": the flag alone means "all".
-				return fmt.Errorf("serve takes no arguments, not %q; to open prefixes to scoped tokens write --allow-private-fetch=%s", args[0], args[0])
+				return usagef("serve takes no arguments, not %q; to open prefixes to scoped tokens write --allow-private-fetch=%s", args[0], args[0])
 			}
 			return nil
 		},
