@@ -6,9 +6,6 @@ package main
 // themselves after loadMaxRun even if a test dies before stopping them.
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,7 +25,6 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/client"
-	"github.com/slipway/slipway/internal/testslug"
 )
 
 const (
@@ -121,48 +117,11 @@ func lineMatching(lines []string, re string) int {
 	return slices.IndexFunc(lines, rx.MatchString)
 }
 
-// pushFast is ts.push with the archive compressed at gzip.BestSpeed: on a
-// busy box the default level takes most of a push's time.
+// pushFast is ts.push; testslug.TestAppSlug compresses the test app once
+// per test process, which was what made a push slow.
 func pushFast(t *testing.T, ts *testServer, app, procfile string) string {
 	t.Helper()
-	bin, err := os.ReadFile(testslug.TestAppBinary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	tw := tar.NewWriter(gz)
-	for _, f := range []struct {
-		name string
-		mode int64
-		body []byte
-	}{{"Procfile", 0o644, []byte(procfile)}, {"testapp", 0o755, bin}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := ts.c.CreateBuild(bg, app, client.NewBuild{URL: testslug.DataURI(buf.Bytes())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := ts.c.WaitBuild(bg, app, b.ID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != "succeeded" {
-		res, _ := ts.c.BuildResult(bg, app, b.ID)
-		t.Fatalf("build %s: %v", got.Status, res.Lines)
-	}
-	return b.ID
+	return ts.push(t, app, procfile)
 }
 
 // procByVersion is a Procfile command that runs ./testapp with the flags given

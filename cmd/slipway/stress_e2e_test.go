@@ -103,11 +103,7 @@ func fastTarGz(t *testing.T, files map[string][]byte) []byte {
 // appSlug is a slug holding the test app and the Procfile.
 func appSlug(t *testing.T, procfile string) []byte {
 	t.Helper()
-	bin, err := os.ReadFile(testslug.TestAppBinary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fastTarGz(t, map[string][]byte{"Procfile": []byte(procfile), "testapp": bin})
+	return testslug.TestAppSlug(t, procfile)
 }
 
 // pushArchive builds archive for app through c and returns the slug id.
