@@ -338,6 +338,27 @@ func FuzzRequests(f *testing.F) {
 		f.Add(uint8(i), s)
 	}
 	fx := newFixture(f)
+	// A real pipeline coupling and hook, so that the PATCH routes that
+	// take their ids find them and decode the fuzzed body (an empty one is
+	// then a 200 or a 422 that says what is missing, never a 404).
+	ctx := context.Background()
+	pl := &slipway.Pipeline{Name: "fuzz"}
+	if err := fx.db.CreatePipeline(ctx, pl); err != nil {
+		f.Fatal(err)
+	}
+	coupling := &slipway.Coupling{PipelineID: pl.ID, AppID: fx.app.ID, Stage: "development"}
+	if err := fx.db.CreateCoupling(ctx, coupling); err != nil {
+		f.Fatal(err)
+	}
+	hook := &slipway.Hook{AppID: fx.app.ID, URL: "https://hooks.example.com/fuzz", Events: []string{slipway.EventRelease}, Active: true}
+	if err := fx.db.CreateHook(ctx, hook); err != nil {
+		f.Fatal(err)
+	}
+	for _, path := range []string{"/pipeline-couplings/" + coupling.ID, "/apps/hello/hooks/" + hook.ID} {
+		if rec := fx.do("PATCH", path, admin, `{}`); rec.Code == 404 || rec.Code >= 500 {
+			f.Fatalf("PATCH %s {} = %d %s: the fuzzed PATCH bodies would not be decoded", path, rec.Code, rec.Body)
+		}
+	}
 	var routes []string
 	for _, r := range fx.srv.Routes() {
 		if strings.HasPrefix(r, "POST ") || strings.HasPrefix(r, "PATCH ") {
@@ -348,7 +369,7 @@ func FuzzRequests(f *testing.F) {
 		rt := routes[int(which)%len(routes)]
 		method, pattern, _ := strings.Cut(rt, " ")
 		path := strings.NewReplacer("{app}", "hello", "{release}", "v1", "{status}", fx.status.ID, "{type}", "web",
-			"{feature}", "auto-release", "{coupling}", fx.app.ID, "{hook}", fx.app.ID).Replace(pattern)
+			"{feature}", "auto-release", "{coupling}", coupling.ID, "{hook}", hook.ID).Replace(pattern)
 		path = param.ReplaceAllString(path, "x")
 		rec := fx.do(method, path, admin, body)
 		if rec.Code >= 500 {

@@ -39,7 +39,8 @@ func benchBackends(b *testing.B) map[string]*store.DB {
 	}
 	b.Cleanup(func() { db.Close() })
 	out["sqlite"] = db
-	if dsn := pgDSN(b); dsn != "" {
+	if pgtest.Enabled() {
+		dsn := pgtest.DSN(b)
 		db, err := store.Open(context.Background(), dsn)
 		if err != nil {
 			b.Fatal(err)
@@ -166,5 +167,3 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
 	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
 }
-
-func pgDSN(tb testing.TB) string { return pgtest.DSN(tb) }

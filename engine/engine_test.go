@@ -31,6 +31,13 @@ func newFakeRuntime() *fakeRuntime {
 	return &fakeRuntime{deploys: map[string][]int{}, inflight: map[string]int{}}
 }
 
+// overlapped reports whether two deploys of one app ever ran at once.
+func (f *fakeRuntime) overlapped() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.overlap
+}
+
 func (f *fakeRuntime) Deploy(ctx context.Context, d slipway.Desired, p slipway.ProgressFunc) error {
 	f.mu.Lock()
 	f.inflight[d.App.ID]++
@@ -181,7 +188,7 @@ func TestEngine_ReleasesOfOneApp_RunInVersionOrder(t *testing.T) {
 	if got := fmt.Sprint(f.rt.versions(a.ID)); got != "[1 2 3 4 5 6]" {
 		t.Fatalf("deploy order = %s", got)
 	}
-	if f.rt.overlap {
+	if f.rt.overlapped() {
 		t.Fatal("two releases of one app ran at once")
 	}
 	cur, _ := f.db.CurrentRelease(context.Background(), a.ID)

@@ -55,7 +55,7 @@ run "Memory under load: 100 apps × 2 dynos, 20 releases in flight" \
   echo "$(go version | cut -d' ' -f3). Figures are from one run on a shared 2-core machine: read"
   echo "them as orders of magnitude, and compare runs made on the same machine."
   echo
-  echo "Targets (issues 2 and 3): release create p50 < 2 ms; list of 10,000 releases < 100 ms;"
+  echo "Targets: release create p50 < 2 ms; list of 10,000 releases < 100 ms;"
   echo "rollout overhead < 50 ms per dyno beyond the app's own start; router p50 added latency"
   echo "< 0.3 ms and throughput ≥ 70% of direct."
   echo

@@ -161,8 +161,9 @@ func TestStore_Outbox(t *testing.T) {
 // servers (two handles on one database) claim deliveries at once until
 // none are left: every delivery is claimed, and by one of them only.
 func TestStore_ClaimDeliveries_TwoServersNeverClaimOneDelivery(t *testing.T) {
-	for backend, dsn := range backendDSNs(t) {
+	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
+			dsn := backendDSN(t, backend)
 			ctx := context.Background()
 			one, two := mustOpen(t, dsn), mustOpen(t, dsn)
 			a := mustApp(t, one, "busy")

@@ -26,36 +26,34 @@ type legacyDB struct {
 	postgres bool
 }
 
-// openLegacy creates, per backend (SQLite, and PostgreSQL when
-// SLIPWAY_TEST_DATABASE_URL is set), a database migrated to version upTo
-// by the runner Slipway had before goose, from the migration files of
-// that time (testdata/legacy-migrations): the same bookkeeping
-// (schema_migrations, by file name), the same templating and splitting.
-func openLegacy(t *testing.T, upTo int) map[string]legacyDB {
+// legacyBackends are the backends the upgrade tests start from.
+var legacyBackends = []string{"sqlite", "postgres"}
+
+// openLegacy creates a database of backend ("sqlite", or "postgres",
+// which skips t when SLIPWAY_TEST_DATABASE_URL is unset: see pgtest.DSN)
+// migrated to version upTo by the runner Slipway had before goose, from
+// the migration files of that time (testdata/legacy-migrations): the same
+// bookkeeping (schema_migrations, by file name), the same templating and
+// splitting.
+func openLegacy(t *testing.T, backend string, upTo int) legacyDB {
 	t.Helper()
-	out := map[string]legacyDB{}
-	dsns := map[string]string{"sqlite": filepath.Join(t.TempDir(), "old.db")}
-	if pg := pgtest.DSN(t); pg != "" {
-		dsns["postgres"] = pg
+	postgres := backend == "postgres"
+	dsn := filepath.Join(t.TempDir(), "old.db")
+	driver, open := "sqlite", "file:"+dsn+"?_pragma=foreign_keys(ON)"
+	if postgres {
+		dsn = pgtest.DSN(t)
+		driver, open = "pgx", dsn
 	}
-	for name, dsn := range dsns {
-		postgres := name == "postgres"
-		driver, open := "sqlite", "file:"+dsn+"?_pragma=foreign_keys(ON)"
-		if postgres {
-			driver, open = "pgx", dsn
-		}
-		raw, err := sql.Open(driver, open)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { raw.Close() })
-		raw.SetMaxOpenConns(1)
-		if err := legacyMigrate(raw, postgres, upTo); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		out[name] = legacyDB{dsn, raw, postgres}
+	raw, err := sql.Open(driver, open)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	t.Cleanup(func() { raw.Close() })
+	raw.SetMaxOpenConns(1)
+	if err := legacyMigrate(raw, postgres, upTo); err != nil {
+		t.Fatalf("%s: %v", backend, err)
+	}
+	return legacyDB{dsn, raw, postgres}
 }
 
 // legacyMigrate is the migration runner from before goose, as it was
@@ -240,8 +238,8 @@ func latestVersion(t *testing.T) int64 {
 // as a fresh database's.
 func TestMigrate_LegacyDatabaseUpgradesInPlace(t *testing.T) {
 	for _, upTo := range []int{7, 8} {
-		for backend, old := range openLegacy(t, upTo) {
-			t.Run(fmt.Sprintf("%s/from_%04d", backend, upTo), func(t *testing.T) { upgradeInPlace(t, old) })
+		for _, backend := range legacyBackends {
+			t.Run(fmt.Sprintf("%s/from_%04d", backend, upTo), func(t *testing.T) { upgradeInPlace(t, openLegacy(t, backend, upTo)) })
 		}
 	}
 }
@@ -332,10 +330,7 @@ func openFresh(t *testing.T, postgres bool) *DB {
 // database from several servers at once: the advisory lock lets one
 // migrate while the others wait, and every one of them opens.
 func TestMigrate_ServersStartingAtOnceTakeTurns(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	if dsn == "" {
-		t.Skip(pgtest.EnvVar + " is not set: the migration lock is PostgreSQL's")
-	}
+	dsn := pgtest.DSN(t) // the migration lock is PostgreSQL's
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for range 4 {
@@ -361,8 +356,9 @@ func TestMigrate_ServersStartingAtOnceTakeTurns(t *testing.T) {
 // their pending deliveries) take the tenant's rule, other hooks keep the
 // admin's, and every existing space is shared.
 func TestMigrate_0007_HooksThatMayBeTenantsAreScoped(t *testing.T) {
-	for backend, old := range openLegacy(t, 5) {
+	for _, backend := range legacyBackends {
 		t.Run(backend, func(t *testing.T) {
+			old := openLegacy(t, backend, 5)
 			for _, stmt := range []string{
 				`INSERT INTO organizations (id, name, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000a1', 'default', 0, 0)`,
 				`INSERT INTO organizations (id, name, created_at, updated_at) VALUES ('00000000-0000-4000-8000-0000000000a2', 'acme', 0, 0)`,

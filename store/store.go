@@ -1,7 +1,10 @@
 // Package store keeps Slipway's records in SQL: SQLite (pure Go, WAL) as the
 // embedded default, PostgreSQL (pgx) for several servers on one database.
-// One schema and one set of queries serve both; the few differences live in
-// the dialect.
+// One schema and one set of queries serve both (the queries use $N
+// placeholders, which SQLite accepts too); the few differences are in Open
+// (connections and pragmas), in the migrations that have a file per
+// backend (migrate.go), in error translation and in the lease clock
+// (leases.go).
 package store
 
 import (

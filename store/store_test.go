@@ -19,16 +19,18 @@ import (
 	"github.com/slipway/slipway/store"
 )
 
-// backendDSNs returns the address of one fresh database per backend:
-// SQLite always, and PostgreSQL (in a schema of its own) when
-// SLIPWAY_TEST_DATABASE_URL is set.
-func backendDSNs(t testing.TB) map[string]string {
+// backends are the names of the backends every store test runs on.
+var backends = []string{"sqlite", "postgres"}
+
+// backendDSN returns the address of a fresh database of backend: a SQLite
+// file, or a PostgreSQL schema of its own (skipping t, or failing it in
+// CI, when SLIPWAY_TEST_DATABASE_URL is unset; see pgtest.DSN).
+func backendDSN(t testing.TB, backend string) string {
 	t.Helper()
-	out := map[string]string{"sqlite": filepath.Join(t.TempDir(), "slipway.db")}
-	if pg := pgtest.DSN(t); pg != "" {
-		out["postgres"] = pg
+	if backend == "postgres" {
+		return pgtest.DSN(t)
 	}
-	return out
+	return filepath.Join(t.TempDir(), "slipway.db")
 }
 
 // mustOpen opens a store on dsn, closed when the test ends.
@@ -42,19 +44,10 @@ func mustOpen(t testing.TB, dsn string) *store.DB {
 	return db
 }
 
-// openBackends returns one fresh store per backend (see backendDSNs).
-func openBackends(t testing.TB) map[string]*store.DB {
-	t.Helper()
-	out := map[string]*store.DB{}
-	for name, dsn := range backendDSNs(t) {
-		out[name] = mustOpen(t, dsn)
-	}
-	return out
-}
-
+// each runs fn in one subtest per backend, on a fresh store.
 func each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
-	for name, db := range openBackends(t) {
-		t.Run(name, func(t *testing.T) { fn(t, db) })
+	for _, name := range backends {
+		t.Run(name, func(t *testing.T) { fn(t, mustOpen(t, backendDSN(t, name))) })
 	}
 }
 
@@ -477,8 +470,9 @@ func TestStore_Leases(t *testing.T) {
 // by the server whose clock runs ahead nor born expired on the one whose
 // clock runs behind, because both use the database's clock.
 func TestStore_Leases_ByTheDatabasesClock(t *testing.T) {
-	for backend, dsn := range backendDSNs(t) {
+	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
+			dsn := backendDSN(t, backend)
 			ctx := context.Background()
 			behind, ahead := mustOpen(t, dsn), mustOpen(t, dsn)
 			behind.Now = func() time.Time { return time.Now().Add(-time.Hour) }

@@ -52,10 +52,7 @@ func startProcess(t *testing.T, args ...string) *crashServer {
 }
 
 func TestE2E_TwoServersOnePostgres(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	if dsn == "" {
-		t.Skip(pgtest.EnvVar + " is not set: the multi-server test needs PostgreSQL")
-	}
+	dsn := pgtest.DSN(t) // several servers share only PostgreSQL
 	root := t.TempDir()
 	slugs := filepath.Join(root, "slugs") // shared, as a network volume would be
 	common := []string{"--database", dsn, "--slug-dir", slugs, "--lease-ttl", "3s", "--healthy-deadline", "30s"}
@@ -126,10 +123,7 @@ func TestE2E_TwoServersOnePostgres(t *testing.T) {
 }
 
 func TestE2E_KilledLeaseHolder_OtherServerFinishes(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	if dsn == "" {
-		t.Skip(pgtest.EnvVar + " is not set: the multi-server test needs PostgreSQL")
-	}
+	dsn := pgtest.DSN(t) // several servers share only PostgreSQL
 	root := t.TempDir()
 	slugs := filepath.Join(root, "slugs")
 	common := []string{"--database", dsn, "--slug-dir", slugs, "--lease-ttl", "3s", "--healthy-deadline", "30s"}
@@ -179,10 +173,7 @@ func TestE2E_KilledLeaseHolder_OtherServerFinishes(t *testing.T) {
 // lease, whose dynos (the local runtime runs them on the server that
 // released) are replaced, all on the new release.
 func TestE2E_TwoServers_RestartRunsOnTheLeaseHolderAfterTheRelease(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	if dsn == "" {
-		t.Skip(pgtest.EnvVar + " is not set: the multi-server test needs PostgreSQL")
-	}
+	dsn := pgtest.DSN(t) // several servers share only PostgreSQL
 	root := t.TempDir()
 	common := []string{"--database", dsn, "--slug-dir", filepath.Join(root, "slugs"), "--lease-ttl", "3s", "--healthy-deadline", "30s"}
 	a := startProcess(t, append([]string{"--data-dir", filepath.Join(root, "a")}, common...)...)

@@ -1,14 +1,11 @@
 package main
 
-// End-to-end checks of zero-downtime rollouts (issue 3, points 1–8): a real
+// End-to-end checks of zero-downtime rollouts: a real
 // server, real dynos of internal/testapp, and requests through the router.
 // Every wait is a condition with a deadline; the load generators stop by
 // themselves after loadMaxRun even if a test dies before stopping them.
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,7 +25,6 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/client"
-	"github.com/slipway/slipway/internal/testslug"
 )
 
 const (
@@ -121,48 +117,11 @@ func lineMatching(lines []string, re string) int {
 	return slices.IndexFunc(lines, rx.MatchString)
 }
 
-// pushFast is ts.push with the archive compressed at gzip.BestSpeed: on a
-// busy box the default level takes most of a push's time.
+// pushFast is ts.push; testslug.TestAppSlug compresses the test app once
+// per test process, which was what made a push slow.
 func pushFast(t *testing.T, ts *testServer, app, procfile string) string {
 	t.Helper()
-	bin, err := os.ReadFile(testslug.TestAppBinary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	tw := tar.NewWriter(gz)
-	for _, f := range []struct {
-		name string
-		mode int64
-		body []byte
-	}{{"Procfile", 0o644, []byte(procfile)}, {"testapp", 0o755, bin}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := ts.c.CreateBuild(bg, app, client.NewBuild{URL: testslug.DataURI(buf.Bytes())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := ts.c.WaitBuild(bg, app, b.ID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != "succeeded" {
-		res, _ := ts.c.BuildResult(bg, app, b.ID)
-		t.Fatalf("build %s: %v", got.Status, res.Lines)
-	}
-	return b.ID
+	return ts.push(t, app, procfile)
 }
 
 // procByVersion is a Procfile command that runs ./testapp with the flags given
@@ -368,7 +327,7 @@ func (l *routerLoad) answeredByDyno(dyno string) int {
 	return l.byDyno[dyno]
 }
 
-// Point 1: scaling through the formation endpoints starts and stops the
+// Scaling through the formation endpoints starts and stops the
 // current release's dynos at once; the first release creates web=1 and the
 // Procfile's other types at 0.
 func TestE2E_Scale_FormationEndpoints(t *testing.T) {
@@ -474,7 +433,7 @@ func TestE2E_Scale_FormationEndpoints(t *testing.T) {
 	}
 }
 
-// Point 2: GET /dynos names each dyno, its type, state, whether it is
+// GET /dynos names each dyno, its type, state, whether it is
 // routed, its release, and why it is in that state.
 func TestE2E_DynoList_Fields(t *testing.T) {
 	ts := startTestServer(t, testConfig(t))
@@ -526,7 +485,7 @@ func TestE2E_DynoList_Fields(t *testing.T) {
 	}
 }
 
-// Point 3: a release, a release that fails mid-rollout (auto-revert) and a
+// A release, a release that fails mid-rollout (auto-revert) and a
 // rolling restart of 4 web and 2 worker dynos while 4 clients hammer the
 // router: no request fails, answers come from the old or the new release,
 // and after each rollout only from the one that stays.
@@ -593,7 +552,7 @@ func TestE2E_RolloutUnderLoad_ZeroFailedRequests(t *testing.T) {
 	}
 }
 
-// Point 4: a release whose web process crashes at start fails at once; one
+// A release whose web process crashes at start fails at once; one
 // whose health check never passes fails after the healthy deadline. Either
 // way the log says why, the new dyno is stopped, the old dynos serve all
 // along (same processes), current stays, and release_failed is logged.
@@ -676,7 +635,7 @@ func TestE2E_RolloutFailure_CrashOrUnhealthy_ChangesNothing(t *testing.T) {
 	l.finish(t)
 }
 
-// Point 5: DELETE /dynos/{name or id} restarts one dyno, DELETE /dynos all of
+// DELETE /dynos/{name or id} restarts one dyno, DELETE /dynos all of
 // them, rolling, with no failed request.
 func TestE2E_DynoRestart_OneAndAll_NoFailedRequest(t *testing.T) {
 	ts := startTestServer(t, testConfig(t))
@@ -738,7 +697,7 @@ func TestE2E_DynoRestart_OneAndAll_NoFailedRequest(t *testing.T) {
 	l.finish(t)
 }
 
-// Point 6: a dyno that crashes after it was released shows crashed, leaves
+// A dyno that crashes after it was released shows crashed, leaves
 // the router at once (no request fails) and is restarted with a growing
 // backoff (1s, then 2s).
 func TestE2E_CrashAfterRelease_RestartsWithBackoff(t *testing.T) {
@@ -792,7 +751,7 @@ func TestE2E_CrashAfterRelease_RestartsWithBackoff(t *testing.T) {
 	}
 }
 
-// Point 7: the Procfile's release command runs once, to completion, before
+// The Procfile's release command runs once, to completion, before
 // any dyno of its release starts; when it fails, the release fails and
 // nothing changes.
 func TestE2E_ReleasePhase_RunsOnceBeforeDynos(t *testing.T) {
@@ -871,7 +830,7 @@ func TestE2E_ReleasePhase_RunsOnceBeforeDynos(t *testing.T) {
 	}
 }
 
-// Point 8: GET /releases/{id}/log, and its ?follow=true stream, show each
+// GET /releases/{id}/log, and its ?follow=true stream, show each
 // dyno's steps in order: new ones started, healthy, routed; old ones
 // drained, stopped; a new dyno routed before any old one is drained.
 func TestE2E_ReleaseLog_FollowShowsEachStep(t *testing.T) {

@@ -110,7 +110,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 			if len(args) > 0 {
 				// Most often the value of --allow-private-fetch given
 				// without "=": the flag alone means "all".
-				return fmt.Errorf("serve takes no arguments, not %q; to open prefixes to scoped tokens write --allow-private-fetch=%s", args[0], args[0])
+				return usagef("serve takes no arguments, not %q; to open prefixes to scoped tokens write --allow-private-fetch=%s", args[0], args[0])
 			}
 			return nil
 		},
@@ -272,7 +272,8 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	}
 	baseDomain := strings.ToLower(strings.Trim(c.BaseDomain, "."))
 	// The engine needs the API's metrics observer and the API needs the
-	// engine; the observer is created first and handed to both.
+	// engine: the API is created first, with a lateEngine that the engine
+	// is put in once it exists, and the engine is then given a.Metrics().
 	var eng *engine.Engine
 	engineRef := &lateEngine{}
 	a := api.New(api.Config{

@@ -1,9 +1,8 @@
 package main
 
-// Proof under stress (issue 8): kill -9 of the server in the middle of
-// rollouts (point 3), 100 apps with 2 dynos each and 20 releases in flight
-// on one server (point 4), and secrets that never reach a log or an answer
-// (point 5, the logging part).
+// Proof under stress: kill -9 of the server in the middle of rollouts, 100
+// apps with 2 dynos each and 20 releases in flight on one server, and
+// secrets that never reach a log or an answer.
 //
 // The crash and load tests are long: they run only with SLIPWAY_STRESS=1
 // (.ci/run sets it). The crash test draws its kill points from a seed that it
@@ -104,11 +103,7 @@ func fastTarGz(t *testing.T, files map[string][]byte) []byte {
 // appSlug is a slug holding the test app and the Procfile.
 func appSlug(t *testing.T, procfile string) []byte {
 	t.Helper()
-	bin, err := os.ReadFile(testslug.TestAppBinary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fastTarGz(t, map[string][]byte{"Procfile": []byte(procfile), "testapp": bin})
+	return testslug.TestAppSlug(t, procfile)
 }
 
 // pushArchive builds archive for app through c and returns the slug id.
@@ -251,7 +246,7 @@ func absDir(t *testing.T, dir string) string {
 }
 
 // ---------------------------------------------------------------------------
-// Point 3: kill -9 at random points of a rollout
+// Kill -9 at random points of a rollout
 
 const crashToken = "crash-token"
 
@@ -655,14 +650,23 @@ func TestStressCrash_KillDuringFailingRollout_KeepsServingCurrent(t *testing.T) 
 		got, _ := s.c.Release(bg, crashApp, r.ID)
 		return got != nil && got.Status == slipway.ReleasePending
 	})
-	time.Sleep(300 * time.Millisecond) // web.3 of v2 has started, not yet crashed
+	// Kill once a dyno of v2 has started (it crashes 1.5 s later).
+	waitFor(t, "a dyno of v2 to start", 10*time.Second, func() bool {
+		ds, _ := s.c.Dynos(bg, crashApp)
+		for _, d := range ds {
+			if d.Release.Version == 2 {
+				return true
+			}
+		}
+		return false
+	})
 	s.kill()
 	s2 := startCrashServer(t, dataDir)
 	t.Logf("after restart: %s", checkRecovered(t, s2, dataDir, slipway.ReleaseFailed))
 }
 
 // ---------------------------------------------------------------------------
-// Point 4: 100 apps with 2 dynos each, 20 releases in flight
+// 100 apps with 2 dynos each, 20 releases in flight
 
 // selfRSSMiB is the test process's resident memory (the server is in it).
 func selfRSSMiB() float64 { return float64(rssKiB(procfs.Self())) / 1024 }
@@ -932,7 +936,7 @@ func TestStressLoad_ManyAppsConcurrentReleases(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// Point 5: secrets never appear in logs
+// Secrets never appear in logs
 
 // logCapture keeps everything the server writes and forwards it to the
 // test log.

@@ -320,6 +320,13 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.got = append(rc.got, ev)
 }
 
+// events returns a copy of the events received so far.
+func (rc *receiver) events() []map[string]any {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]map[string]any(nil), rc.got...)
+}
+
 func (rc *receiver) actions() []string {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -397,7 +404,7 @@ func TestE2E_Webhooks_SignedRetriedAndAudited(t *testing.T) {
 		t.Fatalf("no delivery succeeded on its third attempt: %+v", results)
 	}
 	// The config value never leaves the server in an event.
-	for _, e := range rc.got {
+	for _, e := range rc.events() {
 		if b, _ := json.Marshal(e); strings.Contains(string(b), `"v"`) && e["action"] == "config_change" {
 			t.Fatalf("config value in event: %s", b)
 		}

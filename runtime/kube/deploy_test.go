@@ -20,7 +20,7 @@ import (
 
 const ns = "slipway-default"
 
-// Point 1: namespace, one Deployment per type, Service for web, labels,
+// Namespace, one Deployment per type, Service for web, labels,
 // config in a per-release Secret referenced by the template.
 func TestDeploy_CreatesNamespaceDeploymentsServiceAndSecret(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Surge, c.MaxUnavailable = 2, 1; c.HealthyDeadline = 90 * time.Second })
@@ -52,7 +52,7 @@ func TestDeploy_CreatesNamespaceDeploymentsServiceAndSecret(t *testing.T) {
 	if *dep.Spec.Replicas != 2 {
 		t.Errorf("replicas %d", *dep.Spec.Replicas)
 	}
-	// Point 2: strategy, probe, deadline.
+	// Strategy, probe, deadline.
 	ru := dep.Spec.Strategy.RollingUpdate
 	if dep.Spec.Strategy.Type != "RollingUpdate" || ru.MaxSurge.IntValue() != 2 || ru.MaxUnavailable.IntValue() != 1 {
 		t.Errorf("strategy %+v", dep.Spec.Strategy)
@@ -112,7 +112,7 @@ func TestDeploy_CreatesNamespaceDeploymentsServiceAndSecret(t *testing.T) {
 	}
 }
 
-// Point 2: archive slugs run on the base image, downloaded by an init
+// Archive slugs run on the base image, downloaded by an init
 // container that presents the release's token.
 func TestDeploy_ArchiveSlug_InitContainerDownloadsTheSlug(t *testing.T) {
 	var gotSlug, gotRelease string
@@ -182,7 +182,7 @@ func TestDeploy_ArchiveSlug_DownloadFails(t *testing.T) {
 	wantError(t, err, slipway.EUnprocessable, "cannot download its slug", "exited with code 22", "401")
 }
 
-// Point 2 and 3: a new release rolls out pod by pod, old pods stop, config
+// A new release rolls out pod by pod, old pods stop, config
 // comes from the new Secret; types no longer desired are deleted, quantity
 // 0 scales to 0.
 func TestDeploy_NewRelease_RollsOutAndCleansUp(t *testing.T) {
@@ -259,7 +259,7 @@ func TestDeploy_SameRelease_Scales(t *testing.T) {
 	}
 }
 
-// Point 3: a rollout that never gets ready fails on ProgressDeadlineExceeded
+// A rollout that never gets ready fails on ProgressDeadlineExceeded
 // and the previous template comes back.
 func TestDeploy_StuckRollout_RevertsToThePreviousTemplate(t *testing.T) {
 	h := newHarness(t, nil)
@@ -296,7 +296,7 @@ func TestDeploy_StuckRollout_RevertsToThePreviousTemplate(t *testing.T) {
 	}
 }
 
-// Point 3: pods that cannot start fail the release at once, with the reason.
+// Pods that cannot start fail the release at once, with the reason.
 func TestDeploy_FailingPods_FailFastWithTheReason(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -325,7 +325,7 @@ func TestDeploy_FailingPods_FailFastWithTheReason(t *testing.T) {
 	}
 }
 
-// Point 3: a failing readiness probe is named with the probe and the
+// A failing readiness probe is named with the probe and the
 // kubelet's message when the deadline passes.
 func TestDeploy_FailingProbe_NamesTheProbe(t *testing.T) {
 	h := newHarness(t, nil)

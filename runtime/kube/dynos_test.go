@@ -17,7 +17,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 )
 
-// Point 4: dynos are the app's pods, by type then age, with state, ready
+// Dynos are the app's pods, by type then age, with state, ready
 // and release from the pod.
 func TestDynos_ListsThePods(t *testing.T) {
 	h := newHarness(t, nil)
@@ -62,7 +62,7 @@ func newRuntimeOn(t *testing.T, h *harness) *Runtime {
 	return rt
 }
 
-// Point 4: a restart of all dynos sets restartedAt on every template that
+// A restart of all dynos sets restartedAt on every template that
 // has pods and replaces the pods; deploying the release again keeps it.
 func TestRestart_All_RollsEveryDeployment(t *testing.T) {
 	now := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -102,7 +102,7 @@ func TestRestart_All_RollsEveryDeployment(t *testing.T) {
 	}
 }
 
-// Point 4: one dyno restarts by deleting its pod; the Deployment replaces it.
+// One dyno restarts by deleting its pod; the Deployment replaces it.
 func TestRestart_OneDyno_ReplacesThePod(t *testing.T) {
 	h := newHarness(t, nil)
 	h.mustDeploy(release(1, "hello:v1", nil, web(2)))
@@ -156,7 +156,7 @@ func TestRestart_Fails_PutsTheTemplateBack(t *testing.T) {
 	}
 }
 
-// Point 4: Remove deletes the app's Deployments, Service, Secrets and Jobs,
+// Remove deletes the app's Deployments, Service, Secrets and Jobs,
 // nothing of another app, and never the namespace.
 func TestRemove_DeletesWhatItCreatedOnly(t *testing.T) {
 	h := newHarness(t, nil)
@@ -204,7 +204,7 @@ func TestRemove_DeletesWhatItCreatedOnly(t *testing.T) {
 	}
 }
 
-// Point 5: a refused API call fails the release with a message naming the
+// A refused API call fails the release with a message naming the
 // verb and the resource; a namespaced service account that may not read
 // namespaces still deploys into an existing one.
 func TestRBAC_ForbiddenNamesVerbAndResource(t *testing.T) {

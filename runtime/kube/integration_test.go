@@ -30,10 +30,15 @@ import (
 // whose name contains "never-ready" stays Pending), kind, k3s or any
 // cluster. It runs when SLIPWAY_TEST_KUBECONFIG names a kubeconfig whose
 // user may create namespaces, RBAC objects and impersonate service accounts
-// (an admin); see README.md. Everything it creates is in one new namespace,
-// deleted at the end.
+// (an admin); see README.md. Unset, it skips, except in CI (CI set), where
+// it fails; an API server it cannot reach fails it anywhere. Everything it
+// creates is in one new namespace, deleted at the end.
 func TestIntegration(t *testing.T) {
 	path := os.Getenv("SLIPWAY_TEST_KUBECONFIG")
+	if path == "" && os.Getenv("CI") != "" {
+		t.Fatal("CI must run the Kubernetes integration test, but SLIPWAY_TEST_KUBECONFIG is not set " +
+			"(.ci/run sets it once k8s-lab is up)")
+	}
 	if path == "" {
 		t.Skip("SLIPWAY_TEST_KUBECONFIG is not set: skipping the Kubernetes integration test " +
 			"(runtime/kube/README.md says how to run it against k8s-lab, kind, k3s or any cluster)")

@@ -304,7 +304,11 @@ func (r *Runtime) appFor(id string) *app {
 	return a
 }
 
-// acquire takes a's lock, or gives up when ctx ends.
+// acquire takes a's lock (a channel of one slot: whoever fills it holds
+// the app until release empties it), waiting for as long as another
+// Deploy or Restart of the app holds it, or returns ctx's cause when ctx
+// ends first. It serializes this server's work on one app only; between
+// servers the engine's lease does.
 func (a *app) acquire(ctx context.Context) error {
 	select {
 	case a.lock <- struct{}{}:

@@ -458,8 +458,9 @@ func (r *Runtime) startProcess(d *dyno) (*proc, error) {
 }
 
 // waitHealthy polls p's health with intervals growing from 1ms by half each
-// time up to 200ms (so an app is found healthy at most a third of its own
-// start time late):
+// time up to 200ms (so an app is found healthy at most about half of its
+// own start time late: the interval after time t is about t/2, until it
+// reaches 200ms):
 // the healthcheck path answering 2xx/3xx, else for web the port accepting a
 // connection, else the process staying up MinUptime. It returns nil when
 // healthy, errStopRequested when d is being stopped, and an EUnprocessable

@@ -4,11 +4,16 @@
 // dynos.
 //
 // Deploy, scaling (Deploy of the running release with other quantities) and
-// Restart share one converge code path: per formation type, with surge S
-// and max unavailable U, it starts up to S new dynos, waits until they are
-// healthy, routes them, then takes as many old dynos out of the router,
-// drains them and stops them, until every old dyno is replaced. Process
-// types converge in parallel, each at its own pace. A failure stops the new
+// Restart share one converge code path (convergeType): per formation type,
+// with surge S and max unavailable U, each round first stops the old
+// dynos it may (those not ready, then ready ones as long as at least
+// min(quantity, ready before) - U stay ready: out of the router, drained,
+// stopped), then starts new ones up to quantity + S dynos in all, waits
+// until they are healthy and routes them; rounds repeat until every old
+// dyno is replaced. With the defaults (S 1, U 0) the first round stops
+// nothing and starts one, and each later round stops one old dyno and
+// starts one new. Process types converge in parallel, each at its own
+// pace. A failure stops the new
 // dynos and converges back to the app's last successful desired state
 // (auto-revert), again with the same rules, so the app never loses
 // capacity.

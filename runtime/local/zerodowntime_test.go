@@ -115,36 +115,56 @@ func TestZeroDowntime(t *testing.T) {
 	defer h.stop()
 	h.waitRequests(t, 50)
 
-	// Each rollout must overlap with traffic: count the requests answered
-	// while it ran.
-	during := func(what string, step func()) {
+	// Each rollout must overlap with traffic, however loaded the machine:
+	// the first new dyno of each holds the rollout (its "started" event
+	// waits) until the clients had 5 requests answered since the rollout
+	// began, while the old dynos still serve.
+	during := func(what string, step func(progress slipway.ProgressFunc)) {
 		before := h.count()
-		step()
+		var once sync.Once
+		step(func(ev slipway.ProgressEvent) {
+			if ev.Type == slipway.EventStarted {
+				once.Do(func() {
+					deadline := time.Now().Add(20 * time.Second)
+					for h.count() < before+5 && time.Now().Before(deadline) {
+						time.Sleep(time.Millisecond)
+					}
+				})
+			}
+			f.events.add(ev)
+		})
 		n := h.count() - before
 		t.Logf("%s: %d requests during the rollout", what, n)
 		if n < 5 {
 			t.Errorf("%s: only %d requests ran during the rollout", what, n)
 		}
 	}
-	// The new dynos take 20ms to listen, so that the rollouts last long
-	// enough to be hammered.
+	deploy := func(d slipway.Desired, progress slipway.ProgressFunc) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		return f.rt.Deploy(ctx, d, progress)
+	}
 	slow := testslug.UnpackedSlug(t, "web: ./testapp --start-delay=20ms\nworker: ./testapp --worker\n")
-	during("release", func() { f.mustDeploy(f.desired(2, slow, forms...)) })
+	during("release", func(p slipway.ProgressFunc) {
+		if err := deploy(f.desired(2, slow, forms...), p); err != nil {
+			t.Fatalf("Deploy v2: %v", err)
+		}
+	})
 	h.mark.Store(2)
 	h.waitRequests(t, 50)
 
 	// The first new web dyno crashes 100ms after it starts, before it is
 	// healthy; the new worker is healthy and must be reverted too.
 	crash := testslug.UnpackedSlug(t, "web: ./testapp --start-delay=100ms --crash\nworker: ./testapp --worker\n")
-	during("failed release", func() {
-		if err := f.deploy(f.desired(3, crash, forms...)); err == nil {
+	during("failed release", func(p slipway.ProgressFunc) {
+		if err := deploy(f.desired(3, crash, forms...), p); err == nil {
 			t.Error("the crashing release succeeded")
 		}
 	})
 	h.waitRequests(t, 50)
 
-	during("restart", func() {
-		if err := f.rt.Restart(context.Background(), f.app.ID, "", nil); err != nil {
+	during("restart", func(p slipway.ProgressFunc) {
+		if err := f.rt.Restart(context.Background(), f.app.ID, "", p); err != nil {
 			t.Errorf("Restart: %v", err)
 		}
 	})
