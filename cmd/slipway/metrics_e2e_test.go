@@ -11,7 +11,7 @@ import (
 // released a tenant's app and routed a request to it: /metrics counts it
 // but names neither the app, its organization, its build nor its release;
 // the app's id appears only as the app_id label of the router's series
-// (issue 12: per-app router figures, bounded by app ids). With
+// (per-app router figures, bounded by the number of apps). With
 // --metrics-token it needs that token.
 func TestE2E_Metrics_NameNoTenant(t *testing.T) {
 	cfg := testConfig(t)

@@ -244,9 +244,6 @@ func TestE2E_TwoServers_RestartRunsOnTheLeaseHolderAfterTheRelease(t *testing.T)
 // the rollout when promoted there.
 func TestE2E_TwoServers_CanaryGoesOnAfterTheHolderDies(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	if dsn == "" {
-		t.Skip(pgtest.EnvVar + " is not set: the multi-server test needs PostgreSQL")
-	}
 	root := t.TempDir()
 	common := []string{"--database", dsn, "--slug-dir", filepath.Join(root, "slugs"), "--lease-ttl", "3s", "--healthy-deadline", "30s"}
 	dirA := filepath.Join(root, "a")
