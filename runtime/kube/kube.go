@@ -67,8 +67,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Labels and annotations the runtime sets. Selectors use LabelAppID and
-// LabelType only, so they never change for the life of a Deployment.
+// Labels and annotations the runtime sets. A type's Deployment selects
+// by LabelAppID and LabelType only, so its selector never changes; a
+// canary Deployment adds LabelTrack, and during a blue-green split the
+// app's Service adds LabelRelease (see Split).
 const (
 	LabelManaged = "slipway.io/managed" // "true" on everything Slipway created, namespaces included
 	LabelApp     = "slipway.io/app"     // the app's name
@@ -77,6 +79,10 @@ const (
 	LabelType    = "slipway.io/type"    // the formation (process) type
 	LabelRelease = "slipway.io/release" // the release id
 	LabelVersion = "slipway.io/version" // the release version, e.g. "7"
+	// LabelTrack is "canary" on the canary Deployment of a split and its
+	// pods (see Split); pods of the stable Deployment have none, so that a
+	// split never changes their template.
+	LabelTrack = "slipway.io/track"
 
 	// AnnotationTemplate is a hash of the pod template as Slipway built it;
 	// pods inherit it, which tells the pods of a new template from the old.
@@ -85,6 +91,10 @@ const (
 	// on the pod template; Restart sets it too, and Deploy keeps it.
 	AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
 )
+
+// TrackCanary is the LabelTrack of the canary release's Deployment and
+// pods during a split.
+const TrackCanary = "canary"
 
 // DefaultPort is the port a dyno listens on (its $PORT) when its formation
 // has port 0.
