@@ -36,6 +36,14 @@
 // in its error. Formation types that are no longer desired are deleted only
 // after a success.
 //
+// Split (split.go) runs a canary or blue-green release: a second
+// Deployment "<app>--<type>--canary" beside each type's Deployment, both
+// behind the app's Service, so the canary's share of traffic is its share
+// of the pods; for blue-green a preview Service "<app>--web--preview"
+// selects the canary pods while the app's Service selects the stable
+// release's. Deploy ends a split. Every object name longer than 63
+// characters is shortened the same way (objectName).
+//
 // Progress: each step is one slipway.ProgressEvent whose Message is a
 // complete log line, such as "hello--web-6f7d9c-x8k2p started on v7",
 // "hello--web-6f7d9c-x8k2p is ready (v7)" or "web: 3/3 on v7". Dyno names are
