@@ -278,6 +278,9 @@ func (r *Runtime) splitFailed(ctx context.Context, s *slipway.Split, cause error
 	if len(errs) > 0 {
 		return wrapCause(cause, msg+" Going back to v"+fmt.Sprint(s.Stable.Release.Version)+" failed too: "+strings.Join(errs, " "))
 	}
+	if ctx.Err() != nil {
+		return wrapCause(cause, fmt.Sprintf("%s The split was undone: v%d is going back to its full formation.", msg, s.Stable.Release.Version))
+	}
 	return wrapCause(cause, fmt.Sprintf("%s The split was undone: the app is back on v%d.", msg, s.Stable.Release.Version))
 }
 

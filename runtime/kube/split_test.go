@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"strings"
 	"testing"
@@ -399,5 +400,50 @@ func TestSplit_LongAppName_NamesFit(t *testing.T) {
 	h.mustDeploy(s.Canary)
 	if h.exists("deployments", ns, canaryName(name, "web")) || h.exists("services", ns, previewName(name, "web")) {
 		t.Error("the split's objects are left after the switch")
+	}
+}
+
+// A split whose context ends keeps the cause findable and still ends the
+// split.
+func TestSplit_ContextEnds_KeepsTheCauseAndGoesBack(t *testing.T) {
+	h := newHarness(t, nil)
+	h.mustDeploy(release(1, "hello:v1", nil, web(2)))
+	s := canarySplit(2, 50)
+	s.Canary = release(2, "hello:never-ready", nil, web(2))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := h.rt.Split(ctx, s, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want the deadline as the cause, got %v", err)
+	}
+	wantError(t, err, slipway.EUnprocessable, "The split was undone: v1 is going back to its full formation.")
+	if h.exists("deployments", ns, "hello--web--canary") {
+		t.Error("the canary Deployment is left")
+	}
+	if got := ptr.Deref(h.deployment(ns, "hello--web").Spec.Replicas, -1); got != 2 {
+		t.Errorf("stable replicas %d, want 2", got)
+	}
+	h.waitPods(2)
+}
+
+// A Deploy that fails during a split puts the stable release back on the
+// full formation and ends the split: the app is where an abort leaves it.
+func TestSplit_DeployFails_EndsOnTheStableRelease(t *testing.T) {
+	h := newHarness(t, nil)
+	h.mustDeploy(release(1, "hello:v1", nil, web(4)))
+	s := canarySplit(4, 50)
+	h.mustSplit(s)
+	broken := release(3, "hello:crash-loop", nil, web(4))
+	_, err := h.deploy(broken)
+	wantError(t, err, slipway.EUnprocessable, "web: the rollout of v3 failed", "the app is back on v1")
+	if h.exists("deployments", ns, "hello--web--canary") {
+		t.Error("the canary Deployment is left")
+	}
+	stable := h.deployment(ns, "hello--web")
+	if ptr.Deref(stable.Spec.Replicas, -1) != 4 || stable.Spec.Template.Labels[LabelRelease] != "rel-1" {
+		t.Errorf("stable after the failed Deploy: %d replicas, template %v", ptr.Deref(stable.Spec.Replicas, -1), stable.Spec.Template.Labels)
+	}
+	if got := versions(h.waitPods(4)); got[1] != 4 {
+		t.Errorf("dynos by version %v", got)
 	}
 }
