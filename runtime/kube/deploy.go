@@ -46,7 +46,9 @@ type change struct {
 // Service selects d's pods from the start (the canary's are all ready:
 // that is the switch) and every web pod once the canary's have gone. A
 // failure then puts the stable release back on the full formation and
-// ends the split too.
+// ends the split too. If the split cannot be ended after a rollout that
+// succeeded (a refused delete), Deploy returns that EUnprocessable error
+// with d running on the full formation, and the next Deploy tries again.
 //
 // Errors: EUnprocessable for a desired state Kubernetes cannot run, an
 // object of the same name that belongs to another app, a refused API call
