@@ -37,6 +37,19 @@ type change struct {
 // Deploying the running release with other quantities scales it: the pod
 // template does not change, so only the replica counts do.
 //
+// Deploy ends a split (see Split), on the canary's release to promote it
+// or on the stable one to abort: each type's Deployment rolls to d on the
+// full formation (from the stable release, or just scaled back) while the
+// canary Deployments keep serving, so no pod is missing at any time; then
+// the canary Deployments and the preview Service are deleted and the
+// app's Service selects every web pod again. In a blue-green split the
+// Service selects d's pods from the start (the canary's are all ready:
+// that is the switch) and every web pod once the canary's have gone. A
+// failure then puts the stable release back on the full formation and
+// ends the split too. If the split cannot be ended after a rollout that
+// succeeded (a refused delete), Deploy returns that EUnprocessable error
+// with d running on the full formation, and the next Deploy tries again.
+//
 // Errors: EUnprocessable for a desired state Kubernetes cannot run, an
 // object of the same name that belongs to another app, a refused API call
 // (naming the verb and resource), a failed release phase (nothing changed),
@@ -76,8 +89,92 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 		}
 	}
 
-	var created []string // secrets this call created
-	undoSecrets := func() {
+	undoSecrets, err := r.applySecrets(ctx, p)
+	if err != nil {
+		return err
+	}
+	if p.job != nil && !running {
+		if err := r.releasePhase(ctx, p, rep); err != nil {
+			undoSecrets()
+			return err
+		}
+	}
+
+	// A split (see Split) ends here: the type's Deployments roll to d on
+	// the full formation while the canary Deployments keep running, and
+	// only then are those deleted.
+	canaries := canaryDeployments(c, d.App.ID)
+	var normal *corev1.Service // the Service as it is outside a split
+	if p.service != nil {
+		normal = p.service.DeepCopy()
+		if len(canaries) > 0 {
+			if err := r.pinService(ctx, p, rep); err != nil {
+				undoSecrets()
+				return err
+			}
+		}
+	}
+
+	before := c.podList(d.App.ID)
+	var (
+		changes    []*change
+		svcCreated bool
+		svcPrev    *corev1.Service
+	)
+	fail := func(cause error) error {
+		err := r.revert(ctx, p, changes, svcCreated, svcPrev, undoSecrets, cause, rep)
+		if len(canaries) > 0 {
+			// The revert put the type's Deployments back on their
+			// template at the full quantity: the split's stable release.
+			dctx, cancel := r.detached(ctx)
+			defer cancel()
+			if end := r.endSplit(dctx, p, canaries, normal, rep); end != nil {
+				err = wrapCause(cause, slipway.Message(err)+" Ending the split failed too: "+slipway.Sentence(slipway.Message(end)))
+			}
+		}
+		return err
+	}
+	if p.service != nil {
+		if svcPrev, svcCreated, err = r.applyService(ctx, p.service); err != nil {
+			return fail(err)
+		}
+	}
+	for _, tp := range p.types {
+		ch, err := r.applyDeployment(ctx, tp, before, rep)
+		if ch != nil {
+			if ch.prev != nil && len(canaries) > 0 {
+				// Undoing a change during a split goes back to the stable
+				// release on the full formation, not to the split's count.
+				ch.prev.Spec.Replicas = tp.deployment.Spec.Replicas
+			}
+			changes = append(changes, ch)
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	targets := make([]*target, len(changes))
+	for i, ch := range changes {
+		targets[i] = ch.target
+	}
+	if err := r.await(ctx, p.ns, d.App.ID, targets, rep); err != nil {
+		return fail(err)
+	}
+	if len(canaries) > 0 || svcPrev != nil && svcPrev.Spec.Selector[LabelRelease] != "" {
+		if err := r.endSplit(ctx, p, canaries, normal, rep); err != nil {
+			return err
+		}
+	}
+	r.cleanup(ctx, p, rep)
+	return nil
+}
+
+// applySecrets applies the Secrets of p (see applySecret); undo deletes
+// those it created, for a release that then fails. Nothing is left behind
+// when it fails.
+func (r *Runtime) applySecrets(ctx context.Context, p *plan) (undo func(), err error) {
+	var created []string
+	undo = func() {
 		dctx, cancel := r.detached(ctx)
 		defer cancel()
 		for _, name := range created {
@@ -95,49 +192,11 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 			created = append(created, s.Name)
 		}
 		if err != nil {
-			undoSecrets()
-			return err
+			undo()
+			return nil, err
 		}
 	}
-	if p.job != nil && !running {
-		if err := r.releasePhase(ctx, p, rep); err != nil {
-			undoSecrets()
-			return err
-		}
-	}
-
-	before := c.podList(d.App.ID)
-	var (
-		changes    []*change
-		svcCreated bool
-		svcPrev    *corev1.Service
-	)
-	fail := func(cause error) error {
-		return r.revert(ctx, p, changes, svcCreated, svcPrev, undoSecrets, cause, rep)
-	}
-	if p.service != nil {
-		if svcPrev, svcCreated, err = r.applyService(ctx, p.service); err != nil {
-			return fail(err)
-		}
-	}
-	for _, tp := range p.types {
-		ch, err := r.applyDeployment(ctx, tp, before, rep)
-		if ch != nil {
-			changes = append(changes, ch)
-		}
-		if err != nil {
-			return fail(err)
-		}
-	}
-	targets := make([]*target, len(changes))
-	for i, ch := range changes {
-		targets[i] = ch.target
-	}
-	if err := r.await(ctx, p.ns, d.App.ID, targets, rep); err != nil {
-		return fail(err)
-	}
-	r.cleanup(ctx, p, rep)
-	return nil
+	return undo, nil
 }
 
 // detached returns a context for clean-up after ctx may have ended: the
@@ -349,12 +408,12 @@ func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []*cor
 	ch.target = newTarget(tp.typ, applied, pods)
 	switch {
 	case ch.prev == nil:
-		rep.emit(slipway.EventInfo, "", tp.typ, "%s: rolling out v%s to %s (Deployment %s/%s created)", tp.typ, ch.target.version, nPods(ch.target.want), want.Namespace, want.Name)
+		rep.emit(slipway.EventInfo, "", tp.typ, "%s: rolling out v%s to %s (Deployment %s/%s created)", ch.target.what(), ch.target.version, nPods(ch.target.want), want.Namespace, want.Name)
 	case templateID(ch.prev.Spec.Template.Annotations) != ch.target.tmplID:
 		rep.emit(slipway.EventInfo, "", tp.typ, "%s: rolling out v%s to %s, replacing v%s (surge %d, max unavailable %d)",
-			tp.typ, ch.target.version, nPods(ch.target.want), ch.prev.Spec.Template.Labels[LabelVersion], r.cfg.Surge, r.cfg.MaxUnavailable)
+			ch.target.what(), ch.target.version, nPods(ch.target.want), ch.prev.Spec.Template.Labels[LabelVersion], r.cfg.Surge, r.cfg.MaxUnavailable)
 	case ptr.Deref(ch.prev.Spec.Replicas, 1) != ch.target.want:
-		rep.emit(slipway.EventInfo, "", tp.typ, "%s: scaling v%s from %d to %s", tp.typ, ch.target.version, ptr.Deref(ch.prev.Spec.Replicas, 1), nPods(ch.target.want))
+		rep.emit(slipway.EventInfo, "", tp.typ, "%s: scaling v%s from %d to %s", ch.target.what(), ch.target.version, ptr.Deref(ch.prev.Spec.Replicas, 1), nPods(ch.target.want))
 	}
 	return ch, nil
 }
@@ -521,7 +580,7 @@ func (r *Runtime) cleanup(ctx context.Context, p *plan, rep *reporter) {
 		}
 	}
 	if p.service == nil {
-		svc, err := r.kc.CoreV1().Services(p.ns).Get(ctx, p.app.Name, metav1.GetOptions{})
+		svc, err := r.kc.CoreV1().Services(p.ns).Get(ctx, serviceName(p.app.Name), metav1.GetOptions{})
 		if err == nil && svc.Labels[LabelAppID] == p.app.ID {
 			warn(r.kc.CoreV1().Services(p.ns).Delete(ctx, svc.Name, metav1.DeleteOptions{}), "delete service")
 		} else {

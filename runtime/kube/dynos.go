@@ -183,7 +183,7 @@ func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slip
 				continue
 			}
 			for _, dep := range deps {
-				if dep.Labels[LabelType] == pod.Labels[LabelType] {
+				if dep.Labels[LabelType] == pod.Labels[LabelType] && dep.Spec.Template.Labels[LabelTrack] == pod.Labels[LabelTrack] {
 					return r.restartPod(ctx, ns, dep, pod, pods, rep)
 				}
 			}

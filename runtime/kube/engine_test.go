@@ -129,6 +129,66 @@ func TestEngine_WithKubernetesRuntime(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 
+	// A canary: v3 runs beside v1 at 50% until its check passes, then the
+	// engine promotes it through Deploy, which ends the split.
+	strategy := &slipway.Strategy{Type: slipway.StrategyCanary, RequiredChecks: []string{"ci/smoke"},
+		Steps: []slipway.CanaryStep{{Weight: 50, Pause: slipway.PauseUntilChecks}, {Weight: 100}}}
+	if err := strategy.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetAppStrategy(ctx, a.ID, strategy); err != nil {
+		t.Fatal(err)
+	}
+	r3, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: build("hello:v3"), Trigger: slipway.TriggerDeploy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Kick(a.ID)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		st, err := db.Rollout(ctx, r3.ID)
+		if err == nil && st.Phase == slipway.PhasePaused && st.Placed {
+			break
+		}
+		if time.Now().After(deadline) {
+			lines, _ := db.ReleaseLog(ctx, r3.ID, 0)
+			t.Fatalf("the canary did not pause at 50%%: %+v %v\n%v", st, err, lines)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	canary, err := cl.Clientset.AppsV1().Deployments("slipway-default").Get(ctx, "hello--web--canary", metav1.GetOptions{})
+	if err != nil || *canary.Spec.Replicas != 2 {
+		t.Fatalf("the canary Deployment at 50%%: %v %v", err, canary)
+	}
+	if err := db.CreateReleaseStatus(ctx, &slipway.ReleaseStatus{ReleaseID: r3.ID, State: "success", Context: "ci/smoke", Name: "smoke"}); err != nil {
+		t.Fatal(err)
+	}
+	eng.Wake(a.ID)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		got, err := db.FindRelease(ctx, a.ID, r3.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slipway.ReleaseTerminal(got.Status) {
+			if got.Status != slipway.ReleaseSucceeded {
+				lines, _ := db.ReleaseLog(ctx, r3.ID, 0)
+				t.Fatalf("v3 %s: %s\n%v", got.Status, got.Error, lines)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("v3 still %s", got.Status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := cl.Clientset.AppsV1().Deployments("slipway-default").Get(ctx, "hello--web--canary", metav1.GetOptions{}); err == nil {
+		t.Error("the canary Deployment is left after the promotion")
+	}
+	if dep, err := cl.Clientset.AppsV1().Deployments("slipway-default").Get(ctx, "hello--web", metav1.GetOptions{}); err != nil || *dep.Spec.Replicas != 3 || dep.Spec.Template.Labels[kube.LabelVersion] != "3" {
+		t.Errorf("after the promotion: %v %v", err, dep)
+	}
+
 	if err := eng.RemoveApp(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -231,6 +231,47 @@ func TestIntegration(t *testing.T) {
 		t.Errorf("a new server's dynos: %+v %v", ds, err)
 	}
 
+	// A canary at 50%, then promoted: a second Deployment beside the
+	// type's, both behind the app's Service; the promotion rolls the type's
+	// Deployment to v5 on the full formation and deletes the canary.
+	stable := v4
+	stable.Formations = []slipway.Formation{{Type: "web", Quantity: 2, Healthcheck: "/", Command: webCmd}}
+	v5 := rel(5, tag("v5"), slipway.Formation{Type: "web", Quantity: 2, Healthcheck: "/", Command: webCmd})
+	nStable, nCanary := slipway.SplitCounts(2, 50)
+	rec = &recorder{}
+	start := time.Now()
+	err = rt.Split(ctx, slipway.Split{Stable: stable, Canary: v5, Stables: map[string]int{"web": nStable}, Canaries: map[string]int{"web": nCanary}, Weight: 50}, rec.fn)
+	t.Logf("Split v4/v5 at 50%% took %s, err %v\n%s", time.Since(start).Round(time.Millisecond), err, rec.lines())
+	if err != nil {
+		t.Fatalf("canary split: %v", err)
+	}
+	canary, err := admin.AppsV1().Deployments(ns).Get(ctx, "hello--web--canary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the canary Deployment: %v", err)
+	}
+	if canary.Status.ReadyReplicas != 1 || canary.Spec.Template.Labels[LabelVersion] != "5" || canary.Spec.Selector.MatchLabels[LabelTrack] != TrackCanary {
+		t.Errorf("canary Deployment: %d ready, template %v, selector %v", canary.Status.ReadyReplicas, canary.Spec.Template.Labels, canary.Spec.Selector.MatchLabels)
+	}
+	if dep, err := admin.AppsV1().Deployments(ns).Get(ctx, "hello--web", metav1.GetOptions{}); err != nil || *dep.Spec.Replicas != 1 || dep.Spec.Template.Labels[LabelVersion] != "4" {
+		t.Errorf("the stable Deployment during the split: %v %v", err, dep)
+	}
+	if svc, err := admin.CoreV1().Services(ns).Get(ctx, "hello", metav1.GetOptions{}); err != nil || len(svc.Spec.Selector) != 2 {
+		t.Errorf("the Service during a canary selects %v (%v), want app id and type only", svc.Spec.Selector, err)
+	}
+	if ds, err := rt.Dynos(ctx, app.ID); err != nil || len(ds) != 2 || ds[0].Release.Version+ds[1].Release.Version != 9 {
+		t.Errorf("dynos during the split (want one of v4, one of v5): %+v %v", ds, err)
+	}
+	if _, err := deploy(v5); err != nil {
+		t.Fatalf("promote v5: %v", err)
+	}
+	if _, err := admin.AppsV1().Deployments(ns).Get(ctx, "hello--web--canary", metav1.GetOptions{}); err == nil {
+		t.Error("the canary Deployment is left after the promotion")
+	}
+	if dep, err := admin.AppsV1().Deployments(ns).Get(ctx, "hello--web", metav1.GetOptions{}); err != nil || *dep.Spec.Replicas != 2 || dep.Spec.Template.Labels[LabelVersion] != "5" {
+		t.Errorf("the Deployment after the promotion: %v %v", err, dep)
+	}
+	waitDynos(2, 5)
+
 	// A server with only the README's Role in one namespace.
 	t.Run("NamespacedServiceAccount", func(t *testing.T) { integrationRBAC(t, ctx, path, admin, ns+"-rbac", tag("v1"), deadline) })
 

@@ -36,6 +36,14 @@
 // in its error. Formation types that are no longer desired are deleted only
 // after a success.
 //
+// Split (split.go) runs a canary or blue-green release: a second
+// Deployment "<app>--<type>--canary" beside each type's Deployment, both
+// behind the app's Service, so the canary's share of traffic is its share
+// of the pods; for blue-green a preview Service "<app>--web--preview"
+// selects the canary pods while the app's Service selects the stable
+// release's. Deploy ends a split. Every object name longer than 63
+// characters is shortened the same way (objectName).
+//
 // Progress: each step is one slipway.ProgressEvent whose Message is a
 // complete log line, such as "hello--web-6f7d9c-x8k2p started on v7",
 // "hello--web-6f7d9c-x8k2p is ready (v7)" or "web: 3/3 on v7". Dyno names are
@@ -67,8 +75,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Labels and annotations the runtime sets. Selectors use LabelAppID and
-// LabelType only, so they never change for the life of a Deployment.
+// Labels and annotations the runtime sets. A type's Deployment selects
+// by LabelAppID and LabelType only, so its selector never changes; a
+// canary Deployment adds LabelTrack, and during a blue-green split the
+// app's Service adds LabelRelease (see Split).
 const (
 	LabelManaged = "slipway.io/managed" // "true" on everything Slipway created, namespaces included
 	LabelApp     = "slipway.io/app"     // the app's name
@@ -77,6 +87,10 @@ const (
 	LabelType    = "slipway.io/type"    // the formation (process) type
 	LabelRelease = "slipway.io/release" // the release id
 	LabelVersion = "slipway.io/version" // the release version, e.g. "7"
+	// LabelTrack is "canary" on the canary Deployment of a split and its
+	// pods (see Split); pods of the stable Deployment have none, so that a
+	// split never changes their template.
+	LabelTrack = "slipway.io/track"
 
 	// AnnotationTemplate is a hash of the pod template as Slipway built it;
 	// pods inherit it, which tells the pods of a new template from the old.
@@ -85,6 +99,10 @@ const (
 	// on the pod template; Restart sets it too, and Deploy keeps it.
 	AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
 )
+
+// TrackCanary is the LabelTrack of the canary release's Deployment and
+// pods during a split.
+const TrackCanary = "canary"
 
 // DefaultPort is the port a dyno listens on (its $PORT) when its formation
 // has port 0.

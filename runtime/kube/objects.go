@@ -43,6 +43,7 @@ type plan struct {
 // typePlan is one formation type: its Deployment as Slipway wants it.
 type typePlan struct {
 	typ        string
+	track      string // "" for the type's Deployment, TrackCanary for a split's canary
 	deployment *appsv1.Deployment
 }
 
@@ -131,16 +132,55 @@ func (r *Runtime) plan(d *slipway.Desired) (*plan, error) {
 	return p, nil
 }
 
+// maxNameLen is the longest name every object kind takes: a DNS-1123
+// label, as Services, and Jobs (whose name becomes a pod label) require.
+const maxNameLen = validation.DNS1123LabelMaxLength
+
+// objectName is the name of every object the runtime creates: name
+// itself when it fits in 63 characters, else its first characters, a "-"
+// and 10 hex digits of its SHA-256, 63 in all. Different long names keep
+// different names, and the same long name always gives the same one.
+func objectName(name string) string {
+	if len(name) <= maxNameLen {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	suffix := hex.EncodeToString(sum[:5])
+	prefix := strings.TrimRight(name[:maxNameLen-len(suffix)-1], "-")
+	return prefix + "-" + suffix
+}
+
 // deploymentName is "<app>--<type>", with _ (not allowed in names) as -.
-func deploymentName(app, typ string) string { return app + "--" + containerName(typ) }
+func deploymentName(app, typ string) string { return objectName(app + "--" + containerName(typ)) }
+
+// canaryName is the Deployment of the canary release of a type during a
+// split: "<app>--<type>--canary".
+func canaryName(app, typ string) string {
+	return objectName(app + "--" + containerName(typ) + "--canary")
+}
+
+// previewName is the Service of a blue-green preview: "<app>--<type>--preview".
+func previewName(app, typ string) string {
+	return objectName(app + "--" + containerName(typ) + "--preview")
+}
+
+// serviceName is the app's Service: "<app>" (an app name is at most 63
+// characters already).
+func serviceName(app string) string { return objectName(app) }
 
 func containerName(typ string) string { return strings.ReplaceAll(typ, "_", "-") }
 
-func secretName(app string, version int) string { return app + "--v" + strconv.Itoa(version) }
+func secretName(app string, version int) string {
+	return objectName(app + "--v" + strconv.Itoa(version))
+}
 
-func slugSecretName(app string, version int) string { return secretName(app, version) + "--slug" }
+func slugSecretName(app string, version int) string {
+	return objectName(app + "--v" + strconv.Itoa(version) + "--slug")
+}
 
-func jobName(app string, version int) string { return app + "--release--v" + strconv.Itoa(version) }
+func jobName(app string, version int) string {
+	return objectName(app + "--release--v" + strconv.Itoa(version))
+}
 
 func portOf(f slipway.Formation) int32 {
 	if f.Port == 0 {
@@ -322,7 +362,7 @@ func templateID(annotations map[string]string) string {
 // service is the app's Service: port 80 to the web dynos' port.
 func service(p *plan, port int32) *corev1.Service {
 	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: p.app.Name, Namespace: p.ns, Labels: appLabels(p.app)},
+		ObjectMeta: metav1.ObjectMeta{Name: serviceName(p.app.Name), Namespace: p.ns, Labels: appLabels(p.app)},
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: selector(p.app.ID, "web"),

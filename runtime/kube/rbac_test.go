@@ -9,8 +9,8 @@ import (
 )
 
 // Every namespaced call the runtime makes in a full life cycle (release
-// phase, release, scale, failed release with revert, restarts, dynos,
-// remove) is allowed by the Role in README.md; cluster-scoped calls are
+// phase, release, scale, failed release with revert, canary and blue-green
+// splits with their end and a failed split, restarts, dynos, remove) is allowed by the Role in README.md; cluster-scoped calls are
 // the namespace get/create and the cross-namespace lists the README lists
 // for the ClusterRole.
 func TestRBAC_ReadmeRoleCoversEveryCall(t *testing.T) {
@@ -25,6 +25,20 @@ func TestRBAC_ReadmeRoleCoversEveryCall(t *testing.T) {
 	if _, err := h.deploy(release(2, "hello:crash-loop", nil, web(1))); err == nil {
 		t.Fatal("the crash-looping release succeeded")
 	}
+	// A canary promoted (with a failed step first), then a blue-green
+	// preview aborted.
+	canary := release(4, "hello:v4", nil, web(3))
+	canary.Slug.ProcessTypes["release"] = "bin/migrate"
+	broken := canary
+	broken.Slug.Image = "hello:crash-loop"
+	if _, err := h.split(slipway.Split{Stable: d, Canary: broken, Stables: map[string]int{"web": 2}, Canaries: map[string]int{"web": 1}, Weight: 10}); err == nil {
+		t.Fatal("the crash-looping canary succeeded")
+	}
+	h.mustSplit(slipway.Split{Stable: d, Canary: canary, Stables: map[string]int{"web": 2, "worker": 0}, Canaries: map[string]int{"web": 1}, Weight: 10})
+	h.mustDeploy(canary)
+	green := release(5, "hello:v5", nil, web(3))
+	h.mustSplit(slipway.Split{Stable: canary, Canary: green, Stables: map[string]int{"web": 3}, Canaries: map[string]int{"web": 3}, Preview: true})
+	h.mustDeploy(canary)
 	h.mustDeploy(release(3, "hello:v3", nil, web(1)))
 	ds := h.waitPods(1)
 	if err := h.rt.Restart(ctx, appID, "", nil); err != nil {

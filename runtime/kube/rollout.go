@@ -18,6 +18,7 @@ import (
 // target is one Deployment's rollout as Deploy or Restart waits for it.
 type target struct {
 	typ     string
+	track   string // LabelTrack of its pods: "" for a type's Deployment, "canary" for a canary's
 	name    string
 	version string // release version of the template rolled out
 	want    int32  // replicas
@@ -51,12 +52,12 @@ const podsLag = 5 * time.Second
 // before the change.
 func newTarget(typ string, dep *appsv1.Deployment, pods []*corev1.Pod) *target {
 	t := &target{
-		typ: typ, name: dep.Name, version: dep.Spec.Template.Labels[LabelVersion],
+		typ: typ, track: dep.Spec.Template.Labels[LabelTrack], name: dep.Name, version: dep.Spec.Template.Labels[LabelVersion],
 		want: ptr.Deref(dep.Spec.Replicas, 1), gen: dep.Generation, tmplID: templateID(dep.Spec.Template.Annotations),
 		known: map[string]bool{}, ready: map[string]bool{}, old: map[string]string{}, stopping: map[string]bool{},
 	}
 	for _, pod := range pods {
-		if pod.Labels[LabelType] != typ || pod.DeletionTimestamp != nil {
+		if pod.Labels[LabelType] != typ || pod.Labels[LabelTrack] != t.track || pod.DeletionTimestamp != nil {
 			continue
 		}
 		if templateID(pod.Annotations) == t.tmplID {
@@ -91,9 +92,12 @@ func (r *Runtime) await(ctx context.Context, ns, appID string, ts []*target, rep
 		t.start, t.since = start, start
 	}
 	for {
+		// A type's pods by track: during a split the canary Deployment's
+		// pods are neither new nor old pods of the type's Deployment.
 		byType := map[string][]*corev1.Pod{}
 		for _, pod := range c.podList(appID) {
-			byType[pod.Labels[LabelType]] = append(byType[pod.Labels[LabelType]], pod)
+			k := trackKey(pod.Labels[LabelType], pod.Labels[LabelTrack])
+			byType[k] = append(byType[k], pod)
 		}
 		pending := 0
 		for _, t := range ts {
@@ -104,7 +108,7 @@ func (r *Runtime) await(ctx context.Context, ns, appID string, ts []*target, rep
 			if err != nil {
 				return err
 			}
-			if err := r.step(ctx, ns, t, dep, byType[t.typ], rep); err != nil {
+			if err := r.step(ctx, ns, t, dep, byType[trackKey(t.typ, t.track)], rep); err != nil {
 				return err
 			}
 			if !t.done {
@@ -124,6 +128,16 @@ func (r *Runtime) await(ctx context.Context, ns, appID string, ts []*target, rep
 		case <-tick.C:
 		}
 	}
+}
+
+func trackKey(typ, track string) string { return typ + "/" + track }
+
+// what names the target in messages: "web", or "web canary".
+func (t *target) what() string {
+	if t.track != "" {
+		return t.typ + " " + t.track
+	}
+	return t.typ
 }
 
 // rolloutDeployment is the target's Deployment from the cache or, when the
@@ -156,7 +170,7 @@ func (r *Runtime) rolloutDeployment(ctx context.Context, c *nsCache, appID strin
 //     not running, or Restart's replacement pod never gets ready).
 func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.Deployment, pods []*corev1.Pod, rep *reporter) error {
 	if dep == nil {
-		return slipway.Errorf(slipway.EUnprocessable, "%s: the Deployment %s/%s was deleted during the rollout of v%s.", t.typ, ns, t.name, t.version)
+		return slipway.Errorf(slipway.EUnprocessable, "%s: the Deployment %s/%s was deleted during the rollout of v%s.", t.what(), ns, t.name, t.version)
 	}
 	present := map[string]bool{}
 	readyNew := int32(0)
@@ -194,7 +208,7 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 		}
 		if problem := podFailure(pod); problem != "" {
 			rep.emit(slipway.EventFailed, pod.Name, t.typ, "%s %s", pod.Name, problem)
-			return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: pod %s %s.", t.typ, t.version, pod.Name, problem)
+			return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: pod %s %s.", t.what(), t.version, pod.Name, problem)
 		}
 	}
 	for name, v := range t.old {
@@ -233,7 +247,7 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 	}
 	if complete {
 		t.done = true
-		rep.emit(slipway.EventDone, "", t.typ, "%s: %d/%d on v%s", t.typ, st.AvailableReplicas, want, t.version)
+		rep.emit(slipway.EventDone, "", t.typ, "%s: %d/%d on v%s", t.what(), st.AvailableReplicas, want, t.version)
 		return nil
 	}
 	if observed {
@@ -247,7 +261,7 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 		for _, c := range st.Conditions {
 			switch {
 			case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue:
-				return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes cannot create its pods (%s: %s).", t.typ, t.version, c.Reason, c.Message)
+				return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes cannot create its pods (%s: %s).", t.what(), t.version, c.Reason, c.Message)
 			case c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" &&
 				now.Sub(t.start) >= deadline:
 				return r.stuck(ctx, ns, t, dep, fresh, fmt.Sprintf("no progress within the deadline of %s (ProgressDeadlineExceeded)", fmtDur(deadline)))
@@ -260,7 +274,7 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 	}
 	if now.Sub(t.since) > limit {
 		if !observed {
-			return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes did not pick up the change of Deployment %s/%s within %s; is the deployment controller running?", t.typ, t.version, ns, t.name, fmtDur(limit))
+			return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes did not pick up the change of Deployment %s/%s within %s; is the deployment controller running?", t.what(), t.version, ns, t.name, fmtDur(limit))
 		}
 		return r.stuck(ctx, ns, t, dep, fresh, "no progress for "+fmtDur(limit))
 	}
@@ -294,7 +308,7 @@ func (r *Runtime) stuck(ctx context.Context, ns string, t *target, dep *appsv1.D
 			}
 		}
 	}
-	return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: %s: %s.", t.typ, t.version, why, strings.Join(notes, "; "))
+	return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: %s: %s.", t.what(), t.version, why, strings.Join(notes, "; "))
 }
 
 // describePod says why a pod is not ready.
