@@ -71,9 +71,12 @@ func (e *Engine) carryOutGated(ctx context.Context, r *slipway.Release, sp slipw
 			state = &placed
 		case rollout.Promote:
 			web := r.Strategy.ForType("web")
-			if delay := time.Duration(web.ScaleDownDelay); web.Type == slipway.StrategyBlueGreen && delay > 0 {
+			if delay := time.Duration(web.ScaleDownDelay); web.Type == slipway.StrategyBlueGreen && delay > 0 && sp.Traffic(r.AppID) != nil {
 				// The switch: all traffic to the new release; the old
 				// one's dynos stay for the delay, so a rollback is a flip.
+				// (That takes a router that weighs traffic exactly: a
+				// runtime without one, such as Kubernetes, where traffic
+				// follows pod counts, promotes with Deploy.)
 				e.logf(ctx, r, "Switching all traffic to v%d; the dynos of v%d stop in %s.", r.Version, cur.Version, delay)
 				if err := e.place(ctx, r, cur, sp, 100, state); err != nil {
 					return e.failGated(ctx, r, state, err)
