@@ -67,7 +67,7 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 		return err
 	}
 	defer a.release()
-	rep := &reporter{fn: progress, log: r.log, app: d.App.ID}
+	rep := newReporter(progress, r.log, d.App.ID)
 
 	if err := r.ensureNamespace(ctx, p.ns, rep); err != nil {
 		return err
@@ -226,7 +226,7 @@ func (r *Runtime) ensureNamespace(ctx context.Context, ns string, rep *reporter)
 		return r.apiError(ctx, err, "create", "namespaces", "", ns)
 	}
 	if err == nil {
-		rep.emit(slipway.EventInfo, "", "", "namespace %s created", ns)
+		rep.Emit(slipway.EventInfo, "", "", "namespace %s created", ns)
 	}
 	return nil
 }
@@ -408,12 +408,12 @@ func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []*cor
 	ch.target = newTarget(tp.typ, applied, pods)
 	switch {
 	case ch.prev == nil:
-		rep.emit(slipway.EventInfo, "", tp.typ, "%s: rolling out v%s to %s (Deployment %s/%s created)", ch.target.what(), ch.target.version, nPods(ch.target.want), want.Namespace, want.Name)
+		rep.Emit(slipway.EventInfo, "", tp.typ, "%s: rolling out v%s to %s (Deployment %s/%s created)", ch.target.what(), ch.target.version, nPods(ch.target.want), want.Namespace, want.Name)
 	case templateID(ch.prev.Spec.Template.Annotations) != ch.target.tmplID:
-		rep.emit(slipway.EventInfo, "", tp.typ, "%s: rolling out v%s to %s, replacing v%s (surge %d, max unavailable %d)",
+		rep.Emit(slipway.EventInfo, "", tp.typ, "%s: rolling out v%s to %s, replacing v%s (surge %d, max unavailable %d)",
 			ch.target.what(), ch.target.version, nPods(ch.target.want), ch.prev.Spec.Template.Labels[LabelVersion], r.cfg.Surge, r.cfg.MaxUnavailable)
 	case ptr.Deref(ch.prev.Spec.Replicas, 1) != ch.target.want:
-		rep.emit(slipway.EventInfo, "", tp.typ, "%s: scaling v%s from %d to %s", ch.target.what(), ch.target.version, ptr.Deref(ch.prev.Spec.Replicas, 1), nPods(ch.target.want))
+		rep.Emit(slipway.EventInfo, "", tp.typ, "%s: scaling v%s from %d to %s", ch.target.what(), ch.target.version, ptr.Deref(ch.prev.Spec.Replicas, 1), nPods(ch.target.want))
 	}
 	return ch, nil
 }
@@ -423,7 +423,7 @@ func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []*cor
 // returns the error to report.
 func (r *Runtime) revert(ctx context.Context, p *plan, changes []*change, svcCreated bool, svcPrev *corev1.Service, undoSecrets func(), cause error, rep *reporter) error {
 	msg := slipway.Sentence(causeMessage(cause))
-	rep.emit(slipway.EventFailed, "", "", "%s", msg)
+	rep.Emit(slipway.EventFailed, "", "", "%s", msg)
 	if len(changes) == 0 && !svcCreated && svcPrev == nil {
 		undoSecrets()
 		return cause // nothing had changed yet
@@ -453,7 +453,7 @@ func (r *Runtime) revert(ctx context.Context, p *plan, changes []*change, svcCre
 		}
 		v := ch.prev.Spec.Template.Labels[LabelVersion]
 		versions[v] = true
-		rep.emit(slipway.EventInfo, "", ch.typ, "%s: putting the pod template of v%s back", ch.typ, v)
+		rep.Emit(slipway.EventInfo, "", ch.typ, "%s: putting the pod template of v%s back", ch.typ, v)
 		var applied *appsv1.Deployment
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			cur, err := api.Get(dctx, ch.name, metav1.GetOptions{})
@@ -575,7 +575,7 @@ func (r *Runtime) cleanup(ctx context.Context, p *plan, rep *reporter) {
 			err := r.kc.AppsV1().Deployments(p.ns).Delete(ctx, dep.Name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
 			warn(err, "delete deployment "+dep.Name)
 			if err == nil {
-				rep.emit(slipway.EventStopped, "", typ, "%s: no longer in the formation; Deployment %s deleted", typ, dep.Name)
+				rep.Emit(slipway.EventStopped, "", typ, "%s: no longer in the formation; Deployment %s deleted", typ, dep.Name)
 			}
 		}
 	}

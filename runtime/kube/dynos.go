@@ -151,7 +151,7 @@ func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slip
 		return err
 	}
 	defer a.release()
-	rep := &reporter{fn: progress, log: r.log, app: a.id}
+	rep := newReporter(progress, r.log, a.id)
 	c, err := r.cacheFor(ctx, ns)
 	if err != nil {
 		return err
@@ -221,7 +221,7 @@ func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slip
 		}
 		ch.target = newTarget(typ, applied, pods)
 		changes = append(changes, ch)
-		rep.emit(slipway.EventInfo, "", typ, "%s: restarting %s of v%s (surge %s, max unavailable %s)", typ, nPods(ch.target.want), ch.target.version,
+		rep.Emit(slipway.EventInfo, "", typ, "%s: restarting %s of v%s (surge %s, max unavailable %s)", typ, nPods(ch.target.want), ch.target.version,
 			strategyValue(applied, true), strategyValue(applied, false))
 	}
 	targets := make([]*target, len(changes))
@@ -262,7 +262,7 @@ func (r *Runtime) restartPod(ctx context.Context, ns string, dep *appsv1.Deploym
 	if err := r.kc.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil && !isNotFound(err) {
 		return r.apiError(ctx, err, "delete", "pods", ns, pod.Name)
 	}
-	rep.emit(slipway.EventInfo, pod.Name, typ, "%s: restarting %s (v%s); its Deployment replaces it", typ, pod.Name, pod.Labels[LabelVersion])
+	rep.Emit(slipway.EventInfo, pod.Name, typ, "%s: restarting %s (v%s); its Deployment replaces it", typ, pod.Name, pod.Labels[LabelVersion])
 	if err := r.await(ctx, ns, dep.Labels[LabelAppID], []*target{t}, rep); err != nil {
 		return wrapCause(err, fmt.Sprintf("Restarting %s failed: %s The other pods kept running.", pod.Name, causeMessage(err)))
 	}

@@ -67,6 +67,7 @@ import (
 	"time"
 
 	slipway "github.com/slipway/slipway"
+	"github.com/slipway/slipway/runtime/progress"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -480,18 +481,7 @@ func (r *Runtime) candidateNamespaces() []string {
 
 func isLabelValue(s string) bool { return s != "" && len(validation.IsValidLabelValue(s)) == 0 }
 
-// reporter delivers one operation's progress events and logs each at debug
-// level.
-type reporter struct {
-	fn  slipway.ProgressFunc
-	log *slog.Logger
-	app string
-}
+// reporter delivers an operation's progress events (package progress).
+type reporter = progress.Reporter
 
-func (rp *reporter) emit(typ, dyno, process, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	rp.log.Debug(msg, "app", rp.app, "event", typ, "dyno", dyno)
-	if rp.fn != nil {
-		rp.fn(slipway.ProgressEvent{Type: typ, Dyno: dyno, Process: process, Message: msg})
-	}
-}
+var newReporter = progress.New

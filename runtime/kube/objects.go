@@ -90,6 +90,9 @@ func (r *Runtime) plan(d *slipway.Desired) (*plan, error) {
 			Data:       map[string][]byte{"url": []byte(url), "token": []byte(token)},
 		}
 	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
 	seen := map[string]string{}
 	for _, f := range d.Formations {
 		if f.Type == "release" {
@@ -107,18 +110,6 @@ func (r *Runtime) plan(d *slipway.Desired) (*plan, error) {
 			return bad("Process types %q and %q both map to the Deployment %s; rename one.", other, f.Type, name)
 		}
 		seen[name] = f.Type
-		if f.Quantity < 0 || f.Quantity > slipway.MaxQuantity {
-			return bad("The quantity of %s must be between 0 and %d.", f.Type, slipway.MaxQuantity)
-		}
-		if f.Port < 0 || f.Port > 65535 {
-			return bad("The port of %s must be between 1 and 65535, or 0 for %d.", f.Type, DefaultPort)
-		}
-		if f.Healthcheck != "" && !strings.HasPrefix(f.Healthcheck, "/") {
-			return bad("The healthcheck of %s must be a path starting with /, not %q.", f.Type, f.Healthcheck)
-		}
-		if d.Slug.Image == "" && f.Quantity > 0 && strings.TrimSpace(f.Command) == "" {
-			return bad("Process type %s has no command: add it to the Procfile or set the formation's command.", f.Type)
-		}
 		tp := &typePlan{typ: f.Type, deployment: r.deployment(p, d, f, image)}
 		p.types = append(p.types, tp)
 		if f.Type == "web" {

@@ -39,10 +39,10 @@ func (r *Runtime) releasePhase(ctx context.Context, p *plan, rep *reporter) erro
 		done, _ := jobFinished(cur)
 		switch {
 		case cur.Labels[LabelRelease] == p.release.ID && done == batchv1.JobComplete:
-			rep.emit(slipway.EventInfo, "", "release", "release phase: already ran for v%d", p.release.Version)
+			rep.Emit(slipway.EventInfo, "", "release", "release phase: already ran for v%d", p.release.Version)
 			return nil
 		case cur.Labels[LabelRelease] == p.release.ID && done == "":
-			rep.emit(slipway.EventInfo, "", "release", "release phase: waiting for the Job %s/%s that is already running", p.ns, name)
+			rep.Emit(slipway.EventInfo, "", "release", "release phase: waiting for the Job %s/%s that is already running", p.ns, name)
 		default:
 			err := api.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
 			if err != nil && !isNotFound(err) {
@@ -56,7 +56,7 @@ func (r *Runtime) releasePhase(ctx context.Context, p *plan, rep *reporter) erro
 	if cur != nil {
 		uid = cur.UID
 	} else {
-		rep.emit(slipway.EventInfo, "", "release", "release phase: running %s (Job %s/%s)", cmd, p.ns, name)
+		rep.Emit(slipway.EventInfo, "", "release", "release phase: running %s (Job %s/%s)", cmd, p.ns, name)
 		for attempt := 0; ; attempt++ {
 			var made *batchv1.Job
 			made, err = api.Create(ctx, p.job, metav1.CreateOptions{})
@@ -115,7 +115,7 @@ func (r *Runtime) releasePhase(ctx context.Context, p *plan, rep *reporter) erro
 		switch done {
 		case batchv1.JobComplete:
 			r.jobOutput(ctx, p.ns, pods, rep)
-			rep.emit(slipway.EventInfo, "", "release", "release phase finished in %s", fmtDur(r.now().Sub(start).Round(100*time.Millisecond)))
+			rep.Emit(slipway.EventInfo, "", "release", "release phase finished in %s", fmtDur(r.now().Sub(start).Round(100*time.Millisecond)))
 			return nil
 		case batchv1.JobFailed:
 			last := r.jobOutput(ctx, p.ns, pods, rep)
@@ -203,7 +203,7 @@ func (r *Runtime) jobOutput(ctx context.Context, ns string, pods []corev1.Pod, r
 				line = line[:512]
 			}
 			last = line
-			rep.emit(slipway.EventInfo, pod.Name, "release", "%s: %s", pod.Name, line)
+			rep.Emit(slipway.EventInfo, pod.Name, "release", "%s: %s", pod.Name, line)
 		}
 	}
 	return last

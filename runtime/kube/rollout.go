@@ -187,7 +187,7 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 			}
 			if pod.DeletionTimestamp != nil && !t.stopping[pod.Name] {
 				t.stopping[pod.Name] = true
-				rep.emit(slipway.EventInfo, pod.Name, t.typ, "%s is stopping (v%s)", pod.Name, pod.Labels[LabelVersion])
+				rep.Emit(slipway.EventInfo, pod.Name, t.typ, "%s is stopping (v%s)", pod.Name, pod.Labels[LabelVersion])
 			}
 			continue
 		}
@@ -197,17 +197,17 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 		fresh = append(fresh, pod)
 		if !t.known[pod.Name] {
 			t.known[pod.Name] = true
-			rep.emit(slipway.EventStarted, pod.Name, t.typ, "%s started on v%s", pod.Name, t.version)
+			rep.Emit(slipway.EventStarted, pod.Name, t.typ, "%s started on v%s", pod.Name, t.version)
 		}
 		if podReady(pod) {
 			readyNew++
 			if !t.ready[pod.Name] {
 				t.ready[pod.Name] = true
-				rep.emit(slipway.EventHealthy, pod.Name, t.typ, "%s is ready (v%s%s)", pod.Name, t.version, readyAfter(pod))
+				rep.Emit(slipway.EventHealthy, pod.Name, t.typ, "%s is ready (v%s%s)", pod.Name, t.version, readyAfter(pod))
 			}
 		}
 		if problem := podFailure(pod); problem != "" {
-			rep.emit(slipway.EventFailed, pod.Name, t.typ, "%s %s", pod.Name, problem)
+			rep.Emit(slipway.EventFailed, pod.Name, t.typ, "%s %s", pod.Name, problem)
 			return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: pod %s %s.", t.what(), t.version, pod.Name, problem)
 		}
 	}
@@ -215,7 +215,7 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 		if !present[name] {
 			delete(t.old, name)
 			delete(t.stopping, name)
-			rep.emit(slipway.EventStopped, name, t.typ, "%s stopped (v%s)", name, v)
+			rep.Emit(slipway.EventStopped, name, t.typ, "%s stopped (v%s)", name, v)
 		}
 	}
 
@@ -247,7 +247,7 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 	}
 	if complete {
 		t.done = true
-		rep.emit(slipway.EventDone, "", t.typ, "%s: %d/%d on v%s", t.what(), st.AvailableReplicas, want, t.version)
+		rep.Emit(slipway.EventDone, "", t.typ, "%s: %d/%d on v%s", t.what(), st.AvailableReplicas, want, t.version)
 		return nil
 	}
 	if observed {

@@ -42,7 +42,7 @@ func TestStep_EarlyProgressDeadlineExceeded_IsThePreviousTemplates(t *testing.T)
 	}
 	target := newTarget("web", dep, nil)
 	target.start, target.since = now, now
-	rep := &reporter{log: testLogger()}
+	rep := newReporter(nil, testLogger(), "")
 	if err := rt.step(context.Background(), ns, target, dep, nil, rep); err != nil || target.done {
 		t.Fatalf("a ProgressDeadlineExceeded seen right after the change: err %v, done %v; want neither", err, target.done)
 	}

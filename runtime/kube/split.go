@@ -75,7 +75,7 @@ func (r *Runtime) Split(ctx context.Context, s slipway.Split, progress slipway.P
 		return err
 	}
 	defer a.release()
-	rep := &reporter{fn: progress, log: r.log, app: s.Canary.App.ID}
+	rep := newReporter(progress, r.log, s.Canary.App.ID)
 	if err := r.ensureNamespace(ctx, cp.ns, rep); err != nil {
 		return err
 	}
@@ -153,14 +153,14 @@ func (r *Runtime) Split(ctx context.Context, s slipway.Split, progress slipway.P
 		}
 		if preview != nil {
 			if prev == nil || prev.Spec.Selector[LabelRelease] != sp.release.ID {
-				rep.emit(slipway.EventInfo, "", "web", "web: the Service %s/%s selects the pods of v%d only", main.Namespace, main.Name, sp.release.Version)
+				rep.Emit(slipway.EventInfo, "", "web", "web: the Service %s/%s selects the pods of v%d only", main.Namespace, main.Name, sp.release.Version)
 			}
 			_, made, err := r.applyService(ctx, preview)
 			if err != nil {
 				return fail(err)
 			}
 			if made {
-				rep.emit(slipway.EventInfo, "", "web", "web: v%d gets the preview Service %s/%s", cp.release.Version, preview.Namespace, preview.Name)
+				rep.Emit(slipway.EventInfo, "", "web", "web: v%d gets the preview Service %s/%s", cp.release.Version, preview.Namespace, preview.Name)
 			}
 		} else if prev != nil && prev.Spec.Selector[LabelRelease] != "" {
 			if err := r.deletePreview(ctx, cp); err != nil {
@@ -214,11 +214,11 @@ func (r *Runtime) Split(ctx context.Context, s slipway.Split, progress slipway.P
 	}
 
 	if preview != nil {
-		rep.emit(slipway.EventInfo, "", "web", "web: v%d runs beside v%d for a preview; the app's Service still serves v%d", cp.release.Version, sp.release.Version, sp.release.Version)
+		rep.Emit(slipway.EventInfo, "", "web", "web: v%d runs beside v%d for a preview; the app's Service still serves v%d", cp.release.Version, sp.release.Version, sp.release.Version)
 		return nil
 	}
 	if n, total := s.Canaries["web"], s.Canaries["web"]+s.Stables["web"]; svc != nil && total > 0 {
-		rep.emit(slipway.EventInfo, "", "web", "web: v%d runs %d of %d pods, so about %d%% of the traffic (the Service balances over the pods of both releases)",
+		rep.Emit(slipway.EventInfo, "", "web", "web: v%d runs %d of %d pods, so about %d%% of the traffic (the Service balances over the pods of both releases)",
 			cp.release.Version, n, total, (n*100+total/2)/total)
 	}
 	return nil
@@ -232,7 +232,7 @@ func (r *Runtime) Traffic(appID string) map[string]slipway.Traffic { return nil 
 // cause made a split fail, and returns the error to report.
 func (r *Runtime) splitFailed(ctx context.Context, s *slipway.Split, cause error, rep *reporter) error {
 	msg := slipway.Sentence(causeMessage(cause))
-	rep.emit(slipway.EventFailed, "", "", "%s", msg)
+	rep.Emit(slipway.EventFailed, "", "", "%s", msg)
 	dctx, cancel := r.detached(ctx)
 	defer cancel()
 	p, err := r.plan(&s.Stable) // a fresh plan: the full quantities
@@ -317,7 +317,7 @@ func (r *Runtime) endSplit(ctx context.Context, p *plan, canaries []*appsv1.Depl
 	if _, _, err := r.applyService(ctx, normal); err != nil {
 		return err
 	}
-	rep.emit(slipway.EventInfo, "", "web", "web: the Service %s/%s selects every web pod again", p.ns, normal.Name)
+	rep.Emit(slipway.EventInfo, "", "web", "web: the Service %s/%s selects every web pod again", p.ns, normal.Name)
 	return nil
 }
 
@@ -333,7 +333,7 @@ func (r *Runtime) deleteCanaries(ctx context.Context, p *plan, deps []*appsv1.De
 			return r.apiError(ctx, err, "delete", "deployments", p.ns, dep.Name)
 		}
 		typ := dep.Labels[LabelType]
-		rep.emit(slipway.EventStopped, "", typ, "%s canary: Deployment %s/%s deleted", typ, p.ns, dep.Name)
+		rep.Emit(slipway.EventStopped, "", typ, "%s canary: Deployment %s/%s deleted", typ, p.ns, dep.Name)
 	}
 	return nil
 }
@@ -400,7 +400,7 @@ func (r *Runtime) pinService(ctx context.Context, p *plan, rep *reporter) error 
 	if id := cur.Spec.Selector[LabelRelease]; id != "" {
 		p.service.Spec.Selector[LabelRelease] = p.release.ID
 		if id != p.release.ID {
-			rep.emit(slipway.EventInfo, "", "web", "web: the Service %s/%s switches to the pods of v%d", p.ns, p.service.Name, p.release.Version)
+			rep.Emit(slipway.EventInfo, "", "web", "web: the Service %s/%s switches to the pods of v%d", p.ns, p.service.Name, p.release.Version)
 		}
 	}
 	return nil
