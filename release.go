@@ -62,7 +62,7 @@ type Release struct {
 	// the release was made (the zero value is the rolling restart).
 	Strategy  Strategy
 	CreatedAt time.Time
-	UpdatedAt   time.Time
+	UpdatedAt time.Time
 }
 
 // ReleaseLogLine is one step of a rollout.

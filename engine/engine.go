@@ -120,9 +120,9 @@ type Engine struct {
 	reconverge map[string]bool
 	builds     map[string]context.CancelFunc
 	wakes      map[string]*time.Timer // when a waiting rollout plans again
-	buildSlots chan struct{}   // one value per running build
-	ctx        context.Context // set by Run; work started before Run waits for it
-	created    time.Time       // builds of this run are newer
+	buildSlots chan struct{}          // one value per running build
+	ctx        context.Context        // set by Run; work started before Run waits for it
+	created    time.Time              // builds of this run are newer
 	wg         sync.WaitGroup
 	ready      chan struct{}
 }
