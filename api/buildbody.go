@@ -76,6 +76,9 @@ func (s *Server) readBuildBody(w http.ResponseWriter, r *http.Request) (body bui
 		if key, err = j.key(); err != nil {
 			return body, file, err
 		}
+		if !utf8.ValidString(key) {
+			return body, file, notUTF8()
+		}
 		if c, err = j.next(); err != nil {
 			return body, file, err
 		}
@@ -99,6 +102,9 @@ func (s *Server) readBuildBody(w http.ResponseWriter, r *http.Request) (body bui
 			raw, err := j.value(c, &budget, s.cfg.MaxBody)
 			if err != nil {
 				return body, file, err
+			}
+			if !utf8.Valid(raw) {
+				return body, file, notUTF8()
 			}
 			if rest.Len() > 1 {
 				rest.WriteByte(',')
@@ -463,4 +469,10 @@ func (s *jsonString) hex4() (rune, error) {
 		}
 	}
 	return r, nil
+}
+
+// notUTF8 is the answer to a build body with a field name or value that
+// is not UTF-8, as for any other body.
+func notUTF8() error {
+	return slipway.Errorf(slipway.EInvalid, "The body is not valid UTF-8; JSON must be sent as UTF-8.")
 }
