@@ -167,6 +167,7 @@ func appDir(t *testing.T, procfile string, extra map[string]string) string {
 // the server and run in order: pipelines promotes the release that the
 // terminal deploy made.
 func TestCLI(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	h := newCLIHarness(t, ts)
 	h.ok("login", "--api", ts.APIURL, "--token", "test-token")
@@ -483,6 +484,7 @@ func TestCLI(t *testing.T) {
 // and by the server's 422 for a client that does not check first), and
 // an action on a release that is not rolling out answered with the 409.
 func TestCLI_ReleaseStrategy(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	h := newCLIHarness(t, ts)
 	h.ok("login", "--api", ts.APIURL, "--token", "test-token")

@@ -150,6 +150,7 @@ func versions(t *testing.T, ts *testServer, app string) string {
 }
 
 func TestE2E_ReleaseLifecycle(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	if _, err := ts.c.CreateApp(bg, "hello", "", ""); err != nil {
 		t.Fatal(err)
@@ -217,6 +218,7 @@ func TestE2E_ReleaseLifecycle(t *testing.T) {
 }
 
 func TestE2E_ReleaseErrors(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	ts.c.CreateApp(bg, "errs", "", "")
 	ts.c.CreateApp(bg, "other", "", "")
@@ -282,6 +284,7 @@ func TestE2E_ReleaseErrors(t *testing.T) {
 }
 
 func TestE2E_ReleasePaging(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	ts.c.CreateApp(bg, "pages", "", "")
 	slug := ts.push(t, "pages", "web: ./testapp\n")
@@ -319,6 +322,7 @@ func TestE2E_ReleasePaging(t *testing.T) {
 }
 
 func TestE2E_ReleaseStatuses_CombineIntoState(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	ts.c.CreateApp(bg, "checks", "", "")
 	rel := ts.release(t, "checks", client.NewRelease{Slug: ts.push(t, "checks", "web: ./testapp\n")})
@@ -381,6 +385,7 @@ func TestE2E_ReleaseStatuses_CombineIntoState(t *testing.T) {
 }
 
 func TestE2E_AutoRelease(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	ts.c.CreateApp(bg, "auto", "", "")
 	if err := ts.c.SetFeature(bg, "auto", "auto-release", true); err != nil {
@@ -408,6 +413,7 @@ func TestE2E_AutoRelease(t *testing.T) {
 }
 
 func TestE2E_Builds(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	ts.c.CreateApp(bg, "builds", "", "")
 	wait := func(b *client.Build) (*client.Build, []string) {
@@ -499,6 +505,7 @@ func TestE2E_UnhealthyRelease_KeepsServingPrevious(t *testing.T) {
 }
 
 func TestE2E_RestartMidRelease_FinishesAfterRestart(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	ts := startTestServer(t, cfg)
 	ts.c.CreateApp(bg, "phoenix", "", "")

@@ -20,6 +20,7 @@ import (
 // refused as it is dialled, and the build log and the hook result say why.
 // Every connection is to loopback.
 func TestE2E_ScopedToken_BuildsAndHooksConnectOnlyWhereAllowed(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	if err := cfg.AllowPrivateFetch.Set("127.0.0.1"); err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ const leakProcfile = `web: for f in /proc/[0-9]*/environ; do tr "\0" "\n" < $f; 
 // token, the Procfile that made a tenant admin and a probing app, next to
 // another organization's app with a secret, on SQLite and on PostgreSQL.
 func TestE2E_Isolation_HostileTenant(t *testing.T) {
+	t.Parallel()
 	isotest.Need(t)
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
@@ -217,6 +218,7 @@ func readDynoRecords(t *testing.T, dataDir string) []dynoRecord {
 // server's start, and the engine's redeploy of the current release keeps
 // them.
 func TestE2E_KillNine_DynosKeepTheirPids(t *testing.T) {
+	t.Parallel()
 	dataDir := absDir(t, filepath.Join(t.TempDir(), "data"))
 	t.Cleanup(func() {
 		for _, rec := range readDynoRecordsIfAny(dataDir) {

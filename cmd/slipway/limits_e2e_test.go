@@ -58,6 +58,7 @@ func dirNames(t *testing.T, dir string) []string {
 // 409 for a release of the one it collected, leaves nothing in its spool
 // dir, and removes every slug when the app is deleted.
 func TestE2E_Slugs_CollectedButTheReleasedAndTheNewest(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	if _, err := ts.c.CreateApp(bg, "gc", "", ""); err != nil {
 		t.Fatal(err)
@@ -100,6 +101,7 @@ func TestE2E_Slugs_CollectedButTheReleasedAndTheNewest(t *testing.T) {
 // TestE2E_Limits_RefusedWithTheLimit asks a real server for more than a
 // tenant may have: each is refused with a message that says the limit.
 func TestE2E_Limits_RefusedWithTheLimit(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.MaxDynosPerApp, cfg.MaxDynosPerOrg = 5, 8
 	ts := startTestServer(t, cfg)

@@ -14,6 +14,7 @@ import (
 // (per-app router figures, bounded by the number of apps). With
 // --metrics-token it needs that token.
 func TestE2E_Metrics_NameNoTenant(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.MetricsToken = "scrape-token"
 	ts := startTestServer(t, cfg)

@@ -331,6 +331,7 @@ func (l *routerLoad) answeredByDyno(dyno string) int {
 // current release's dynos at once; the first release creates web=1 and the
 // Procfile's other types at 0.
 func TestE2E_Scale_FormationEndpoints(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	ts.c.CreateApp(bg, "scaly", "", "")
 	v1 := ts.release(t, "scaly", client.NewRelease{Slug: pushFast(t, ts, "scaly", "web: ./testapp\nworker: ./testapp --worker\n")})
@@ -436,6 +437,7 @@ func TestE2E_Scale_FormationEndpoints(t *testing.T) {
 // GET /dynos names each dyno, its type, state, whether it is
 // routed, its release, and why it is in that state.
 func TestE2E_DynoList_Fields(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	ts.c.CreateApp(bg, "seen", "", "")
 	v1 := ts.release(t, "seen", client.NewRelease{Slug: pushFast(t, ts, "seen", "web: ./testapp\nworker: ./testapp --worker\n")})
@@ -755,6 +757,7 @@ func TestE2E_CrashAfterRelease_RestartsWithBackoff(t *testing.T) {
 // any dyno of its release starts; when it fails, the release fails and
 // nothing changes.
 func TestE2E_ReleasePhase_RunsOnceBeforeDynos(t *testing.T) {
+	t.Parallel()
 	// The release command records each run in a file of the test's; an
 	// isolated dyno cannot reach the host's files (the isolation tests
 	// prove that), so this one runs unisolated.
@@ -834,6 +837,7 @@ func TestE2E_ReleasePhase_RunsOnceBeforeDynos(t *testing.T) {
 // dyno's steps in order: new ones started, healthy, routed; old ones
 // drained, stopped; a new dyno routed before any old one is drained.
 func TestE2E_ReleaseLog_FollowShowsEachStep(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	ts.c.CreateApp(bg, "steps", "", "")
 	// The start delay makes the rollout last ≥1s, so streaming shows.

@@ -45,6 +45,7 @@ func (ts *testServer) latest(t *testing.T, app string) *client.Release {
 }
 
 func TestE2E_ConfigVars_ReleaseAndRollback(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	ts.c.CreateApp(bg, "conf", "", "")
 	// Config set before the first release is picked up by it.
@@ -124,6 +125,7 @@ func pipelineFixture(t *testing.T, ts *testServer) (slug string) {
 }
 
 func TestE2E_Pipelines_CouplingsAndDownstream(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	slug := pipelineFixture(t, ts)
 	tok := "Bearer test-token"
@@ -200,6 +202,7 @@ func TestE2E_Pipelines_CouplingsAndDownstream(t *testing.T) {
 }
 
 func TestE2E_Promotion(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	slug := pipelineFixture(t, ts)
 	ts.c.UpdateConfigVars(bg, "stg", map[string]*string{"TIER": ptr("staging")})
@@ -351,6 +354,7 @@ func has(list []string, want ...string) bool {
 }
 
 func TestE2E_Webhooks_SignedRetriedAndAudited(t *testing.T) {
+	t.Parallel()
 	ts := startTestServer(t, testConfig(t))
 	ts.c.CreateApp(bg, "hooked", "", "")
 	rc := &receiver{t: t, secret: "s3cret", failN: 2}
@@ -427,6 +431,7 @@ func TestE2E_Webhooks_SignedRetriedAndAudited(t *testing.T) {
 }
 
 func TestE2E_Webhooks_SurviveRestart(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	ts := startTestServer(t, cfg)
 	ts.c.CreateApp(bg, "durable", "", "")
