@@ -326,15 +326,31 @@ func TestE2E_Canary_ErrorRateAborts(t *testing.T) {
 		return r.Rollout != nil && (r.Rollout.Phase == slipway.PhasePaused || r.Rollout.Phase == slipway.PhaseAborted)
 	})
 	placed, okBefore, failedBefore := time.Now(), load.ok.Load(), load.failedCount()
+	// When the canary has answered min_requests, and when the rollout is
+	// aborted (stored before the app goes back to v1).
+	var reached, aborted time.Time
+	deadline := time.Now().Add(rolloutWait)
+	for aborted.IsZero() && time.Now().Before(deadline) {
+		if reached.IsZero() && load.answeredAnyhow("2") >= 50 {
+			reached = time.Now()
+		}
+		if r, err := ts.c.Release(bg, key, v2.ID); err == nil && r.Rollout != nil && r.Rollout.Phase == slipway.PhaseAborted {
+			aborted = time.Now()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	r := waitRollout(t, ts, key, v2.ID, "v2 ends", ended)
-	took := time.Since(placed)
 	window, failed := load.ok.Load()-okBefore+int64(load.failedCount()-failedBefore), load.failedCount()-failedBefore
-	t.Logf("aborted %s after the canary was placed; %d of %d requests failed meanwhile; analysis %+v", took.Round(time.Millisecond), failed, window, r.Rollout.Analysis)
+	t.Logf("the canary answered 50 requests %s after it was placed and was aborted %s later; %d of %d requests failed meanwhile; analysis %+v",
+		reached.Sub(placed).Round(time.Millisecond), aborted.Sub(reached).Round(time.Millisecond), failed, window, r.Rollout.Analysis)
 	if r.Status != slipway.ReleaseFailed || !strings.Contains(r.Error, "error rate of the new release") {
 		t.Fatalf("v2 = %s %q, want failed naming the error rate", r.Status, r.Error)
 	}
-	if took > 2*interval+time.Second {
-		t.Errorf("the abort came %s after the canary was placed, want within two analysis intervals (%s) of its first %d requests", took, 2*interval, 50)
+	if reached.IsZero() || aborted.IsZero() {
+		t.Fatalf("the canary's 50th answer at %v, the abort at %v: one was not seen", reached, aborted)
+	}
+	if took := aborted.Sub(reached); took > 2*interval {
+		t.Errorf("the abort came %s after the canary's 50th answer, want within two analysis intervals (%s)", took, 2*interval)
 	}
 	if float64(failed) > 0.2*float64(window)+1 {
 		t.Errorf("%d of %d requests failed during the canary, more than its 20%% share", failed, window)

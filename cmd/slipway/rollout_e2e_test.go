@@ -174,6 +174,7 @@ type routerLoad struct {
 	failures  []string // the first few
 	byVersion map[string]int
 	byDyno    map[string]int
+	answered  map[string]int // answers per version, errors too
 }
 
 // startRouterLoad starts n clients on the app with router key key. Client 0 asks
@@ -186,6 +187,7 @@ func startRouterLoad(t *testing.T, ts *testServer, key string, n int, versions .
 		hc:        &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: n}},
 		byVersion: map[string]int{},
 		byDyno:    map[string]int{},
+		answered:  map[string]int{},
 	}
 	l.allow(versions...)
 	for i := range n {
@@ -207,6 +209,11 @@ func startRouterLoad(t *testing.T, ts *testServer, key string, n int, versions .
 					return // stopped mid-request: not the app's fault
 				}
 				v, dyno, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(body, "version=")), " dyno=")
+				if err == nil && strings.HasPrefix(body, "version=") {
+					l.mu.Lock()
+					l.answered[v]++ // whatever the status
+					l.mu.Unlock()
+				}
 				switch {
 				case err != nil:
 					l.fail("%s: %v", path, err)
@@ -319,6 +326,13 @@ func (l *routerLoad) answeredBy(version string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.byVersion[version]
+}
+
+// answeredAnyhow is how many answers came from version, errors included.
+func (l *routerLoad) answeredAnyhow(version string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.answered[version]
 }
 
 func (l *routerLoad) answeredByDyno(dyno string) int {
