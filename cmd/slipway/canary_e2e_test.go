@@ -66,7 +66,7 @@ func routerVersions(t *testing.T, ts *testServer, key string, n int) map[string]
 }
 
 func TestE2E_Canary_ChecksGateEachStep(t *testing.T) {
-	t.Parallel()
+	// Serial: it judges timing and failed requests under load.
 	ts := startTestServer(t, testConfig(t))
 	const app, key = "canary", "canary-default"
 	if _, err := ts.c.CreateApp(bg, app, "", ""); err != nil {
@@ -270,7 +270,7 @@ func canaryApp(t *testing.T, ts *testServer, app string, web int, procfile strin
 // requests through the router the new release answers its weight's share
 // (±5 points), and no request fails during the whole rollout.
 func TestE2E_Canary_WeightsUnderLoad(t *testing.T) {
-	t.Parallel()
+	// Serial: it judges timing and failed requests under load.
 	ts := startTestServer(t, testConfig(t))
 	key, slug := canaryApp(t, ts, "weights", 2, "web: ./testapp\n", slipway.Strategy{Type: slipway.StrategyCanary,
 		Steps: []slipway.CanaryStep{{Weight: 10, Pause: "1h"}, {Weight: 50, Pause: "1h"}, {Weight: 100}}})
@@ -310,7 +310,7 @@ func TestE2E_Canary_WeightsUnderLoad(t *testing.T) {
 // its minimum of requests; only canary requests failed meanwhile, and
 // none after the abort.
 func TestE2E_Canary_ErrorRateAborts(t *testing.T) {
-	t.Parallel()
+	// Serial: it judges timing and failed requests under load.
 	ts := startTestServer(t, testConfig(t))
 	interval := time.Second
 	key, slug := canaryApp(t, ts, "errors", 2, "web: "+procByVersion("", map[int]string{2: "--fail-percent=20"})+"\n", slipway.Strategy{Type: slipway.StrategyCanary,
@@ -326,12 +326,15 @@ func TestE2E_Canary_ErrorRateAborts(t *testing.T) {
 		return r.Rollout != nil && (r.Rollout.Phase == slipway.PhasePaused || r.Rollout.Phase == slipway.PhaseAborted)
 	})
 	placed, okBefore, failedBefore := time.Now(), load.ok.Load(), load.failedCount()
-	// When the canary has answered min_requests, and when the rollout is
-	// aborted (stored before the app goes back to v1).
+	// When the canary has answered min_requests since its step was placed
+	// (the analysis' window; answers before that, while the step's dynos
+	// were being placed, do not count), and when the rollout is aborted
+	// (stored before the app goes back to v1).
+	base := load.answeredAnyhow("2")
 	var reached, aborted time.Time
 	deadline := time.Now().Add(rolloutWait)
 	for aborted.IsZero() && time.Now().Before(deadline) {
-		if reached.IsZero() && load.answeredAnyhow("2") >= 50 {
+		if reached.IsZero() && load.answeredAnyhow("2")-base >= 50 {
 			reached = time.Now()
 		}
 		if r, err := ts.c.Release(bg, key, v2.ID); err == nil && r.Rollout != nil && r.Rollout.Phase == slipway.PhaseAborted {
@@ -422,7 +425,7 @@ func previewGet(t *testing.T, ts *testServer, key string) (int, string) {
 // request; within the scale-down delay a rollback only moves traffic back
 // (no dyno starts); after the delay the old dynos stop.
 func TestE2E_BlueGreen_PreviewSwitchAndRollback(t *testing.T) {
-	t.Parallel()
+	// Serial: it judges timing and failed requests under load.
 	ts := startTestServer(t, testConfig(t))
 	key, slug := canaryApp(t, ts, "bluegreen", 2, "web: ./testapp\n", slipway.Strategy{Type: slipway.StrategyBlueGreen, Preview: true, ScaleDownDelay: slipway.Duration(time.Hour)})
 	v1Dynos := dynoIDs(waitDynos(t, ts, key, "v1", settledOn(1, map[string]int{"web": 2})))
