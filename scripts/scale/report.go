@@ -18,6 +18,7 @@ type wave struct {
 	ids           []string
 	done          int
 	total         []time.Duration // create → succeeded
+	ends          []time.Duration // wave start → succeeded
 	queued        []time.Duration // create → "Release vN started"
 	overhead      []time.Duration // last new pod Ready (watched) → succeeded
 	overheadLT    []time.Duration // the same from lastTransitionTime (whole seconds)
@@ -169,6 +170,7 @@ func (r *report) markdown() string {
 	row("releases completed per minute", func(w *wave) string {
 		return fmt.Sprintf("%.0f", float64(len(w.total))/w.end.Sub(w.start).Minutes())
 	})
+	row("90% of the wave succeeded after, s", func(w *wave) string { return secs(pct(w.ends, 90)) })
 	row("create → succeeded, s: p50 / p90 / p99 / max", func(w *wave) string { return dist(w.total) })
 	row("queued (create → started), s", func(w *wave) string { return dist(w.queued) })
 	row("control-plane overhead (last new pod Ready, as watched → succeeded), s", func(w *wave) string { return dist(w.overhead) })

@@ -449,6 +449,7 @@ func (s *scale) releaseFigures(ctx context.Context, w *wave) error {
 		}
 		c, u := time.UnixMicro(created), time.UnixMicro(updated)
 		w.total = append(w.total, u.Sub(c))
+		w.ends = append(w.ends, u.Sub(w.start))
 		if started.Valid {
 			w.queued = append(w.queued, time.UnixMicro(started.Int64).Sub(c))
 		}
