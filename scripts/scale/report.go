@@ -62,6 +62,11 @@ type report struct {
 		before, after []sample
 	}
 	memory []memoryRow
+	// finishedBy counts, per window of windows and server, the apps whose
+	// last rollout event in the window was that server's.
+	windows    []window
+	finishedBy [][]int
+	handovers  int // rollouts of an app another server went on with after the first died
 	// scrapeQueries is what one scrape costs in statements, taken off.
 	scrapeQueries float64
 	checks        []checkResult
@@ -200,6 +205,13 @@ func (r *report) markdown() string {
 	if rs.apps > 0 {
 		fmt.Fprintf(&b, "Rolling restart of %d apps at once: all off the queue in %s s; per app (asked → off the queue) p50 / p90 / p99 / max %s s; Kubernetes API requests %s per server.\n\n",
 			rs.apps, secs(rs.end.Sub(rs.start)), dist(rs.took), joinf(perServer(rs.before, rs.after, func(s sample) float64 { return s.kubeReqs }), "%.0f"))
+	}
+	if len(r.finishedBy) > 0 {
+		b.WriteString("Apps rolled out per server, from the servers' own logs (the server whose progress events came last; s0 / s1 / s2):")
+		for i, w := range r.windows {
+			fmt.Fprintf(&b, " %s %d / %d / %d;", w.name, r.finishedBy[i][0], r.finishedBy[i][1], r.finishedBy[i][2])
+		}
+		fmt.Fprintf(&b, " %d rollouts were begun by the killed server and ended by another.\n\n", r.handovers)
 	}
 	k := &r.kill
 	fmt.Fprintf(&b, "SIGKILL of %s during the second wave: it held %d releases not ended; %d were picked up by another server (kill → its next log line) in p50 %s s, max %s s; %d never were.\n\n",

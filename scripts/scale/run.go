@@ -556,6 +556,12 @@ func (s *scale) assert(ctx context.Context) {
 	check("nothing left pending (releases queued or pending, restarts queued)", s.queryNone(ctx,
 		`SELECT 'release ' || id FROM releases WHERE status IN ('queued', 'pending') UNION ALL SELECT 'restart of ' || app_id FROM app_restarts`))
 	check("every app ends with exactly its formation's pods, Ready, on v2", s.podsMatch(ctx))
+	var windows []window
+	for _, w := range s.rep.waves {
+		windows = append(windows, window{name: w.name, start: w.start, end: w.end})
+	}
+	windows = append(windows, window{name: "restart", start: s.rep.restart.start, end: s.rep.restart.end})
+	check("no app rolled out by two servers at once (servers' logs: a second server only after the first died)", s.checkNoOverlap(windows))
 }
 
 // queryNone fails with the first rows the query returns, if any.

@@ -68,7 +68,7 @@ func startServer(ctx context.Context, cfg config, name, dsn string) (*server, er
 	cmd := exec.Command(cfg.Binary, "serve", "--runtime", "kubernetes", "--kubeconfig", cfg.Kubeconfig,
 		"--database", dsn, "--data-dir", dir, "--slug-dir", filepath.Join(cfg.WorkDir, "slugs"),
 		"--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0", "--lease-ttl", cfg.LeaseTTL.String(),
-		"--healthy-deadline", "5m", "--max-dynos-per-org", strconv.Itoa(cfg.Apps*3+100), "--log-level", "warn")
+		"--healthy-deadline", "5m", "--max-dynos-per-org", strconv.Itoa(cfg.Apps*3+100), "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "SLIPWAY_TOKEN="+token)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
