@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -37,6 +38,11 @@ type podWatch struct {
 	ns   string
 	mu   sync.Mutex
 	pods map[string]readyPod // by pod UID
+	// complete is when a Deployment was first seen rolled out on a
+	// release: generation observed, every replica updated and available,
+	// no other (the runtime's own test of done); by release id, the
+	// latest over the release's Deployments.
+	complete map[string]time.Time
 }
 
 func newKubeClient(path string) (kubernetes.Interface, error) {
@@ -50,7 +56,7 @@ func newKubeClient(path string) (kubernetes.Interface, error) {
 
 // watchPods starts the watch of the namespace's pods; it runs until ctx ends.
 func watchPods(ctx context.Context, kc kubernetes.Interface, ns string) (*podWatch, error) {
-	w := &podWatch{kc: kc, ns: ns, pods: map[string]readyPod{}}
+	w := &podWatch{kc: kc, ns: ns, pods: map[string]readyPod{}, complete: map[string]time.Time{}}
 	f := informers.NewSharedInformerFactoryWithOptions(kc, 0, informers.WithNamespace(ns))
 	inf := f.Core().V1().Pods().Informer()
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -59,11 +65,54 @@ func watchPods(ctx context.Context, kc kubernetes.Interface, ns string) (*podWat
 	}); err != nil {
 		return nil, err
 	}
+	dinf := f.Apps().V1().Deployments().Informer()
+	if _, err := dinf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    w.sawDeployment,
+		UpdateFunc: func(_, obj any) { w.sawDeployment(obj) },
+	}); err != nil {
+		return nil, err
+	}
 	f.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, dinf.HasSynced) {
 		return nil, fmt.Errorf("pod watch of %s did not sync", ns)
 	}
 	return w, nil
+}
+
+func (w *podWatch) sawDeployment(obj any) {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st := d.Status
+	if st.ObservedGeneration < d.Generation || st.UpdatedReplicas != want || st.AvailableReplicas != want || st.Replicas != want {
+		return
+	}
+	rel := d.Spec.Template.Labels[labelRelease]
+	now := time.Now()
+	w.mu.Lock()
+	if _, ok := w.complete[rel+"/"+d.Name]; !ok {
+		w.complete[rel+"/"+d.Name] = now
+		if now.After(w.complete[rel]) {
+			w.complete[rel] = now
+		}
+	}
+	w.mu.Unlock()
+}
+
+// completed is when each release's Deployments were last seen rolled out.
+func (w *podWatch) completed() map[string]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]time.Time, len(w.complete))
+	for k, v := range w.complete {
+		out[k] = v
+	}
+	return out
 }
 
 func (w *podWatch) saw(obj any) {

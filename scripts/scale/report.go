@@ -22,6 +22,8 @@ type wave struct {
 	queued        []time.Duration // create → "Release vN started"
 	overhead      []time.Duration // last new pod Ready (watched) → succeeded
 	overheadLT    []time.Duration // the same from lastTransitionTime (whole seconds)
+	controller    []time.Duration // of that: last new pod Ready → Deployment seen rolled out
+	afterDeploy   []time.Duration // and: Deployment seen rolled out → succeeded
 	notSucceeded  int
 	noPods        int // succeeded releases none of whose pods the watch saw Ready
 }
@@ -180,6 +182,8 @@ func (r *report) markdown() string {
 	row("queued (create → started), s", func(w *wave) string { return dist(w.queued) })
 	row("control-plane overhead (last new pod Ready, as watched → succeeded), s", func(w *wave) string { return dist(w.overhead) })
 	row("the same from the pods' lastTransitionTime (whole seconds), s", func(w *wave) string { return dist(w.overheadLT) })
+	row("of which: last new pod Ready → Deployment status rolled out (Kubernetes' controllers), s", func(w *wave) string { return dist(w.controller) })
+	row("and: Deployment status rolled out → succeeded (Slipway), s", func(w *wave) string { return dist(w.afterDeploy) })
 	row("releases carried out per server (s0 / s1 / s2)", func(w *wave) string {
 		return joinf(perServer(w.before, w.after, func(s sample) float64 { return s.finished }), "%.0f")
 	})
@@ -245,8 +249,8 @@ func (r *report) markdown() string {
 	b.WriteString("Targets (issue 16, section 2):\n\n| target | measured | |\n|---|---|---|\n")
 	if w1 != nil {
 		p99 := pct(w1.overhead, 99)
-		fmt.Fprintf(&b, "| control-plane overhead p99 < 2 s with %d in flight (wave 1) | %s s (from lastTransitionTime: %s s) | %s |\n",
-			c.InFlight, secs(p99), secs(pct(w1.overheadLT, 99)), metTarget(p99 < 2*time.Second && len(w1.overhead) > 0))
+		fmt.Fprintf(&b, "| control-plane overhead p99 < 2 s with %d in flight (wave 1) | %s s (from lastTransitionTime: %s s); of it Slipway's part after the Deployment's status said rolled out: p99 %s s | %s |\n",
+			c.InFlight, secs(p99), secs(pct(w1.overheadLT, 99)), secs(pct(w1.afterDeploy, 99)), metTarget(p99 < 2*time.Second && len(w1.overhead) > 0))
 		sp := spread(perServer(w1.before, w1.after, func(s sample) float64 { return s.finished }))
 		fmt.Fprintf(&b, "| releases per server within ±20%% of even (wave 1, all three alive) | %s, off by %.0f%% at most | %s |\n",
 			joinf(perServer(w1.before, w1.after, func(s sample) float64 { return s.finished }), "%.0f"), sp*100, metTarget(sp <= 0.2))

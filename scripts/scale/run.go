@@ -425,6 +425,7 @@ func (s *scale) pickup(ctx context.Context, srv *server) error {
 // pods' readiness from the watch.
 func (s *scale) releaseFigures(ctx context.Context, w *wave) error {
 	seen, lastTran := s.pods.lastReady(w.end)
+	complete := s.pods.completed()
 	taken := map[string]bool{}
 	for _, id := range s.rep.kill.releases {
 		taken[id] = true
@@ -463,6 +464,12 @@ func (s *scale) releaseFigures(ctx context.Context, w *wave) error {
 		}
 		if t, ok := lastTran[id]; ok {
 			w.overheadLT = append(w.overheadLT, u.Sub(t))
+		}
+		if t, ok := complete[id]; ok {
+			w.afterDeploy = append(w.afterDeploy, u.Sub(t))
+			if r, ok := seen[id]; ok {
+				w.controller = append(w.controller, t.Sub(r))
+			}
 		}
 	}
 	return rows.Err()
