@@ -9,6 +9,8 @@
 #   SCALE_RESTARTS (100)     apps restarted (rolling) in the third wave
 #   SCALE_IDLE (1m)          idle phase, for API requests per idle app
 #   SCALE_LEASE_TTL (15s)    the servers' --lease-ttl
+#   SCALE_SCRAPE (3s)        how often each server's /metrics is read; each read of
+#                            an app never deployed lists the cluster (see BENCHMARKS.md)
 #   SCALE_DATABASE_URL       PostgreSQL (postgres://postgres@127.0.0.1:5432/test?sslmode=disable);
 #                            a fresh schema is made in it and dropped at the end
 #   SCALE_BENCHMARKS         file the figures are appended to (BENCHMARKS.md; "-" for none)
@@ -46,7 +48,7 @@ bash "$lab_home/up.sh"
 bench=${SCALE_BENCHMARKS:-BENCHMARKS.md}
 [ "$bench" = "-" ] && bench=
 cmdline="K8SLAB_NODES=$K8SLAB_NODES K8SLAB_QPS=$K8SLAB_QPS SCALE_APPS=$apps"
-for v in SCALE_INFLIGHT SCALE_RESTARTS SCALE_IDLE SCALE_LEASE_TTL; do
+for v in SCALE_INFLIGHT SCALE_RESTARTS SCALE_IDLE SCALE_LEASE_TTL SCALE_SCRAPE; do
   [ -n "${!v:-}" ] && cmdline="$cmdline $v=${!v}"
 done
 KUBECONFIG=$K8SLAB_DIR/kubeconfig SLIPWAY_BIN=$work/slipway SCALE_WORKDIR=$work/run \

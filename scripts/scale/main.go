@@ -32,6 +32,7 @@ type config struct {
 	InFlight   int           // SCALE_INFLIGHT: releases in flight at once
 	Restarts   int           // SCALE_RESTARTS: apps restarted in the third wave
 	Idle       time.Duration // SCALE_IDLE: the idle phase, for requests per idle app
+	Scrape     time.Duration // SCALE_SCRAPE: how often each server's /metrics is read
 	LeaseTTL   time.Duration // SCALE_LEASE_TTL: the servers' --lease-ttl
 	Kubeconfig string        // KUBECONFIG
 	Binary     string        // SLIPWAY_BIN: the slipway binary
@@ -44,7 +45,7 @@ type config struct {
 
 func loadConfig() (config, error) {
 	c := config{
-		Apps: 1000, InFlight: 100, Restarts: 100, Idle: time.Minute, LeaseTTL: 15 * time.Second,
+		Apps: 1000, InFlight: 100, Restarts: 100, Idle: time.Minute, Scrape: 3 * time.Second, LeaseTTL: 15 * time.Second,
 		Kubeconfig: os.Getenv("KUBECONFIG"), Binary: os.Getenv("SLIPWAY_BIN"),
 		Database: envOr("SCALE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
 		WorkDir:  os.Getenv("SCALE_WORKDIR"), Benchmarks: os.Getenv("SCALE_BENCHMARKS"),
@@ -74,8 +75,12 @@ func loadConfig() (config, error) {
 	intVar("SCALE_RESTARTS", &c.Restarts)
 	durVar("SCALE_IDLE", &c.Idle)
 	durVar("SCALE_LEASE_TTL", &c.LeaseTTL)
+	durVar("SCALE_SCRAPE", &c.Scrape)
 	if err != nil {
 		return c, err
+	}
+	if c.Scrape <= 0 {
+		return c, fmt.Errorf("SCALE_SCRAPE must be a positive duration")
 	}
 	if c.Restarts > c.Apps {
 		c.Restarts = c.Apps

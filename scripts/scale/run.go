@@ -72,7 +72,7 @@ func run(ctx context.Context, cfg config) (bool, error) {
 	}
 	sctx, stopScrapes := context.WithCancel(ctx)
 	defer stopScrapes()
-	go scrapeEvery(sctx, 3*time.Second, s.servers)
+	go scrapeEvery(sctx, cfg.Scrape, s.servers)
 
 	if s.pods, err = watchPods(sctx, kc, namespace); err != nil {
 		return false, err
@@ -351,6 +351,12 @@ func (s *scale) createRelease(ctx context.Context, i int, a *app, v int) (string
 		var id string
 		if e := s.db.QueryRowContext(ctx, `SELECT id FROM releases WHERE app_id = $1 AND version = $2`, a.id, v).Scan(&id); e == nil {
 			return id, nil
+		}
+		// A server being killed resets the connection a moment before its
+		// process is reaped: give it that moment before calling it alive.
+		select {
+		case <-srv.done:
+		case <-time.After(2 * time.Second):
 		}
 		if srv.alive() || attempt > 3 {
 			return "", fmt.Errorf("release v%d of %s through %s: %w", v, a.name, srv.name, err)
