@@ -15,10 +15,12 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -40,6 +42,8 @@ type DB struct {
 	// Limits caps the dynos formations may ask for; zero fields take the
 	// defaults. Set it before the store is used.
 	Limits slipway.DynoLimits
+	// queries counts the statements sent to PostgreSQL (see Queries).
+	queries queryCounter
 }
 
 var _ slipway.Store = (*DB)(nil)
@@ -50,10 +54,12 @@ var _ slipway.Store = (*DB)(nil)
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	db := &DB{Now: time.Now}
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		pool, err := sql.Open("pgx", dsn)
+		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
+		cfg.Tracer = &db.queries
+		pool := stdlib.OpenDB(*cfg)
 		pool.SetMaxOpenConns(16)
 		pool.SetMaxIdleConns(16)
 		db.w, db.r, db.postgres = pool, pool, true
@@ -129,6 +135,23 @@ func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
 
 // Postgres reports whether the store runs on PostgreSQL.
 func (db *DB) Postgres() bool { return db.postgres }
+
+// Queries is the number of statements this store has sent to PostgreSQL
+// since it was opened, each one round trip: queries, execs, and the
+// BEGIN and COMMIT or ROLLBACK of each transaction (0 on SQLite). The
+// server exports it as slipway_db_queries_total, so that the cost of a
+// release in queries can be measured without pg_stat_statements, which
+// needs a restart of PostgreSQL.
+func (db *DB) Queries() uint64 { return db.queries.n.Load() }
+
+// queryCounter is a pgx tracer that counts the statements that end.
+type queryCounter struct{ n atomic.Uint64 }
+
+func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) { q.n.Add(1) }
 
 // seed creates the default organization and space of a fresh server.
 func (db *DB) seed(ctx context.Context) error {

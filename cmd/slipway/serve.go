@@ -259,14 +259,19 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		c.PublicURL = apiURL
 	}
 	blobKey := sha256.Sum256([]byte("slug-blob:" + token))
-	rt, routes, closeRT, err := newRuntime(c, db, logger, blobKey[:])
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if db.Postgres() {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "slipway_db_queries_total", Help: "Statements sent to PostgreSQL, BEGIN and COMMIT included.",
+		}, func() float64 { return float64(db.Queries()) }))
+	}
+	rt, routes, closeRT, err := newRuntime(c, db, logger, blobKey[:], reg)
 	if err != nil {
 		return fail(err)
 	}
 	closers = append(closers, closeRT)
 	routerPort := routerLn.Addr().(*net.TCPAddr).Port
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if lrt, ok := rt.(*local.Runtime); ok {
 		reg.MustRegister(lrt.RouterCollector())
 	}
@@ -323,8 +328,9 @@ func (s *server) Close() error {
 }
 
 // newRuntime builds the runtime --runtime names, the handler the router
-// listener serves, and what stops the runtime.
-func newRuntime(c serveConfig, db *store.DB, logger *slog.Logger, blobKey []byte) (slipway.Runtime, http.Handler, func() error, error) {
+// listener serves, and what stops the runtime; it registers the runtime's
+// own series in reg.
+func newRuntime(c serveConfig, db *store.DB, logger *slog.Logger, blobKey []byte, reg *prometheus.Registry) (slipway.Runtime, http.Handler, func() error, error) {
 	switch c.Runtime {
 	case "local", "":
 		iso, err := isolation(c, db, logger)
@@ -345,7 +351,10 @@ func newRuntime(c serveConfig, db *store.DB, logger *slog.Logger, blobKey []byte
 		}
 		return rt, rt.Router(), rt.Close, nil
 	case "kubernetes":
-		client, err := kube.NewFromKubeconfig(c.Kubeconfig)
+		requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_kubernetes_requests_total", Help: "Requests to the Kubernetes API server, by method and status code (0: no answer).",
+		}, []string{"method", "code"})
+		client, err := kube.NewFromKubeconfig(c.Kubeconfig, countRequests(requests))
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("kubernetes: %w (set --kubeconfig or KUBECONFIG)", err)
 		}
@@ -366,6 +375,7 @@ func newRuntime(c serveConfig, db *store.DB, logger *slog.Logger, blobKey []byte
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		reg.MustRegister(requests)
 		routes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Apps run on Kubernetes: reach them through their Service (or your ingress), not this router.", http.StatusNotFound)
 		})
@@ -373,6 +383,26 @@ func newRuntime(c serveConfig, db *store.DB, logger *slog.Logger, blobKey []byte
 	}
 	return nil, nil, nil, fmt.Errorf("--runtime %q: use local or kubernetes", c.Runtime)
 }
+
+// countRequests wraps a transport so that requests counts every request
+// through it, by method and status code (0 when no answer came).
+func countRequests(requests *prometheus.CounterVec) func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := next.RoundTrip(r)
+			code := 0
+			if err == nil {
+				code = resp.StatusCode
+			}
+			requests.WithLabelValues(r.Method, strconv.Itoa(code)).Inc()
+			return resp, err
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // migrateOnly applies the migrations (store.Open does) and exits.
 func migrateOnly(ctx context.Context, c serveConfig, out io.Writer) error {

@@ -60,6 +60,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -268,8 +269,10 @@ func New(cfg Config) (*Runtime, error) {
 // path; path "" means the files listed in $KUBECONFIG, and without that the
 // in-cluster configuration of a pod's service account. (~/.kube/config is
 // not read unless named: a server should not pick up a person's
-// credentials by accident.) Errors carry no code.
-func NewFromKubeconfig(path string) (kubernetes.Interface, error) {
+// credentials by accident.) wrap, when not nil, wraps the client's
+// transport: every request to the API server goes through it (the server
+// counts them with it). Errors carry no code.
+func NewFromKubeconfig(path string, wrap func(http.RoundTripper) http.RoundTripper) (kubernetes.Interface, error) {
 	var (
 		rc  *rest.Config
 		err error
@@ -294,6 +297,9 @@ func NewFromKubeconfig(path string) (kubernetes.Interface, error) {
 	// default (5 QPS) would throttle them.
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "slipway"
+	if wrap != nil {
+		rc.Wrap(wrap)
+	}
 	kc, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes runtime: %w", err)
