@@ -6,7 +6,7 @@ test:
 bench:
 	./scripts/bench.sh
 
-# The scale test of issue 16: a k8s-lab cluster, three servers on one
+# The scale test: a k8s-lab cluster, three servers on one
 # PostgreSQL, SCALE_APPS apps (1000). See scripts/scale.sh.
 scale:
 	./scripts/scale.sh

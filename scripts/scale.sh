@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The scale test of issue 16 (`make scale`): starts a k8s-lab cluster of
+# The scale test (`make scale`): starts a k8s-lab cluster of
 # its own, three `slipway serve --runtime kubernetes` on one fresh
 # PostgreSQL schema, and drives them with scripts/scale (see there); then
 # stops the cluster. Not part of `go test ./...`.
