@@ -270,8 +270,6 @@ type Rollout struct {
 	Placed bool `json:"placed"`
 	// StepStarted is when the current step was first placed.
 	StepStarted time.Time `json:"step_started"`
-	// JudgedAt is when the analysis last judged the figures.
-	JudgedAt time.Time `json:"judged_at"`
 	// Held is set by a pause action and cleared by resume or promote.
 	Held bool `json:"held"`
 	// Request is an action asked for and not yet carried out:

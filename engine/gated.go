@@ -39,14 +39,11 @@ func (e *Engine) carryOutGated(ctx context.Context, r *slipway.Release, sp slipw
 		if obs.Checks, err = e.checks(ctx, r.ID); err != nil {
 			return err
 		}
-		if t := sp.Traffic(r.AppID); t != nil {
-			obs.Traffic = slipway.TrafficPair{Stable: t[cur.ID], Canary: t[r.ID]}
-			obs.Measured = true
-		}
+		obs.Traffic, obs.Measured = traffic(sp, r, cur)
 		d := rollout.Plan(obs)
 		next := d.State
 		next.ReleaseID, next.Seq = r.ID, state.Seq
-		e.logStep(ctx, r, state, &next)
+		e.logStep(ctx, r, cur, state, &next)
 		if err := st.SaveRollout(ctx, &next); err != nil {
 			return err
 		}
@@ -58,13 +55,11 @@ func (e *Engine) carryOutGated(ctx context.Context, r *slipway.Release, sp slipw
 			}
 			return errWaiting
 		case rollout.Place:
-			if err := e.place(ctx, r, cur, sp, d.Weight, state); err != nil {
+			if err := e.place(ctx, r, cur, sp, d.Weight); err != nil {
 				return e.failGated(ctx, r, state, err)
 			}
-			placed := rollout.Placed(*state, r.Strategy, e.cfg.Now(), obs.Traffic)
-			if t := sp.Traffic(r.AppID); t != nil {
-				placed = rollout.Placed(*state, r.Strategy, e.cfg.Now(), slipway.TrafficPair{Stable: t[cur.ID], Canary: t[r.ID]})
-			}
+			now, _ := traffic(sp, r, cur) // the step's analysis counts from here
+			placed := rollout.Placed(*state, r.Strategy, e.cfg.Now(), now)
 			if err := st.SaveRollout(ctx, &placed); err != nil {
 				return err
 			}
@@ -78,7 +73,7 @@ func (e *Engine) carryOutGated(ctx context.Context, r *slipway.Release, sp slipw
 				// runtime without one, such as Kubernetes, where traffic
 				// follows pod counts, promotes with Deploy.)
 				e.logf(ctx, r, "Switching all traffic to v%d; the dynos of v%d stop in %s.", r.Version, cur.Version, delay)
-				if err := e.place(ctx, r, cur, sp, 100, state); err != nil {
+				if err := e.place(ctx, r, cur, sp, 100); err != nil {
 					return e.failGated(ctx, r, state, err)
 				}
 				at := e.cfg.Now().Add(delay)
@@ -112,7 +107,7 @@ func (e *Engine) carryOutGated(ctx context.Context, r *slipway.Release, sp slipw
 
 // place runs the step at weight: the counts of each type's dynos follow
 // the weight (blue-green: both releases on their full formations).
-func (e *Engine) place(ctx context.Context, r, cur *slipway.Release, sp slipway.Splitter, weight int, state *slipway.Rollout) error {
+func (e *Engine) place(ctx context.Context, r, cur *slipway.Release, sp slipway.Splitter, weight int) error {
 	canary, err := e.desired(ctx, r)
 	if err != nil {
 		return err
@@ -191,14 +186,14 @@ func (e *Engine) progress(ctx context.Context, r *slipway.Release) slipway.Progr
 
 // logStep writes a line to the release log when the rollout moves to
 // another step or phase, or waits for something else.
-func (e *Engine) logStep(ctx context.Context, r *slipway.Release, from, to *slipway.Rollout) {
+func (e *Engine) logStep(ctx context.Context, r, cur *slipway.Release, from, to *slipway.Rollout) {
 	if from.Phase == to.Phase && from.Step == to.Step && slices.Equal(from.WaitingFor, to.WaitingFor) && from.Placed == to.Placed {
 		return
 	}
 	switch to.Phase {
 	case slipway.PhaseProgressing:
 		if to.Strategy == slipway.StrategyBlueGreen {
-			e.logf(ctx, r, "Blue-green: starting v%d beside v%d for a preview.", r.Version, r.Version-1)
+			e.logf(ctx, r, "Blue-green: starting v%d beside v%d for a preview.", r.Version, cur.Version)
 		} else {
 			e.logf(ctx, r, "Canary step %d/%d: %d%% of traffic to v%d.", to.Step+1, to.Steps, to.Weight, r.Version)
 		}
@@ -237,9 +232,15 @@ func (e *Engine) gatedStrategy(ctx context.Context, r *slipway.Release) (slipway
 	return sp, cur, nil
 }
 
-// Wake brings a waiting rollout of the app back at once: a check arrived
-// or a user acted.
-func (e *Engine) Wake(appID string) { e.Kick(appID) }
+// traffic is the router's cumulative figures of the stable and the new
+// release; false when the runtime measures none.
+func traffic(sp slipway.Splitter, r, cur *slipway.Release) (slipway.TrafficPair, bool) {
+	t := sp.Traffic(r.AppID)
+	if t == nil {
+		return slipway.TrafficPair{}, false
+	}
+	return slipway.TrafficPair{Stable: t[cur.ID], Canary: t[r.ID]}, true
+}
 
 // scaleDown stops the dynos a blue-green switch left running once their
 // delay is over, by placing the current release again.

@@ -98,7 +98,6 @@ func Placed(st slipway.Rollout, strategy slipway.Strategy, now time.Time, traffi
 	st.Placed = true
 	if first {
 		st.StepStarted = now
-		st.JudgedAt = now
 		st.Baseline = traffic
 		if p := pauseOf(strategy, st.Step); p > 0 {
 			until := now.Add(p)

@@ -78,12 +78,12 @@ func TestStore_Rollout_StateAndActions(t *testing.T) {
 			t.Fatal(err)
 		}
 		// ...and the engine's save of its own plan keeps the request.
-		read.JudgedAt = until
+		read.WaitingFor = []string{"ci/smoke"}
 		if err := db.SaveRollout(ctx, &read); err != nil {
 			t.Fatal(err)
 		}
 		got, err := db.Rollout(ctx, r.ID)
-		if err != nil || got.Request != slipway.RequestPromote || !got.JudgedAt.Equal(until) || !got.PauseUntil.Equal(until) || got.Step != 1 {
+		if err != nil || got.Request != slipway.RequestPromote || len(got.WaitingFor) != 1 || !got.PauseUntil.Equal(until) || got.Step != 1 {
 			t.Fatalf("rollout = %+v, %v; want the engine's state with the user's promote", got, err)
 		}
 		// A save from the state just read carries the request out.

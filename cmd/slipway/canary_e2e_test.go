@@ -191,6 +191,20 @@ func TestE2E_Canary_UserActions(t *testing.T) {
 	if until := time.Until(r.Rollout.PauseUntil.Time); until < 50*time.Minute {
 		t.Fatalf("pause_until in %s, want about an hour", until)
 	}
+	// Bad actions are refused and change nothing.
+	tok := "Bearer " + ts.Token
+	for _, tc := range []struct {
+		path, body string
+		code       int
+	}{
+		{"/actions/skip", "", 404},
+		{"/actions/promote", "{", 400},
+		{"/actions/promote", `{"full":"yes"}`, 400},
+	} {
+		if code, body := ts.raw(t, "POST", "/apps/"+key+"/releases/"+v2.ID+tc.path, tok, tc.body); code != tc.code {
+			t.Errorf("POST %s %q = %d %s, want %d", tc.path, tc.body, code, body, tc.code)
+		}
+	}
 	// promote: the next step at once.
 	if _, err := ts.c.PromoteRelease(bg, key, v2.ID, false); err != nil {
 		t.Fatal(err)

@@ -163,7 +163,7 @@ func TestEngine_WithKubernetesRuntime(t *testing.T) {
 	if err := db.CreateReleaseStatus(ctx, &slipway.ReleaseStatus{ReleaseID: r3.ID, State: "success", Context: "ci/smoke", Name: "smoke"}); err != nil {
 		t.Fatal(err)
 	}
-	eng.Wake(a.ID)
+	eng.Kick(a.ID)
 	deadline = time.Now().Add(20 * time.Second)
 	for {
 		got, err := db.FindRelease(ctx, a.ID, r3.ID)
