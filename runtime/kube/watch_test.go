@@ -57,6 +57,17 @@ func TestWatch_OneListAndWatchPerNamespace(t *testing.T) {
 	if got := len(h.cl.Clientset.Actions()) - n0; got != 0 {
 		t.Errorf("reading dynos 60 times made %d API calls, want 0", got)
 	}
+	// /metrics counts every app's dynos from the same caches.
+	total := 0
+	for _, n := range h.rt.CountDynos() {
+		total += n
+	}
+	if total != 6 {
+		t.Errorf("CountDynos = %v; want 6 dynos in all", h.rt.CountDynos())
+	}
+	if got := len(h.cl.Clientset.Actions()) - n0; got != 0 {
+		t.Errorf("counting dynos made %d API calls, want 0", got)
+	}
 }
 
 // Reading the dynos of an app with nothing in the cluster asks the API
