@@ -387,7 +387,7 @@ func TestE2E_Scale_FormationEndpoints(t *testing.T) {
 	waitDynos(t, ts, "scaly", "clock and workers listed", func(ds []client.Dyno) string {
 		names := map[string]bool{}
 		for _, d := range ds {
-			names[d.Name] = true
+			names[d.Type+"."+d.Name] = true
 		}
 		if !names["clock.1"] || !names["worker.1"] || !names["worker.2"] {
 			return "clock.1, worker.1 and worker.2 are not all listed"
@@ -417,7 +417,7 @@ func TestE2E_Scale_FormationEndpoints(t *testing.T) {
 	if ds[0].ID != lowest.ID {
 		t.Errorf("scaling down kept %s, want %s (highest numbers go first)", ds[0].Name, lowest.Name)
 	}
-	if code, body := ts.get(t, "scaly-default", "/"); code != 200 || !strings.HasPrefix(body, "version=1 dyno="+lowest.Name) {
+	if code, body := ts.get(t, "scaly-default", "/"); code != 200 || !strings.HasPrefix(body, "version=1 dyno="+lowest.Type+"."+lowest.Name) {
 		t.Fatalf("router after scaling down: %d %q", code, body)
 	}
 
@@ -970,7 +970,7 @@ func TestE2E_ReleaseLog_FollowShowsEachStep(t *testing.T) {
 	}
 	oldNames := map[string]bool{}
 	for _, d := range old {
-		oldNames[d.Name] = true
+		oldNames[d.Type+"."+d.Name] = true
 	}
 	newCount := 0
 	names := make([]string, 0, len(seen))
