@@ -88,7 +88,7 @@ func parseScale(args []string) ([]map[string]any, error) {
 		qty, size, _ := strings.Cut(rest, ":")
 		n, err := strconv.Atoi(qty)
 		if !ok || typ == "" || err != nil || n < 0 {
-			return nil, usagef("%q is not TYPE=QUANTITY (such as web=2 or worker=1:large)", a)
+			return nil, usagef("%q is not TYPE=QUANTITY (such as web=2 or worker=1:gp2)", a)
 		}
 		ch := map[string]any{"type": typ, "quantity": n}
 		if size != "" {
@@ -104,8 +104,10 @@ func (cl *cli) psScaleCmd() *cobra.Command {
 		Use:   "ps:scale [TYPE=QUANTITY[:SIZE]…]",
 		Short: "Scale process types (all at once); without arguments show the formation",
 		Long: `Set how many dynos of each process type run, in one change; the current
-release is scaled at once. Without arguments, show the formation.`,
+release is scaled at once. SIZE is one of the server's dyno sizes (GET /sizes:
+standard, gp1, gp2, gp3, gp4). Without arguments, show the formation.`,
 		Example: `  slipway ps:scale web=3 worker=1 -a hello
+  slipway ps:scale web=2:gp2 -a hello
   slipway ps:scale web=0 -a hello
   slipway ps:scale -a hello`,
 		RunE: cl.runE(func(r *run, args []string) error {
