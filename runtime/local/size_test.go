@@ -1,6 +1,12 @@
 package local
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/slipway/slipway/internal/testslug"
@@ -47,4 +53,54 @@ func TestDeploy_SizeChangeReplacesDynos(t *testing.T) {
 	if again := f.dynos(); again[1].ID != after[1].ID {
 		t.Errorf("deploying the same size replaced the worker")
 	}
+}
+
+// An isolated dyno's cgroup holds its formation's size: gp1's 256 MiB,
+// not the server's 96 MiB.
+func TestIsolation_SizeSetsTheCgroupMemory(t *testing.T) {
+	f := isolatedFixture(t, nil)
+	w := web(1)
+	w.Size = "gp1"
+	f.mustDeploy(f.desired(1, testslug.UnpackedSlug(t, procfile), w))
+	recs := readRecords(f.rt.state.path, f.rt.log)
+	if len(recs) != 1 {
+		t.Fatalf("dynos.json = %+v", recs)
+	}
+	if got := memoryLimit(t, recs[0].PID); got != 256<<20 {
+		t.Errorf("memory limit of a gp1 dyno = %d, want %d", got, 256<<20)
+	}
+}
+
+// memoryLimit reads the memory limit of pid's cgroup (v1 or v2).
+func memoryLimit(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var file string
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			file = filepath.Join("/sys/fs/cgroup", parts[2], "memory.max")
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			file = filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes")
+		default:
+			continue
+		}
+		v, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(v)), 10, 64)
+		if err == nil {
+			return n
+		}
+	}
+	t.Fatalf("no memory limit found for pid %d:\n%s", pid, b)
+	return 0
 }
