@@ -181,6 +181,11 @@ func TestBadInput_ClearErrorAndNothingWritten(t *testing.T) {
 		{"space: taken", "POST", "/spaces", `{"name":"default"}`, 409},
 		{"space: unknown org", "POST", "/spaces", `{"name":"ghost","org":"nope"}`, 422},
 		{"space: org wrong type", "POST", "/spaces", `{"name":"ghost","org":7}`, 400},
+		{"space: unknown stack", "POST", "/spaces", `{"name":"ghost","stack":"ds1"}`, 422},
+		{"region: unknown", "GET", "/regions/us-seattle", ``, 404},
+		{"stack: unknown", "GET", "/stacks/ds1", ``, 404},
+		{"audits: space without app", "GET", "/audits?space=default", ``, 422},
+		{"audits: by user", "GET", "/audits?user=someone", ``, 422},
 		{"feature: unknown", "PATCH", "/apps/hello/features/nope", `{"enabled":true}`, 404},
 		{"feature: no enabled", "PATCH", "/apps/hello/features/auto-release", `{}`, 422},
 		{"config: reserved", "PATCH", "/apps/hello/config-vars", `{"PORT":"80"}`, 422},
@@ -303,7 +308,7 @@ func TestScopedToken_SeesOnlyItsOrganization(t *testing.T) {
 	}
 	var apps []struct{ Name string }
 	json.Unmarshal(f.do("GET", "/apps", scoped, "").Body.Bytes(), &apps)
-	if len(apps) != 1 || apps[0].Name != "mine" {
+	if len(apps) != 1 || apps[0].Name != "mine-default" {
 		t.Fatalf("scoped app list = %+v", apps)
 	}
 	var orgs []struct{ Name string }

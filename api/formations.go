@@ -221,7 +221,7 @@ func (s *Server) listDynos(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]wire.Dyno, 0, len(dynos))
 	for _, d := range dynos {
-		out = append(out, dynoToJSON(d))
+		out = append(out, dynoToJSON(a, d))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -7,7 +7,7 @@ import "github.com/slipway/slipway"
 // left out otherwise.
 type Release struct {
 	ID          string `json:"id"`
-	App         Ref    `json:"app"`
+	App         AppRef `json:"app"`
 	CreatedAt   Time   `json:"created_at"`
 	UpdatedAt   Time   `json:"updated_at"`
 	Description string `json:"description"`
@@ -73,17 +73,19 @@ type ReleaseLog struct {
 	Release ReleaseStatusRef `json:"release"`
 }
 
-// ReleaseStatus is a check reported on a release, such as a CI run.
+// ReleaseStatus is a check reported on a release, such as a CI run, with
+// the release it is reported on.
 type ReleaseStatus struct {
-	ID          string `json:"id"`
-	State       string `json:"state"`
-	Name        string `json:"name"`
-	Context     string `json:"context"`
-	Description string `json:"description"`
-	TargetURL   string `json:"target_url"`
-	ImageURL    string `json:"image_url"`
-	CreatedAt   Time   `json:"created_at"`
-	UpdatedAt   Time   `json:"updated_at"`
+	ID          string  `json:"id"`
+	State       string  `json:"state"`
+	Name        string  `json:"name"`
+	Context     string  `json:"context"`
+	Description string  `json:"description"`
+	TargetURL   string  `json:"target_url"`
+	ImageURL    string  `json:"image_url"`
+	CreatedAt   Time    `json:"created_at"`
+	UpdatedAt   Time    `json:"updated_at"`
+	Release     Release `json:"release"`
 }
 
 // ReleaseStatusChange is the body of POST and PATCH
@@ -107,7 +109,7 @@ type ReleaseStatuses struct {
 
 // Formation is one process type of an app and its scale.
 type Formation struct {
-	App         Ref    `json:"app"`
+	App         AppRef `json:"app"`
 	Type        string `json:"type"`
 	Quantity    int    `json:"quantity"`
 	Size        string `json:"size"`
@@ -144,6 +146,7 @@ type ReleaseRef struct {
 
 // Dyno is one running process of an app.
 type Dyno struct {
+	App            AppRef     `json:"app"`
 	ID             string     `json:"id"`
 	Name           string     `json:"name"`
 	Type           string     `json:"type"`
