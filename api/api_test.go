@@ -293,6 +293,8 @@ func TestScopedToken_SeesOnlyItsOrganization(t *testing.T) {
 		{"delete another org's app", "DELETE", "/apps/hello", ``, 404},
 		{"another org's slug", "GET", "/slugs/" + f.slug, ``, 404},
 		{"another org's audits", "GET", "/audits?app=hello", ``, 404},
+		{"another org's audits by name and space", "GET", "/audits?app=hello&space=default", ``, 404},
+		{"own audits by name and space", "GET", "/audits?app=mine&space=default", ``, 200},
 		{"app in another org", "POST", "/apps", `{"name":"sneaky","org":"default"}`, 422},
 		{"another org", "GET", "/organizations/default", ``, 404},
 		{"tokens are admin only", "POST", "/tokens", `{"org":"acme"}`, 403},
@@ -311,9 +313,9 @@ func TestScopedToken_SeesOnlyItsOrganization(t *testing.T) {
 	if len(apps) != 1 || apps[0].Name != "mine-default" {
 		t.Fatalf("scoped app list = %+v", apps)
 	}
-	var orgs []struct{ Name string }
+	var orgs []struct{ Name, Role string }
 	json.Unmarshal(f.do("GET", "/organizations", scoped, "").Body.Bytes(), &orgs)
-	if len(orgs) != 1 || orgs[0].Name != "acme" {
+	if len(orgs) != 1 || orgs[0].Name != "acme" || orgs[0].Role != "member" {
 		t.Fatalf("scoped org list = %+v", orgs)
 	}
 	// The admin lists tokens (no secrets) and revokes this one.

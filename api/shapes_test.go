@@ -388,4 +388,6 @@ func TestFeaturesAndConfig_ShapeAsAkkeris(t *testing.T) {
 	if strings.Contains(fmt.Sprint(notes), "who?") {
 		t.Errorf("notes show a config value: %v", notes)
 	}
+	// Notes are not kept: writing them is refused, not ignored.
+	f.call(t, "PATCH", "/apps/hello-default/config-vars/notes", `{"FOO":{"description":"x"}}`, 405)
 }
