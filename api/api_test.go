@@ -176,6 +176,7 @@ func TestBadInput_ClearErrorAndNothingWritten(t *testing.T) {
 		{"app: huge body", "POST", "/apps", big, 413},
 		{"app: unknown", "GET", "/apps/nope-default", ``, 404},
 		{"app: patch wrong type", "PATCH", "/apps/hello", `{"maintenance":"yes"}`, 400},
+		{"app: rename", "PATCH", "/apps/hello", `{"maintenance":true,"name":"goodbye"}`, 422},
 		{"org: bad name", "POST", "/organizations", `{"name":"A B"}`, 422},
 		{"org: taken", "POST", "/organizations", `{"name":"default"}`, 409},
 		{"space: taken", "POST", "/spaces", `{"name":"default"}`, 409},

@@ -197,6 +197,10 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if body.Name != nil && *body.Name != a.Name && *body.Name != a.Key() {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Apps cannot be renamed; create an app named %q and deploy to it instead.", slipway.Clip(*body.Name)))
+		return
+	}
 	a, err := s.st.UpdateApp(r.Context(), a.ID, slipway.AppUpdate{Description: body.Description, Maintenance: body.Maintenance})
 	if err != nil {
 		s.writeError(w, r, err)

@@ -147,7 +147,7 @@ func TestApp_ShapeAsAkkeris(t *testing.T) {
 		"POST /apps":         created,
 		"GET /apps/{key}":    f.call(t, "GET", "/apps/events-default", "", 200),
 		"GET /apps/{id}":     f.call(t, "GET", "/apps/"+field(t, created, "id").(string), "", 200),
-		"PATCH /apps/{app}":  f.call(t, "PATCH", "/apps/events-default", `{"maintenance":true}`, 200),
+		"PATCH /apps/{app}":  f.call(t, "PATCH", "/apps/events-default", `{"maintenance":true,"name":"events","build_stack":"ds1"}`, 200),
 		"GET /apps (first)":  field(t, f.call(t, "GET", "/apps", "", 200), "[]"),
 		"DELETE /apps/{app}": f.call(t, "DELETE", "/apps/events-default", "", 200),
 	}

@@ -137,9 +137,12 @@ type NewApp struct {
 }
 
 // AppUpdate is the body of PATCH /apps/{app}; nil fields stay as they are.
+// Name, which Akkeris clients send, may only repeat the app's name or
+// key: apps are not renamed.
 type AppUpdate struct {
 	Description *string `json:"description,omitempty"`
 	Maintenance *bool   `json:"maintenance,omitempty"`
+	Name        *string `json:"name,omitempty"`
 }
 
 // Feature is an app's switchable behaviour, such as auto-release. ID is
