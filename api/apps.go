@@ -224,7 +224,7 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.appJSON(a))
+	writeJSON(w, http.StatusOK, wire.DeletedApp{App: s.appJSON(a), Result: "successful"})
 }
 
 // features are the features every app has, as Akkeris describes them:

@@ -154,6 +154,9 @@ func TestApp_ShapeAsAkkeris(t *testing.T) {
 	for what, a := range got {
 		checkShape(t, what, a, appShape)
 	}
+	if res := field(t, got["DELETE /apps/{app}"], "result"); res != "successful" {
+		t.Errorf("DELETE /apps/{app}: result %v, want successful", res)
+	}
 	for what, a := range got {
 		if what == "GET /apps (first)" {
 			continue // the list's first app is another one

@@ -90,6 +90,13 @@ type App struct {
 	SlugSize int64 `json:"slug_size"`
 }
 
+// DeletedApp is the answer to DELETE /apps/{app}: the app as it was, and
+// Result "successful", as Akkeris answers.
+type DeletedApp struct {
+	App
+	Result string `json:"result"`
+}
+
 // Region is where apps run. A Slipway server has exactly one, named after
 // its runtime ("local" or "kubernetes"). Fields Slipway does not know
 // (country, locale, the provider's region and zones) are empty.
