@@ -70,6 +70,7 @@ type Promotion struct {
 type PromotionTarget struct {
 	ID        string
 	AppID     string
+	AppKey    string // "" once the app is deleted
 	ReleaseID string
 	Status    string // the target release's status
 	Error     string

@@ -71,6 +71,9 @@ type Config struct {
 	Store   Store
 	Engine  Engine
 	Runtime slipway.Runtime
+	// RuntimeName is the runtime dynos run on, "local" (the default) or
+	// "kubernetes"; the server's one region and one stack are named so.
+	RuntimeName string
 	// Token is the admin token every request but /healthz and /metrics needs.
 	Token string
 	// MetricsToken, when set, is the token GET /metrics needs (as
@@ -164,6 +167,10 @@ func (s *Server) routes() http.Handler {
 		r.With(s.adminOnly).Post("/spaces", s.createSpace)
 		r.Get("/spaces", s.listSpaces)
 		r.Get("/spaces/{space}", s.getSpace)
+		r.Get("/regions", s.listRegions)
+		r.Get("/regions/{region}", s.getRegion)
+		r.Get("/stacks", s.listStacks)
+		r.Get("/stacks/{stack}", s.getStack)
 
 		r.Get("/sizes", s.listSizes)
 		r.Post("/apps", s.createApp)
@@ -177,6 +184,7 @@ func (s *Server) routes() http.Handler {
 			r.Patch("/features/{feature}", s.updateFeature)
 			r.Get("/config-vars", s.getConfigVars)
 			r.Patch("/config-vars", s.updateConfigVars)
+			r.Get("/config-vars/notes", s.getConfigVarNotes)
 
 			r.Post("/builds", s.createBuild)
 			r.Get("/builds", s.listBuilds)

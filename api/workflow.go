@@ -288,7 +288,7 @@ func (s *Server) createHook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, hookToJSON(h))
+	writeJSON(w, http.StatusCreated, hookToJSON(a, h))
 }
 
 func (s *Server) listHooks(w http.ResponseWriter, r *http.Request) {
@@ -303,32 +303,34 @@ func (s *Server) listHooks(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]wire.Hook, 0, len(hs))
 	for _, h := range hs {
-		out = append(out, hookToJSON(h))
+		out = append(out, hookToJSON(a, h))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) hook(w http.ResponseWriter, r *http.Request) (*slipway.Hook, bool) {
+// hook finds the {hook} of the path's app, answering 404 itself when
+// either is unknown.
+func (s *Server) hook(w http.ResponseWriter, r *http.Request) (*slipway.App, *slipway.Hook, bool) {
 	a, ok := s.app(w, r)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	h, err := s.st.FindHook(r.Context(), a.ID, chi.URLParam(r, "hook"))
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, false
+		return nil, nil, false
 	}
-	return h, true
+	return a, h, true
 }
 
 func (s *Server) getHook(w http.ResponseWriter, r *http.Request) {
-	if h, ok := s.hook(w, r); ok {
-		writeJSON(w, http.StatusOK, hookToJSON(h))
+	if a, h, ok := s.hook(w, r); ok {
+		writeJSON(w, http.StatusOK, hookToJSON(a, h))
 	}
 }
 
 func (s *Server) updateHook(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hook(w, r)
+	a, h, ok := s.hook(w, r)
 	if !ok {
 		return
 	}
@@ -345,11 +347,11 @@ func (s *Server) updateHook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, hookToJSON(h))
+	writeJSON(w, http.StatusOK, hookToJSON(a, h))
 }
 
 func (s *Server) deleteHook(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hook(w, r)
+	a, h, ok := s.hook(w, r)
 	if !ok {
 		return
 	}
@@ -357,11 +359,11 @@ func (s *Server) deleteHook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, hookToJSON(h))
+	writeJSON(w, http.StatusOK, hookToJSON(a, h))
 }
 
 func (s *Server) listHookResults(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hook(w, r)
+	_, h, ok := s.hook(w, r)
 	if !ok {
 		return
 	}
@@ -388,7 +390,21 @@ func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	key := r.URL.Query().Get("app")
+	q := r.URL.Query()
+	key := q.Get("app")
+	// Akkeris clients name the app by its bare name and its space apart
+	// (?app=api&space=default); the key (?app=api-default) works alone.
+	if space := q.Get("space"); space != "" {
+		if key == "" {
+			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "space filters one app's entries: send ?app=<name>&space=<space>, or ?app=<name>-<space>."))
+			return
+		}
+		key += "-" + space
+	}
+	if q.Get("user") != "" {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Filtering audits by user is not supported; filter by app (?app=<name>&space=<space>) instead."))
+		return
+	}
 	if p := currentPrincipal(r); p.OrgID != "" {
 		// A scoped token reads the trail of its own live apps only.
 		a, err := s.findApp(r, key)

@@ -204,8 +204,10 @@ func (db *DB) FindPromotion(ctx context.Context, id string) (*slipway.Promotion,
 		return nil, notFound(err, "Pipeline promotion %q was not found.", id)
 	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(c), fromMicros(u)
-	rows, err := db.w.QueryContext(ctx, `SELECT t.id, t.app_id, t.release_id, COALESCE(r.status, 'unknown'), COALESCE(r.error, '')
-		FROM promotion_targets t LEFT JOIN releases r ON r.id = t.release_id WHERE t.promotion_id = $1 ORDER BY t.id`, id)
+	rows, err := db.w.QueryContext(ctx, `SELECT t.id, t.app_id, COALESCE(a.name || '-' || s.name, ''), t.release_id, COALESCE(r.status, 'unknown'), COALESCE(r.error, '')
+		FROM promotion_targets t LEFT JOIN releases r ON r.id = t.release_id
+		LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN spaces s ON s.id = a.space_id
+		WHERE t.promotion_id = $1 ORDER BY t.id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +215,7 @@ func (db *DB) FindPromotion(ctx context.Context, id string) (*slipway.Promotion,
 	p.Status = slipway.ReleaseSucceeded
 	for rows.Next() {
 		var t slipway.PromotionTarget
-		if err := rows.Scan(&t.ID, &t.AppID, &t.ReleaseID, &t.Status, &t.Error); err != nil {
+		if err := rows.Scan(&t.ID, &t.AppID, &t.AppKey, &t.ReleaseID, &t.Status, &t.Error); err != nil {
 			return nil, err
 		}
 		switch {

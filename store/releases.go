@@ -17,7 +17,8 @@ import (
 // releaseSelect reads a release with its combined check state (as a rank,
 // see stateRanks) and whether it is the app's current release. Both are
 // derived in SQL, per row, from indexed lookups, so listing stays one query.
-const releaseSelect = `SELECT r.id, r.app_id, a.name, r.version, r.slug_id, r.config, ` + releaseTail
+const releaseSelect = `SELECT r.id, r.app_id, a.name, (SELECT a.name || '-' || sp.name FROM spaces sp WHERE sp.id = a.space_id),
+	r.version, r.slug_id, r.config, ` + releaseTail
 
 const releaseTail = `r.description, r.status,
 	r.trigger_kind, r.user_id, r.user_email, r.error, r.strategy, r.created_at, r.updated_at,
@@ -34,7 +35,7 @@ func scanRelease(sc scanner) (*slipway.Release, error) {
 	var strategy string
 	var c, u int64
 	var rank, current int
-	if err := sc.Scan(&r.ID, &r.AppID, &r.AppName, &r.Version, &r.SlugID, &cfg, &r.Description, &r.Status,
+	if err := sc.Scan(&r.ID, &r.AppID, &r.AppName, &r.AppKey, &r.Version, &r.SlugID, &cfg, &r.Description, &r.Status,
 		&r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &strategy, &c, &u, &rank, &current); err != nil {
 		return nil, err
 	}
@@ -318,10 +319,11 @@ func (db *DB) FindRelease(ctx context.Context, appID, idOrVersion string) (*slip
 // current marker with one query each beforehand, instead of a join and a
 // subquery per row: listing is the hot read of the API.
 func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn func(*slipway.Release) error) error {
-	var appName string
+	var appName, appKey string
 	var current sql.NullString
 	var seq int
-	err := db.r.QueryRowContext(ctx, `SELECT name, current_release_id, release_seq FROM apps WHERE id = $1`, appID).Scan(&appName, &current, &seq)
+	err := db.r.QueryRowContext(ctx, `SELECT a.name, a.name || '-' || s.name, a.current_release_id, a.release_seq
+		FROM apps a JOIN spaces s ON s.id = a.space_id WHERE a.id = $1`, appID).Scan(&appName, &appKey, &current, &seq)
 	if err != nil {
 		return notFound(err, "App %q was not found.", appID)
 	}
@@ -366,7 +368,7 @@ func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn
 	}
 	defer rows.Close()
 	for rows.Next() {
-		r := slipway.Release{AppID: appID, AppName: appName}
+		r := slipway.Release{AppID: appID, AppName: appName, AppKey: appKey}
 		var c, u int64
 		var strategy string
 		if err := rows.Scan(&r.ID, &r.Version, &r.SlugID, &r.Description, &r.Status, &r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &strategy, &c, &u); err != nil {

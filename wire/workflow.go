@@ -25,7 +25,7 @@ type StatusChecks struct {
 // PipelineCoupling places an app at a stage of a pipeline.
 type PipelineCoupling struct {
 	ID                   string       `json:"id"`
-	App                  Ref          `json:"app"`
+	App                  AppRef       `json:"app"`
 	Pipeline             Ref          `json:"pipeline"`
 	Stage                string       `json:"stage"`
 	RequiredStatusChecks StatusChecks `json:"required_status_checks"`
@@ -80,7 +80,7 @@ type PipelinePromotion struct {
 // PromotionTarget is one target app of a promotion and the release it got.
 type PromotionTarget struct {
 	ID           string `json:"id"`
-	App          IDRef  `json:"app"`
+	App          AppRef `json:"app"`
 	Release      IDRef  `json:"release"`
 	Status       string `json:"status"`
 	ErrorMessage string `json:"error_message"`
@@ -89,7 +89,7 @@ type PromotionTarget struct {
 // Hook is a webhook of an app. Its secret is never shown.
 type Hook struct {
 	ID        string   `json:"id"`
-	App       IDRef    `json:"app"`
+	App       AppRef   `json:"app"`
 	URL       string   `json:"url"`
 	Events    []string `json:"events"`
 	Active    bool     `json:"active"`
@@ -132,14 +132,33 @@ type HookResult struct {
 	CreatedAt  Time         `json:"created_at"`
 }
 
-// Audit is one entry of who did what to an app. App.Name is the app's key.
+// Audit is one entry of who did what to an app, as Akkeris's audits show
+// it: App.Name is the app's bare name and Space its space (App.Key is the
+// two together); Username and Timestamp repeat User.Email (or the user's
+// id when there is no email) and CreatedAt under Akkeris's names.
 type Audit struct {
-	ID        string `json:"id"`
-	App       Ref    `json:"app"`
-	Action    string `json:"action"`
-	Detail    string `json:"detail"`
-	User      User   `json:"user"`
-	CreatedAt Time   `json:"created_at"`
+	ID        string   `json:"id"`
+	App       AuditApp `json:"app"`
+	Space     NameRef  `json:"space"`
+	Action    string   `json:"action"`
+	Detail    string   `json:"detail"`
+	User      User     `json:"user"`
+	Username  string   `json:"username"`
+	CreatedAt Time     `json:"created_at"`
+	Timestamp Time     `json:"timestamp"`
+}
+
+// AuditApp is the app of an audit entry: Name is its bare name, Key its
+// "<name>-<space>" key.
+type AuditApp struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Key  string `json:"key"`
+}
+
+// NameRef is a {name} reference.
+type NameRef struct {
+	Name string `json:"name"`
 }
 
 // NewToken is the body of POST /tokens: a token limited to the

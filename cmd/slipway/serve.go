@@ -282,7 +282,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	var eng *engine.Engine
 	engineRef := &lateEngine{}
 	a := api.New(api.Config{
-		Store: db, Engine: engineRef, Runtime: rt, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, SpoolDir: spoolDir, Logger: logger, Registry: reg,
+		Store: db, Engine: engineRef, Runtime: rt, RuntimeName: c.Runtime, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, SpoolDir: spoolDir, Logger: logger, Registry: reg,
 		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
 		SlugBlob: slugBlob, BlobKey: blobKey[:],
 		Egress: c.AllowPrivateFetch,
