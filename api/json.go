@@ -110,13 +110,19 @@ func couplingToJSON(c *slipway.Coupling) wire.PipelineCoupling {
 }
 
 func promotionToJSON(p *slipway.Promotion) wire.PipelinePromotion {
-	return wire.PipelinePromotion{ID: p.ID, Pipeline: wire.Ref{ID: p.PipelineID, Name: p.PipelineName},
-		Source: wire.AppRelease{App: wire.IDRef{ID: p.SourceAppID}, Release: &wire.IDRef{ID: p.SourceReleaseID}},
-		Status: p.Status, CreatedAt: wire.TimeOf(p.CreatedAt), UpdatedAt: wire.TimeOf(p.UpdatedAt)}
+	j := wire.PipelinePromotion{ID: p.ID, Pipeline: wire.Ref{ID: p.PipelineID, Name: p.PipelineName},
+		Source: wire.PromotionSource{App: wire.Ref{ID: p.SourceAppID, Name: p.SourceAppKey}, Release: wire.IDRef{ID: p.SourceReleaseID}},
+		Status: p.Status, CreatedAt: wire.TimeOf(p.CreatedAt), UpdatedAt: wire.TimeOf(p.UpdatedAt),
+		Targets: make([]wire.PromotionTarget, 0, len(p.Targets))}
+	for _, t := range p.Targets {
+		j.Targets = append(j.Targets, promotionTargetToJSON(p.ID, t))
+	}
+	return j
 }
 
-func promotionTargetToJSON(t slipway.PromotionTarget) wire.PromotionTarget {
-	return wire.PromotionTarget{ID: t.ID, App: wire.IDRef{ID: t.AppID}, Release: wire.IDRef{ID: t.ReleaseID}, Status: t.Status, ErrorMessage: t.Error}
+func promotionTargetToJSON(promotionID string, t slipway.PromotionTarget) wire.PromotionTarget {
+	return wire.PromotionTarget{ID: t.ID, App: wire.Ref{ID: t.AppID, Name: t.AppKey}, Release: wire.IDRef{ID: t.ReleaseID}, Status: t.Status,
+		ErrorMessage: t.Error, PipelinePromotion: wire.IDRef{ID: promotionID}}
 }
 
 func hookToJSON(h *slipway.Hook) wire.Hook {

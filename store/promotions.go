@@ -197,15 +197,18 @@ func (db *DB) FindPromotion(ctx context.Context, id string) (*slipway.Promotion,
 	}
 	var p slipway.Promotion
 	var c, u int64
-	err := db.w.QueryRowContext(ctx, `SELECT pr.id, pr.pipeline_id, p.name, pr.source_app_id, pr.source_release_id, pr.created_at, pr.updated_at
-		FROM promotions pr JOIN pipelines p ON p.id = pr.pipeline_id WHERE pr.id = $1`, id).
-		Scan(&p.ID, &p.PipelineID, &p.PipelineName, &p.SourceAppID, &p.SourceReleaseID, &c, &u)
+	// A deleted app leaves its key empty.
+	err := db.w.QueryRowContext(ctx, `SELECT pr.id, pr.pipeline_id, p.name, pr.source_app_id, COALESCE(a.name || '-' || s.name, ''), pr.source_release_id, pr.created_at, pr.updated_at
+		FROM promotions pr JOIN pipelines p ON p.id = pr.pipeline_id LEFT JOIN apps a ON a.id = pr.source_app_id LEFT JOIN spaces s ON s.id = a.space_id
+		WHERE pr.id = $1`, id).
+		Scan(&p.ID, &p.PipelineID, &p.PipelineName, &p.SourceAppID, &p.SourceAppKey, &p.SourceReleaseID, &c, &u)
 	if err != nil {
 		return nil, notFound(err, "Pipeline promotion %q was not found.", id)
 	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(c), fromMicros(u)
-	rows, err := db.w.QueryContext(ctx, `SELECT t.id, t.app_id, t.release_id, COALESCE(r.status, 'unknown'), COALESCE(r.error, '')
-		FROM promotion_targets t LEFT JOIN releases r ON r.id = t.release_id WHERE t.promotion_id = $1 ORDER BY t.id`, id)
+	rows, err := db.w.QueryContext(ctx, `SELECT t.id, t.app_id, COALESCE(a.name || '-' || s.name, ''), t.release_id, COALESCE(r.status, 'unknown'), COALESCE(r.error, '')
+		FROM promotion_targets t LEFT JOIN releases r ON r.id = t.release_id LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN spaces s ON s.id = a.space_id
+		WHERE t.promotion_id = $1 ORDER BY t.id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +216,7 @@ func (db *DB) FindPromotion(ctx context.Context, id string) (*slipway.Promotion,
 	p.Status = slipway.ReleaseSucceeded
 	for rows.Next() {
 		var t slipway.PromotionTarget
-		if err := rows.Scan(&t.ID, &t.AppID, &t.ReleaseID, &t.Status, &t.Error); err != nil {
+		if err := rows.Scan(&t.ID, &t.AppID, &t.AppKey, &t.ReleaseID, &t.Status, &t.Error); err != nil {
 			return nil, err
 		}
 		switch {

@@ -43,11 +43,20 @@ type NewPipelineCoupling struct {
 	RequiredStatusChecks *StatusChecks `json:"required_status_checks,omitempty"`
 }
 
-// AppRelease names an app and, in a request, optionally one of its
-// releases.
-type AppRelease struct {
-	App     IDRef  `json:"app"`
+// SourceApp is the source app of a promotion request: its id or key,
+// and, as Pipelines.md's table places it, optionally the release to
+// promote (source.app.release).
+type SourceApp struct {
+	ID      string `json:"id"`
 	Release *IDRef `json:"release,omitempty"`
+}
+
+// AppRelease is the source of a promotion request: the app and optionally
+// one of its releases (source.release, as Pipelines.md's examples and
+// earlier Slipway clients send it; source.app.release is read too).
+type AppRelease struct {
+	App     SourceApp `json:"app"`
+	Release *IDRef    `json:"release,omitempty"`
 }
 
 // Target is one target app of a promotion request.
@@ -66,24 +75,42 @@ type NewPipelinePromotion struct {
 	Safe bool `json:"safe,omitempty"`
 }
 
-// PipelinePromotion is a promotion. Its Source names the release that was
-// promoted; Status is pending until every target's release ends.
-type PipelinePromotion struct {
-	ID        string     `json:"id"`
-	Pipeline  Ref        `json:"pipeline"`
-	Source    AppRelease `json:"source"`
-	Status    string     `json:"status"`
-	CreatedAt Time       `json:"created_at"`
-	UpdatedAt Time       `json:"updated_at"`
+// PromotionSource is the app (named by its key) and release a promotion
+// promoted.
+type PromotionSource struct {
+	App     Ref   `json:"app"`
+	Release IDRef `json:"release"`
 }
 
-// PromotionTarget is one target app of a promotion and the release it got.
+// PipelinePromotion is a promotion. Its Source names the release that was
+// promoted; Status is pending until every target's release ends. Targets
+// are what GET …/promotion-targets lists.
+type PipelinePromotion struct {
+	ID        string            `json:"id"`
+	Pipeline  Ref               `json:"pipeline"`
+	Source    PromotionSource   `json:"source"`
+	Status    string            `json:"status"`
+	CreatedAt Time              `json:"created_at"`
+	UpdatedAt Time              `json:"updated_at"`
+	Targets   []PromotionTarget `json:"targets"`
+}
+
+// PromotionTarget is one target app (named by its key) of a promotion and
+// the release it got; Status is that release's status.
 type PromotionTarget struct {
-	ID           string `json:"id"`
-	App          IDRef  `json:"app"`
-	Release      IDRef  `json:"release"`
-	Status       string `json:"status"`
-	ErrorMessage string `json:"error_message"`
+	ID                string `json:"id"`
+	App               Ref    `json:"app"`
+	Release           IDRef  `json:"release"`
+	Status            string `json:"status"`
+	ErrorMessage      string `json:"error_message"`
+	PipelinePromotion IDRef  `json:"pipeline_promotion"`
+}
+
+// PipelineStatus is a release status context a pipeline's couplings can
+// require (GET /pipelines/{pipeline}/statuses).
+type PipelineStatus struct {
+	Context string `json:"context"`
+	Name    string `json:"name"`
 }
 
 // Hook is a webhook of an app. Its secret is never shown.

@@ -129,10 +129,9 @@ func TestE2E_Pipelines_CouplingsAndDownstream(t *testing.T) {
 	ts := startTestServer(t, testConfig(t))
 	slug := pipelineFixture(t, ts)
 	tok := "Bearer test-token"
-	var stages []string
-	ts.c.Do(bg, "GET", "/pipeline-stages", nil, &stages)
-	if strings.Join(stages, ",") != "review,development,staging,production" {
-		t.Fatalf("stages = %v", stages)
+	stages, err := ts.c.PipelineStages(bg)
+	if err != nil || strings.Join(stages, ",") != "review,development,staging,production" {
+		t.Fatalf("stages = %v, %v", stages, err)
 	}
 	type coupling struct {
 		ID    string `json:"id"`
@@ -144,16 +143,18 @@ func TestE2E_Pipelines_CouplingsAndDownstream(t *testing.T) {
 			Contexts []string `json:"contexts"`
 		} `json:"required_status_checks"`
 	}
-	var byPipeline, byApp, all []coupling
+	var byPipeline, all []coupling
+	var stgCoupling coupling
 	ts.c.Do(bg, "GET", "/pipelines/shop/pipeline-couplings", nil, &byPipeline)
-	ts.c.Do(bg, "GET", "/apps/stg/pipeline-couplings", nil, &byApp)
+	ts.c.Do(bg, "GET", "/apps/stg/pipeline-couplings", nil, &stgCoupling)
 	ts.c.Do(bg, "GET", "/pipeline-couplings", nil, &all)
 	if len(byPipeline) != 3 || byPipeline[0].Stage != "development" || byPipeline[2].Stage != "production" || len(all) != 3 {
 		t.Fatalf("couplings = %+v", byPipeline)
 	}
-	if len(byApp) != 1 || byApp[0].App.Name != "stg-default" {
-		t.Fatalf("stg couplings = %+v", byApp)
+	if stgCoupling.App.Name != "stg-default" || stgCoupling.Stage != "staging" {
+		t.Fatalf("stg coupling = %+v", stgCoupling)
 	}
+	byApp := []coupling{stgCoupling}
 	errs := []struct {
 		name, method, path, body string
 		want                     int
