@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+
 	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/wire"
 )
@@ -129,10 +131,36 @@ func hookToJSON(h *slipway.Hook) wire.Hook {
 	return wire.Hook{ID: h.ID, App: wire.IDRef{ID: h.AppID}, URL: h.URL, Events: h.Events, Active: h.Active, CreatedAt: wire.TimeOf(h.CreatedAt), UpdatedAt: wire.TimeOf(h.UpdatedAt)}
 }
 
-func hookResultToJSON(res *slipway.HookResult) wire.HookResult {
-	return wire.HookResult{ID: res.ID, Hook: wire.IDRef{ID: res.HookID}, Delivery: wire.IDRef{ID: res.DeliveryID}, Event: res.Event, Attempt: res.Attempt,
-		Request: wire.HookRequest{Headers: res.RequestHeaders}, Response: wire.HookResponse{Code: res.StatusCode},
-		DurationMS: float64(res.Duration.Microseconds()) / 1000, Error: res.Error, CreatedAt: wire.TimeOf(res.CreatedAt)}
+// hookResultToJSON is a delivery attempt of hook h.
+func hookResultToJSON(h *slipway.Hook, res *slipway.HookResult) wire.HookResult {
+	status := "failed"
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		status = "succeeded"
+	}
+	body := json.RawMessage(res.RequestBody)
+	if !json.Valid(body) {
+		body = json.RawMessage("{}")
+	}
+	reqHdr, respHdr := res.RequestHeaders, res.ResponseHeaders
+	if reqHdr == nil {
+		reqHdr = map[string]string{}
+	}
+	if respHdr == nil {
+		respHdr = map[string]string{}
+	}
+	events := h.Events
+	if events == nil {
+		events = []string{}
+	}
+	return wire.HookResult{ID: res.ID, Hook: wire.HookRef{ID: res.HookID, Events: events}, Delivery: wire.IDRef{ID: res.DeliveryID}, Event: res.Event, Attempt: res.Attempt,
+		Request: wire.HookRequest{Headers: reqHdr}, Response: wire.HookResponse{Code: res.StatusCode},
+		DurationMS: float64(res.Duration.Microseconds()) / 1000, Error: res.Error, CreatedAt: wire.TimeOf(res.CreatedAt),
+		Status: status, NumAttempts: res.Attempt,
+		LastAttempt: wire.HookAttempt{
+			Request:  wire.HookAttemptRequest{Method: "post", URL: res.URL, Headers: reqHdr, Body: body},
+			Response: wire.HookAttemptResponse{Code: res.StatusCode, Headers: respHdr},
+			Status:   status, UpdatedAt: wire.TimeOf(res.CreatedAt),
+		}}
 }
 
 func auditToJSON(a *slipway.Audit) wire.Audit {

@@ -211,6 +211,7 @@ func (s *Server) routes() http.Handler {
 			r.Patch("/hooks/{hook}", s.updateHook)
 			r.Delete("/hooks/{hook}", s.deleteHook)
 			r.Get("/hooks/{hook}/results", s.listHookResults)
+			r.Get("/hooks/{hook}/results/{result}", s.getHookResult)
 		})
 		r.Get("/slugs/{slug}", s.getSlug)
 

@@ -422,9 +422,22 @@ func (s *Server) listHookResults(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]wire.HookResult, 0, len(rs))
 	for _, res := range rs {
-		out = append(out, hookResultToJSON(res))
+		out = append(out, hookResultToJSON(h, res))
 	}
 	writeJSON(w, status, out)
+}
+
+func (s *Server) getHookResult(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.hook(w, r)
+	if !ok {
+		return
+	}
+	res, err := s.st.FindHookResult(r.Context(), h.ID, chi.URLParam(r, "result"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, hookResultToJSON(h, res))
 }
 
 func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {

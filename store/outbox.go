@@ -144,9 +144,13 @@ func (db *DB) ClaimDeliveries(ctx context.Context, n int, lease time.Duration) (
 func (db *DB) RecordAttempt(ctx context.Context, d *slipway.Delivery, r *slipway.HookResult, done bool, retryAt time.Time) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		hdr, _ := json.Marshal(r.RequestHeaders)
+		respHdr, _ := json.Marshal(r.ResponseHeaders)
+		if r.ResponseHeaders == nil {
+			respHdr = []byte("{}")
+		}
 		now := micros(db.Now())
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hook_results (id, hook_id, delivery_id, event, attempt, request_headers, status_code, duration_us, error, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, newID(), d.HookID, d.ID, d.Event, r.Attempt, string(hdr), r.StatusCode, r.Duration.Microseconds(), r.Error, now); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hook_results (id, hook_id, delivery_id, event, attempt, request_headers, status_code, duration_us, error, response_headers, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, newID(), d.HookID, d.ID, d.Event, r.Attempt, string(hdr), r.StatusCode, r.Duration.Microseconds(), r.Error, string(respHdr), now); err != nil {
 			return err
 		}
 		status, next := "pending", micros(retryAt)

@@ -1,5 +1,7 @@
 package wire
 
+import "encoding/json"
+
 // Pipeline is a named line of stages that apps are coupled to and
 // releases are promoted along.
 type Pipeline struct {
@@ -145,18 +147,55 @@ type HookResponse struct {
 	Code int `json:"code"`
 }
 
-// HookResult is one delivery attempt of a webhook.
+// HookRef names a hook and the events it subscribes to.
+type HookRef struct {
+	ID     string   `json:"id"`
+	Events []string `json:"events"`
+}
+
+// HookAttemptRequest is the request of a delivery attempt as Akkeris shows
+// it: the method ("post"), URL, headers (the signatures included, never
+// the secret) and the JSON body that was sent.
+type HookAttemptRequest struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+}
+
+// HookAttemptResponse is the answer to a delivery attempt: Code is 0 and
+// Headers empty when no answer came.
+type HookAttemptResponse struct {
+	Code    int               `json:"code"`
+	Headers map[string]string `json:"headers"`
+}
+
+// HookAttempt is a delivery attempt as Akkeris's last_attempt shows it;
+// Status is "succeeded" for a 2xx answer, else "failed".
+type HookAttempt struct {
+	Request   HookAttemptRequest  `json:"request"`
+	Response  HookAttemptResponse `json:"response"`
+	Status    string              `json:"status"`
+	UpdatedAt Time                `json:"updated_at"`
+}
+
+// HookResult is one delivery attempt of a webhook. Each attempt is a
+// result: LastAttempt is the attempt itself, NumAttempts its number (the
+// same as Attempt), Status its outcome.
 type HookResult struct {
-	ID         string       `json:"id"`
-	Hook       IDRef        `json:"hook"`
-	Delivery   IDRef        `json:"delivery"`
-	Event      string       `json:"event"`
-	Attempt    int          `json:"attempt"`
-	Request    HookRequest  `json:"request"`
-	Response   HookResponse `json:"response"`
-	DurationMS float64      `json:"duration_ms"`
-	Error      string       `json:"error"`
-	CreatedAt  Time         `json:"created_at"`
+	ID          string       `json:"id"`
+	Hook        HookRef      `json:"hook"`
+	Delivery    IDRef        `json:"delivery"`
+	Event       string       `json:"event"`
+	Attempt     int          `json:"attempt"`
+	Request     HookRequest  `json:"request"`
+	Response    HookResponse `json:"response"`
+	DurationMS  float64      `json:"duration_ms"`
+	Error       string       `json:"error"`
+	CreatedAt   Time         `json:"created_at"`
+	Status      string       `json:"status"`
+	NumAttempts int          `json:"num_attempts"`
+	LastAttempt HookAttempt  `json:"last_attempt"`
 }
 
 // Audit is one entry of who did what to an app. App.Name is the app's key.
