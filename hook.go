@@ -136,6 +136,10 @@ type Outbox interface {
 	// EmitEvent writes an event to the outbox of every active hook of the
 	// app that subscribes to it; ENotFound for an unknown app.
 	EmitEvent(ctx context.Context, appID, event string, data map[string]any) error
+	// EmitReleased writes released for a process type of a release that
+	// is fully rolled out, with the release and its slug; ENotFound for an
+	// unknown release.
+	EmitReleased(ctx context.Context, releaseID, process string) error
 	// ClaimDeliveries takes up to n deliveries that are due, hiding them
 	// from other claimers (other servers included) for lease: no delivery
 	// is handed to two claimers at once.
