@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -133,13 +134,19 @@ func couplingToJSON(c *slipway.Coupling) wire.PipelineCoupling {
 }
 
 func promotionToJSON(p *slipway.Promotion) wire.PipelinePromotion {
-	return wire.PipelinePromotion{ID: p.ID, Pipeline: wire.Ref{ID: p.PipelineID, Name: p.PipelineName},
-		Source: wire.AppRelease{App: wire.IDRef{ID: p.SourceAppID}, Release: &wire.IDRef{ID: p.SourceReleaseID}},
-		Status: p.Status, CreatedAt: wire.TimeOf(p.CreatedAt), UpdatedAt: wire.TimeOf(p.UpdatedAt)}
+	j := wire.PipelinePromotion{ID: p.ID, Pipeline: wire.Ref{ID: p.PipelineID, Name: p.PipelineName},
+		Source: wire.PromotionSource{App: wire.Ref{ID: p.SourceAppID, Name: p.SourceAppKey}, Release: wire.IDRef{ID: p.SourceReleaseID}},
+		Status: p.Status, CreatedAt: wire.TimeOf(p.CreatedAt), UpdatedAt: wire.TimeOf(p.UpdatedAt),
+		Targets: make([]wire.PromotionTarget, 0, len(p.Targets))}
+	for _, t := range p.Targets {
+		j.Targets = append(j.Targets, promotionTargetToJSON(p.ID, t))
+	}
+	return j
 }
 
-func promotionTargetToJSON(t slipway.PromotionTarget) wire.PromotionTarget {
-	return wire.PromotionTarget{ID: t.ID, App: wire.AppRef{ID: t.AppID, Name: t.AppKey}, Release: wire.IDRef{ID: t.ReleaseID}, Status: t.Status, ErrorMessage: t.Error}
+func promotionTargetToJSON(promotionID string, t slipway.PromotionTarget) wire.PromotionTarget {
+	return wire.PromotionTarget{ID: t.ID, App: wire.AppRef{ID: t.AppID, Name: t.AppKey}, Release: wire.IDRef{ID: t.ReleaseID}, Status: t.Status,
+		ErrorMessage: t.Error, PipelinePromotion: wire.IDRef{ID: promotionID}}
 }
 
 // hookToJSON is h, a hook of the app a.
@@ -147,10 +154,36 @@ func hookToJSON(a *slipway.App, h *slipway.Hook) wire.Hook {
 	return wire.Hook{ID: h.ID, App: appRef(a), URL: h.URL, Events: h.Events, Active: h.Active, CreatedAt: wire.TimeOf(h.CreatedAt), UpdatedAt: wire.TimeOf(h.UpdatedAt)}
 }
 
-func hookResultToJSON(res *slipway.HookResult) wire.HookResult {
-	return wire.HookResult{ID: res.ID, Hook: wire.IDRef{ID: res.HookID}, Delivery: wire.IDRef{ID: res.DeliveryID}, Event: res.Event, Attempt: res.Attempt,
-		Request: wire.HookRequest{Headers: res.RequestHeaders}, Response: wire.HookResponse{Code: res.StatusCode},
-		DurationMS: float64(res.Duration.Microseconds()) / 1000, Error: res.Error, CreatedAt: wire.TimeOf(res.CreatedAt)}
+// hookResultToJSON is a delivery attempt of hook h.
+func hookResultToJSON(h *slipway.Hook, res *slipway.HookResult) wire.HookResult {
+	status := "failed"
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		status = "succeeded"
+	}
+	body := json.RawMessage(res.RequestBody)
+	if !json.Valid(body) {
+		body = json.RawMessage("{}")
+	}
+	reqHdr, respHdr := res.RequestHeaders, res.ResponseHeaders
+	if reqHdr == nil {
+		reqHdr = map[string]string{}
+	}
+	if respHdr == nil {
+		respHdr = map[string]string{}
+	}
+	events := h.Events
+	if events == nil {
+		events = []string{}
+	}
+	return wire.HookResult{ID: res.ID, Hook: wire.HookRef{ID: res.HookID, Events: events}, Delivery: wire.IDRef{ID: res.DeliveryID}, Event: res.Event, Attempt: res.Attempt,
+		Request: wire.HookRequest{Headers: reqHdr}, Response: wire.HookResponse{Code: res.StatusCode},
+		DurationMS: float64(res.Duration.Microseconds()) / 1000, Error: res.Error, CreatedAt: wire.TimeOf(res.CreatedAt),
+		Status: status, NumAttempts: res.Attempt,
+		LastAttempt: wire.HookAttempt{
+			Request:  wire.HookAttemptRequest{Method: "post", URL: res.URL, Headers: reqHdr, Body: body},
+			Response: wire.HookAttemptResponse{Code: res.StatusCode, Headers: respHdr},
+			Status:   status, UpdatedAt: wire.TimeOf(res.CreatedAt),
+		}}
 }
 
 // auditToJSON is an audit entry as Akkeris shows it: the app's bare name

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,21 +35,30 @@ func checkShape(t *testing.T, what string, v any, want shape) {
 	}
 }
 
+// lookup follows a dotted path into a decoded JSON value: a key of an
+// object, "[]" for the first item of an array, a number for that item.
 func lookup(v any, path string) (any, bool) {
 	for _, part := range strings.Split(path, ".") {
-		if part == "[]" {
-			l, ok := v.([]any)
-			if !ok || len(l) == 0 {
+		switch c := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = c[part]; !ok {
 				return nil, false
 			}
-			v = l[0]
-			continue
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[part]; !ok {
+		case []any:
+			i := 0
+			if part != "[]" {
+				n, err := strconv.Atoi(part)
+				if err != nil {
+					return nil, false
+				}
+				i = n
+			}
+			if i >= len(c) {
+				return nil, false
+			}
+			v = c[i]
+		default:
 			return nil, false
 		}
 	}

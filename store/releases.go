@@ -84,11 +84,15 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	var cfg map[string]string
 	switch {
 	case nr.ConfigChange != nil:
+		before, err := configVars(ctx, tx, app.ID)
+		if err != nil {
+			return "", err
+		}
 		if cfg, err = applyConfigChange(ctx, tx, app.ID, nr.ConfigChange); err != nil {
 			return "", err
 		}
 		desc = configDescription(nr.ConfigChange)
-		if err := db.emit(ctx, tx, app, slipway.EventConfigChange, map[string]any{"changes": configChanges(nr.ConfigChange)}); err != nil {
+		if err := db.emit(ctx, tx, app, slipway.EventConfigChange, map[string]any{"changes": configChanges(before, nr.ConfigChange)}); err != nil {
 			return "", err
 		}
 		if err := db.audit(ctx, tx, app, "config.change", desc); err != nil {
@@ -161,25 +165,39 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	if err != nil {
 		return "", err
 	}
-	r := &slipway.Release{ID: id, Version: version, SlugID: slugID, Description: desc, Status: slipway.ReleaseQueued, Trigger: nr.Trigger}
-	if err := db.emit(ctx, tx, app, slipway.EventRelease, releaseEventData(r)); err != nil {
+	r := &slipway.Release{ID: id, Version: version, SlugID: slugID, Description: desc, Status: slipway.ReleaseQueued, Trigger: nr.Trigger,
+		CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now)}
+	data, err := releaseEventData(ctx, tx, r)
+	if err != nil {
+		return "", err
+	}
+	if err := db.emit(ctx, tx, app, slipway.EventRelease, data); err != nil {
 		return "", err
 	}
 	return id, db.audit(ctx, tx, app, "release."+nr.Trigger, fmt.Sprintf("v%d: %s", version, desc))
 }
 
-// configChanges lists the keys a change sets and unsets, never the values.
-func configChanges(change map[string]*string) map[string][]string {
-	out := map[string][]string{"set": {}, "unset": {}}
-	for k, v := range change {
-		if v == nil {
-			out["unset"] = append(out["unset"], k)
-		} else {
-			out["set"] = append(out["set"], k)
+// configChanges lists what a change does to each key, as config_change
+// payloads carry it ({type: create|update|delete, name}), by name; never
+// a value. Unsetting a key that is not set changes nothing.
+func configChanges(before map[string]string, change map[string]*string) []map[string]string {
+	keys := make([]string, 0, len(change))
+	for k := range change {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := []map[string]string{}
+	for _, k := range keys {
+		_, had := before[k]
+		switch {
+		case change[k] == nil && had:
+			out = append(out, map[string]string{"type": "delete", "name": k})
+		case change[k] != nil && had:
+			out = append(out, map[string]string{"type": "update", "name": k})
+		case change[k] != nil:
+			out = append(out, map[string]string{"type": "create", "name": k})
 		}
 	}
-	sort.Strings(out["set"])
-	sort.Strings(out["unset"])
 	return out
 }
 
@@ -508,7 +526,11 @@ func (db *DB) SetReleaseStatus(ctx context.Context, id, status, reason string) e
 		if err != nil {
 			return err
 		}
-		return db.emit(ctx, tx, app, event, releaseEventData(r))
+		data, err := releaseEventData(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, app, event, data)
 	})
 }
 

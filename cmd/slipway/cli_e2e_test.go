@@ -453,6 +453,8 @@ func TestCLI(t *testing.T) {
 		if out := h.ok("pipelines:info", "shop"); !regexp.MustCompile(`(?m)^development\s+tty-default\s+ci/tests$`).MatchString(out) {
 			t.Fatalf("pipelines:info:\n%s", out)
 		}
+		h.ok("apps:create", "lone")
+		h.fails(1, []string{"not in a pipeline"}, "pipelines:promote", "-a", "lone")
 		// The required check is not reported yet: 409 naming it.
 		h.fails(1, []string{"ci/tests"}, "pipelines:promote", "-a", "tty")
 		cur, err := ts.c.Release(bg, "tty", "v2")

@@ -236,15 +236,14 @@ code is 0 only if all succeeded.`,
 			if err != nil {
 				return err
 			}
-			own, err := c.AppPipelineCouplings(r.ctx, src.ID)
+			coupling, err := c.AppPipelineCoupling(r.ctx, src.ID)
+			if slipway.ErrorCode(err) == slipway.ENotFound {
+				return &cliError{msg: src.Key + " is not in a pipeline.", hint: "Add it with: slipway pipelines:add " + src.Key + " -p PIPELINE -s STAGE"}
+			}
 			if err != nil {
 				return err
 			}
-			if len(own) == 0 {
-				return &cliError{msg: src.Key + " is not in a pipeline.", hint: "Add it with: slipway pipelines:add " + src.Key + " -p PIPELINE -s STAGE"}
-			}
-			coupling := own[0]
-			np := client.NewPipelinePromotion{Pipeline: client.IDRef{ID: coupling.Pipeline.ID}, Source: client.AppRelease{App: client.IDRef{ID: src.ID}}, Safe: safe}
+			np := client.NewPipelinePromotion{Pipeline: client.IDRef{ID: coupling.Pipeline.ID}, Source: client.AppRelease{App: client.SourceApp{ID: src.ID}}, Safe: safe}
 			if which != "" {
 				rel, err := resolveRelease(r, c, src.ID, which)
 				if err != nil {
