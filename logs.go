@@ -26,7 +26,8 @@ type LogQuery struct {
 	// Lines is how many of the newest lines come first, oldest of them
 	// first; 0 sends none.
 	Lines int
-	// Dyno, when set, reads only that dyno (a name such as web.1).
+	// Dyno, when set, reads only that dyno (a name such as web.1) or, with
+	// no dot, the dynos of that process type.
 	Dyno string
 	// Follow sends new lines as they are written, until the context ends.
 	Follow bool
@@ -35,10 +36,12 @@ type LogQuery struct {
 // LogSource is a Runtime that keeps its dynos' output. The API serves log
 // sessions from it; a runtime without it has only release events to show.
 type LogSource interface {
-	// Logs calls fn with the app's newest q.Lines lines of output across
-	// its dynos (or the one q.Dyno names), oldest first, then, with
-	// q.Follow, with each new line until ctx ends or fn returns an error
-	// (which Logs returns). An app or dyno without output sends nothing:
-	// it is not an error.
-	Logs(ctx context.Context, appID string, q LogQuery, fn func(LogLine) error) error
+	// Logs calls fn once with the app's newest q.Lines lines of output
+	// across its dynos (or those q.Dyno names), oldest first (none is an
+	// empty batch, not an error), then, with q.Follow, with each batch of
+	// new lines until ctx ends or fn returns an error (which Logs returns).
+	// The first call marks the end of what was written before: a caller
+	// merging other lines (release events) sorts the first batch with its
+	// own.
+	Logs(ctx context.Context, appID string, q LogQuery, fn func([]LogLine) error) error
 }

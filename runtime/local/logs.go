@@ -25,9 +25,9 @@ const logChunk = 64 << 10
 // with q.Follow, what is appended, polling every 200ms. q.Dyno names one
 // dyno (web.1) or, without a dot, every dyno of a type (web). Files of
 // dynos that no longer run are read too: they are the app's recent past.
-func (r *Runtime) Logs(ctx context.Context, appID string, q slipway.LogQuery, fn func(slipway.LogLine) error) error {
+func (r *Runtime) Logs(ctx context.Context, appID string, q slipway.LogQuery, fn func([]slipway.LogLine) error) error {
 	if appID == "" || appID != filepath.Base(appID) || strings.HasPrefix(appID, ".") {
-		return nil
+		return fn(nil)
 	}
 	dir := filepath.Join(r.cfg.DataDir, "logs", appID)
 	files := map[string]*logFile{}
@@ -41,13 +41,8 @@ func (r *Runtime) Logs(ctx context.Context, appID string, q slipway.LogQuery, fn
 	if len(first) > q.Lines {
 		first = first[len(first)-q.Lines:]
 	}
-	for _, l := range first {
-		if err := fn(l); err != nil {
-			return err
-		}
-	}
-	if !q.Follow {
-		return nil
+	if err := fn(first); err != nil || !q.Follow {
+		return err
 	}
 	t := time.NewTicker(logPoll)
 	defer t.Stop()
@@ -66,11 +61,12 @@ func (r *Runtime) Logs(ctx context.Context, appID string, q slipway.LogQuery, fn
 		for _, f := range files {
 			lines = append(lines, f.next()...)
 		}
+		if len(lines) == 0 {
+			continue
+		}
 		sort.SliceStable(lines, func(i, j int) bool { return lines[i].Time.Before(lines[j].Time) })
-		for _, l := range lines {
-			if err := fn(l); err != nil {
-				return err
-			}
+		if err := fn(lines); err != nil {
+			return err
 		}
 	}
 }

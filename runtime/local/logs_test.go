@@ -26,7 +26,7 @@ func TestLogs_TailFilterFollow(t *testing.T) {
 	read := func(q slipway.LogQuery) []slipway.LogLine {
 		t.Helper()
 		var out []slipway.LogLine
-		if err := f.rt.Logs(ctx, f.app.ID, q, func(l slipway.LogLine) error { out = append(out, l); return nil }); err != nil {
+		if err := f.rt.Logs(ctx, f.app.ID, q, func(ls []slipway.LogLine) error { out = append(out, ls...); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return out
@@ -86,11 +86,13 @@ func TestLogs_TailFilterFollow(t *testing.T) {
 	defer cancel()
 	var followed []int
 	enough := errors.New("enough")
-	err := f.rt.Logs(fctx, f.app.ID, slipway.LogQuery{Lines: 1, Dyno: "ticker.1", Follow: true}, func(l slipway.LogLine) error {
-		var n int
-		fmt.Sscanf(l.Text, "tick %d", &n)
-		followed = append(followed, n)
-		if len(followed) == 100 { // past at least one more rotation
+	err := f.rt.Logs(fctx, f.app.ID, slipway.LogQuery{Lines: 1, Dyno: "ticker.1", Follow: true}, func(ls []slipway.LogLine) error {
+		for _, l := range ls {
+			var n int
+			fmt.Sscanf(l.Text, "tick %d", &n)
+			followed = append(followed, n)
+		}
+		if len(followed) >= 100 { // past at least one more rotation
 			return enough
 		}
 		return nil
@@ -106,7 +108,7 @@ func TestLogs_TailFilterFollow(t *testing.T) {
 	// An unknown dyno or app has no lines; a path in the app id reads nothing.
 	for _, q := range []struct{ app, dyno string }{{f.app.ID, "web.9"}, {"no-such-app", ""}, {"../" + filepath.Base(f.rt.cfg.DataDir), ""}} {
 		var n int
-		f.rt.Logs(ctx, q.app, slipway.LogQuery{Lines: 10, Dyno: q.dyno}, func(slipway.LogLine) error { n++; return nil })
+		f.rt.Logs(ctx, q.app, slipway.LogQuery{Lines: 10, Dyno: q.dyno}, func(ls []slipway.LogLine) error { n += len(ls); return nil })
 		if n != 0 {
 			t.Errorf("app %q dyno %q: %d lines, want none", q.app, q.dyno, n)
 		}
