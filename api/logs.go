@@ -141,8 +141,9 @@ func (s *Server) openLogSession(r *http.Request) (logSession, bool) {
 }
 
 // streamLogSession serves a session's URL: its newest lines of dyno output
-// and release events, merged by time, then, for a tailing session, new
-// lines as they come, until the client goes away or LogStreamMax passes.
+// and release events (none for a session of one dyno or type), merged by
+// time, then, for a tailing session, new lines as they come, until the
+// client goes away or LogStreamMax passes.
 func (s *Server) streamLogSession(w http.ResponseWriter, r *http.Request) {
 	sess, ok := s.openLogSession(r)
 	var a *slipway.App
@@ -178,7 +179,9 @@ func (s *Server) streamLogSession(w http.ResponseWriter, r *http.Request) {
 		return nil
 	}
 
-	rel := &releaseEvents{s: s, appID: a.ID, after: map[string]int64{}}
+	// A session of one dyno or type shows only its output; release
+	// events belong to the whole app.
+	rel := &releaseEvents{s: s, appID: a.ID, after: map[string]int64{}, off: sess.Dyno != ""}
 	events := rel.tail(ctx, sess.Lines)
 	src, _ := s.cfg.Runtime.(slipway.LogSource)
 	if src == nil {
@@ -266,6 +269,7 @@ type releaseEvents struct {
 	s     *Server
 	appID string
 	after map[string]int64 // per release id, the last line read
+	off   bool             // none wanted
 }
 
 // releaseEventReleases bounds how many of the newest releases a session
@@ -276,6 +280,9 @@ const releaseEventReleases = 20
 // first, and marks everything there is as read.
 func (e *releaseEvents) tail(ctx context.Context, n int) []slipway.LogLine {
 	var out []slipway.LogLine
+	if e.off {
+		return nil
+	}
 	rels := e.releases(ctx, releaseEventReleases)
 	for _, rel := range rels { // newest first
 		lines, err := e.s.st.ReleaseLog(ctx, rel.ID, 0)
@@ -299,6 +306,9 @@ func (e *releaseEvents) tail(ctx context.Context, n int) []slipway.LogLine {
 // releases (a session sees the releases made while it runs).
 func (e *releaseEvents) next(ctx context.Context) []slipway.LogLine {
 	var out []slipway.LogLine
+	if e.off {
+		return nil
+	}
 	rels := e.releases(ctx, 3)
 	for i := len(rels) - 1; i >= 0; i-- {
 		rel := rels[i]

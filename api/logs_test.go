@@ -109,13 +109,13 @@ func TestLogSession_StreamsDynoOutputAndReleaseEvents(t *testing.T) {
 
 	// Without tail: the newest lines of both, merged by time, then the end.
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest("GET", f.session(srv, admin, `{"lines":2,"dyno":"web"}`), nil))
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", f.session(srv, admin, `{"lines":2}`), nil))
 	lines := strings.Split(strings.TrimSuffix(rec.Body.String(), "\n"), "\n")
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") || len(lines) != 2 {
 		t.Fatalf("stream = %d %q", rec.Code, rec.Body)
 	}
-	if q := <-rt.seen; q.Lines != 2 || q.Dyno != "web" || q.Follow {
-		t.Errorf("runtime asked for %+v, want 2 lines of web, no follow", q)
+	if q := <-rt.seen; q.Lines != 2 || q.Dyno != "" || q.Follow {
+		t.Errorf("runtime asked for %+v, want 2 lines, no follow", q)
 	}
 	wantEnds := []string{" hello-default[release.v1]: web.1 is healthy", " hello-default[app.web.1]: listening"}
 	for i, l := range lines {
@@ -123,6 +123,13 @@ func TestLogSession_StreamsDynoOutputAndReleaseEvents(t *testing.T) {
 		if _, err := time.Parse(time.RFC3339, ts); err != nil || !strings.HasSuffix(l, wantEnds[i]) {
 			t.Errorf("line %d = %q, want <time>%s", i, l, wantEnds[i])
 		}
+	}
+
+	// One dyno or type: its output only, no release events.
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", f.session(srv, admin, `{"lines":5,"dyno":"web"}`), nil))
+	if q := <-rt.seen; q.Dyno != "web" || rec.Code != 200 || strings.Contains(rec.Body.String(), "[release.") || strings.Count(rec.Body.String(), "[app.web.1]") != 2 {
+		t.Errorf("session of web (runtime asked for %+v) = %d %q, want web.1's two lines only", q, rec.Code, rec.Body)
 	}
 
 	// With tail, no token: the tail, then new lines, until the client goes.
