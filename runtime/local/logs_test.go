@@ -21,7 +21,8 @@ func TestLogs_TailFilterFollow(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.LogMaxBytes = 2 << 10 })
 	slug := testslug.UnpackedSlug(t, procfile)
 	ticker := slipway.Formation{Type: "ticker", Quantity: 1, Command: `i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 0.02; done`}
-	f.mustDeploy(f.desired(1, slug, web(1), ticker))
+	fds := slipway.Formation{Type: "fds", Quantity: 1, Command: `ls -l /proc/self/fd; exec sleep 600`}
+	f.mustDeploy(f.desired(1, slug, web(1), ticker, fds))
 	ctx := context.Background()
 	read := func(q slipway.LogQuery) []slipway.LogLine {
 		t.Helper()
@@ -80,6 +81,16 @@ func TestLogs_TailFilterFollow(t *testing.T) {
 	}
 	if !header || !listening {
 		t.Errorf("all dynos: web.1 header %v, output %v; want both", header, listening)
+	}
+	// The command holds none of the init's files (log, log.1, status).
+	var open []string
+	for _, l := range read(slipway.LogQuery{Lines: 100, Dyno: "fds.1"}) {
+		if l.Source == slipway.LogSourceApp {
+			open = append(open, l.Text)
+		}
+	}
+	if fds := strings.Join(open, "\n"); !strings.Contains(fds, " 0 -> ") || strings.Contains(fds, ".log") || strings.Contains(fds, "/status") {
+		t.Errorf("a dyno's command has these files open:\n%s\nwant none of the init's", fds)
 	}
 	// Follow sends new ticks, consecutive, until the context ends.
 	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)

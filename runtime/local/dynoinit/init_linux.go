@@ -22,6 +22,11 @@ import (
 // signal n ended it). Call it first thing in main (and in TestMain of
 // packages whose tests start dynos) when IsInit is true.
 func Main() {
+	// The inherited files are the init's, not the command's: without
+	// close-on-exec the command could write its own status or logs.
+	for fd := FDControl; fd <= FDLogPrev; fd++ {
+		syscall.CloseOnExec(fd)
+	}
 	logf := os.NewFile(FDLog, "log")
 	statf := os.NewFile(FDStatus, "status")
 	fail := func(format string, args ...any) {
