@@ -235,6 +235,9 @@ func (s *Server) streamLogSession(w http.ResponseWriter, r *http.Request) {
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("log session", "app", a.ID, "request_id", requestID(r), "err", err)
 			}
+			if first { // the runtime failed before its tail: the release events still go out
+				write(events)
+			}
 			return
 		case <-tick:
 			if err := write(rel.next(ctx)); err != nil {

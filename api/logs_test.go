@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -23,6 +24,9 @@ type logRuntime struct {
 
 func (rt logRuntime) Logs(ctx context.Context, appID string, q slipway.LogQuery, fn func([]slipway.LogLine) error) error {
 	rt.seen <- q
+	if q.Lines == 3 { // a runtime that cannot read its logs
+		return errors.New("the cluster does not answer")
+	}
 	lines := []slipway.LogLine{
 		{Time: rt.at.Add(-time.Hour), Source: "app", Dyno: "web.1", Text: "booting"},
 		{Time: rt.at.Add(time.Hour), Source: "app", Dyno: "web.1", Text: "listening"},
@@ -130,6 +134,14 @@ func TestLogSession_StreamsDynoOutputAndReleaseEvents(t *testing.T) {
 	srv.ServeHTTP(rec, httptest.NewRequest("GET", f.session(srv, admin, `{"lines":5,"dyno":"web"}`), nil))
 	if q := <-rt.seen; q.Dyno != "web" || rec.Code != 200 || strings.Contains(rec.Body.String(), "[release.") || strings.Count(rec.Body.String(), "[app.web.1]") != 2 {
 		t.Errorf("session of web (runtime asked for %+v) = %d %q, want web.1's two lines only", q, rec.Code, rec.Body)
+	}
+
+	// A runtime that fails: the release events still come.
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", f.session(srv, admin, `{"lines":3}`), nil))
+	<-rt.seen
+	if got := rec.Body.String(); rec.Code != 200 || !strings.HasSuffix(got, " hello-default[release.v1]: web.1 is healthy\n") || strings.Contains(got, "[app.") {
+		t.Errorf("session on a failing runtime = %d %q, want the release events", rec.Code, got)
 	}
 
 	// With tail, no token: the tail, then new lines, until the client goes.
