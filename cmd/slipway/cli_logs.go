@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 
 	"github.com/spf13/cobra"
 
@@ -22,10 +24,12 @@ printed and what its releases did, one line each as
 (source app for output, slipway for the runtime's notes about a dyno,
 release for release events, whose dyno is the version). --dyno shows one
 dyno's or process type's output only. With --tail, keep following new
-lines until interrupted.`,
+lines until interrupted. --json prints each line as an object
+{time, app, source, dyno, text}, one a line.`,
 		Example: `  slipway logs -a hello
   slipway logs -a hello --tail --num 10
-  slipway logs -a hello --dyno web.1`,
+  slipway logs -a hello --dyno web.1
+  slipway logs -a hello --json | jq -r 'select(.source == "app") | .text'`,
 		Args: args(cobra.NoArgs),
 		RunE: cl.runE(func(r *run, _ []string) error {
 			if num < 1 || num > 10000 {
@@ -43,7 +47,14 @@ lines until interrupted.`,
 			if err != nil {
 				return err
 			}
-			err = c.StreamLogs(r.ctx, s.LogplexURL, func(line string) { fmt.Fprintln(r.out, line) })
+			emit := func(line string) { fmt.Fprintln(r.out, line) }
+			if r.json {
+				emit = func(line string) {
+					b, _ := json.Marshal(parseLogLine(line))
+					fmt.Fprintf(r.out, "%s\n", b)
+				}
+			}
+			err = c.StreamLogs(r.ctx, s.LogplexURL, emit)
 			switch {
 			case errors.As(err, &se) && se.Code == slipway.ENotFound:
 				return &cliError{msg: "The log session expired before it could be opened.", hint: "Run the command again; if it keeps failing, check that this machine's clock and the server's agree."}
@@ -56,5 +67,26 @@ lines until interrupted.`,
 	cmd.Flags().IntVarP(&num, "num", "n", 100, "how many of the newest lines to show first (1 to 10000)")
 	cmd.Flags().BoolVarP(&tail, "tail", "t", false, "keep following new lines until interrupted")
 	cmd.Flags().StringVarP(&dyno, "dyno", "d", "", "only this dyno (web.1) or process type (web)")
-	return withApp(cmd)
+	return withJSON(withApp(cmd))
+}
+
+// logLine is a log line as --json prints it, one object a line.
+type logLine struct {
+	Time   string `json:"time"`
+	App    string `json:"app"`
+	Source string `json:"source"`
+	Dyno   string `json:"dyno"`
+	Text   string `json:"text"`
+}
+
+var logLineFormat = regexp.MustCompile(`^(\S+) ([^\s\[]+)\[([a-z]+)\.([^\]]*)\]: (.*)$`)
+
+// parseLogLine reads "<time> <app>[<source>.<dyno>]: <text>"; a line of
+// another shape is all text.
+func parseLogLine(line string) logLine {
+	m := logLineFormat.FindStringSubmatch(line)
+	if m == nil {
+		return logLine{Text: line}
+	}
+	return logLine{Time: m[1], App: m[2], Source: m[3], Dyno: m[4], Text: m[5]}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -169,6 +170,12 @@ func TestE2E_LogSessions(t *testing.T) {
 		out := h.ok("logs", "-a", "logs", "--num", "200", "--dyno", "web")
 		if !strings.Contains(out, "logs-default[app.web.1]: hello from the logs test\n") {
 			t.Errorf("slipway logs:\n%s", out)
+		}
+		var l struct{ Time, App, Source, Dyno, Text string }
+		for _, line := range strings.Split(strings.TrimSpace(h.ok("logs", "-a", "logs", "--num", "1", "--dyno", "web.1", "--json")), "\n") {
+			if err := json.Unmarshal([]byte(line), &l); err != nil || l.App != "logs-default" || l.Dyno != "web.1" || l.Source == "" || l.Time == "" {
+				t.Errorf("slipway logs --json line %q: %+v %v", line, l, err)
+			}
 		}
 		h.fails(1, []string{`App "nope" was not found`, "slipway apps"}, "logs", "-a", "nope")
 		h.fails(2, []string{"--num must be from 1 to 10000"}, "logs", "-a", "logs", "--num", "0")
