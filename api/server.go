@@ -102,6 +102,14 @@ type Config struct {
 	Egress   egress.Policy
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
+
+	// LogKey signs log session URLs (see logs.go); servers that share it
+	// serve each other's sessions. Default: a random key of this server.
+	LogKey []byte
+	// LogSessionTTL is how long a log session's URL may be opened after
+	// it is created (DefaultLogSessionTTL); LogStreamMax bounds one
+	// tailing stream (DefaultLogStreamMax).
+	LogSessionTTL, LogStreamMax time.Duration
 }
 
 // Server is the HTTP API.
@@ -111,6 +119,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	metrics *Metrics
+	logKey  []byte
 }
 
 // adminUser is who the admin token acts as in release and build records.
@@ -133,7 +142,17 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry)}
+	if cfg.LogSessionTTL <= 0 {
+		cfg.LogSessionTTL = DefaultLogSessionTTL
+	}
+	if cfg.LogStreamMax <= 0 {
+		cfg.LogStreamMax = DefaultLogStreamMax
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry), logKey: cfg.LogKey}
+	if len(s.logKey) == 0 {
+		s.logKey = make([]byte, 32)
+		rand.Read(s.logKey)
+	}
 	s.handler = s.routes()
 	return s
 }
@@ -158,6 +177,8 @@ func (s *Server) routes() http.Handler {
 	// Pods download their slug with a per-release token (or the admin
 	// token); the route checks it itself.
 	r.Get("/slugs/{slug}/blob", s.getSlugBlob)
+	// A log session's URL carries its own secret instead of a token.
+	r.Get("/log-sessions/{session}", s.streamLogSession)
 	r.With(s.metricsAuth).Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	r.Group(func(r chi.Router) {
 		r.Use(s.auth)
@@ -217,6 +238,7 @@ func (s *Server) routes() http.Handler {
 			r.Get("/dynos/{dyno}", s.getDyno)
 			r.Get("/dyno/{dyno}", s.getDyno)
 			r.Get("/pipeline-couplings", s.getAppCoupling)
+			r.Post("/log-sessions", s.createLogSession)
 			r.Post("/hooks", s.createHook)
 			r.Get("/hooks", s.listHooks)
 			r.Get("/hooks/{hook}", s.getHook)
