@@ -311,7 +311,7 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 	stopFollow := func() {}
 	defer func() { stopFollow() }()
 	tick := u.cfg.Poll
-	last := ""
+	last, lastTimeline := "", ""
 	for {
 		v, err := loadRollout(ctx, c, app, fixed)
 		if err != nil {
@@ -332,6 +332,24 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			last = html
+		}
+		if fixed == "" {
+			// An app's page: its timeline changes with the rollout.
+			tv, err := loadTimeline(ctx, c, app)
+			if err != nil {
+				return
+			}
+			b.Reset()
+			if err := u.pages["app"].ExecuteTemplate(&b, "timeline", tv); err != nil {
+				u.cfg.Logger.Error("dashboard: render timeline", "err", err)
+				return
+			}
+			if html := b.String(); html != lastTimeline {
+				if !send("timeline", html) {
+					return
+				}
+				lastTimeline = html
+			}
 		}
 		if v.Release != nil && !v.Terminal && v.Release.ID != followed {
 			stopFollow()

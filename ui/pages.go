@@ -59,8 +59,15 @@ func author(r *wire.Release) string {
 	if r.User.ID == "" {
 		return "—"
 	}
+	if r.User.ID == adminUserID {
+		return "admin"
+	}
 	return "token " + r.User.ID[:min(8, len(r.User.ID))]
 }
+
+// adminUserID is who the admin token acts as in release records (the
+// API's adminUser).
+const adminUserID = "00000000-0000-4000-8000-000000000001"
 
 // releaseRow is one release of an app's timeline.
 type releaseRow struct {
@@ -204,11 +211,32 @@ type hookView struct {
 	Err     string
 }
 
+// timelineView is an app's newest releases.
+type timelineView struct {
+	App  string
+	Rows []releaseRow
+	// More: the app has older releases than these.
+	More bool
+}
+
+// loadTimeline reads the app's newest releases.
+func loadTimeline(ctx context.Context, c *client.Client, app string) (timelineView, error) {
+	v := timelineView{App: app}
+	rels, next, err := c.ReleasesPage(ctx, app, fmt.Sprintf("version ..; order=desc, max=%d", timelineLength))
+	if err != nil {
+		return v, err
+	}
+	v.More = next != ""
+	for _, rel := range rels {
+		v.Rows = append(v.Rows, rowOf(rel))
+	}
+	return v, nil
+}
+
 type appView struct {
 	App        *wire.App
 	Rollout    rolloutView
-	Releases   []releaseRow
-	More       bool
+	Timeline   timelineView
 	Formations []wire.Formation
 	Dynos      []wire.Dyno
 	ConfigKeys []string
@@ -227,14 +255,9 @@ func (u *UI) appPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := appView{App: a}
 	fail := func(err error) { u.renderError(w, r, nil, err) }
-	rels, next, err := c.ReleasesPage(ctx, a.Key, fmt.Sprintf("version ..; order=desc, max=%d", timelineLength))
-	if err != nil {
+	if v.Timeline, err = loadTimeline(ctx, c, a.Key); err != nil {
 		fail(err)
 		return
-	}
-	v.More = next != ""
-	for _, rel := range rels {
-		v.Releases = append(v.Releases, rowOf(rel))
 	}
 	if v.Rollout, err = loadRollout(ctx, c, a.Key, ""); err != nil {
 		fail(err)

@@ -129,12 +129,12 @@ func (b *browser) waitFor(what, expr string, d time.Duration) {
 
 func (b *browser) screenshot(name string) {
 	b.n++
-	buf, err := chromedp.Run(b.timeout(15*time.Second), chromedp.FullScreenshot(80))
+	buf, err := chromedp.Run(b.timeout(15*time.Second), chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return
 	}
-	os.WriteFile(filepath.Join(b.shot, fmt.Sprintf("%02d-%s.jpg", b.n, name)), buf, 0o644)
+	os.WriteFile(filepath.Join(b.shot, fmt.Sprintf("%02d-%s.png", b.n, name)), buf, 0o644)
 }
 
 // noHorizontalScroll checks that the page is no wider than the window.
@@ -235,6 +235,7 @@ func TestBrowser_Dashboard(t *testing.T) {
 		}
 		b.click("confirm the rollback", `form.confirm button[type=submit]`)
 		b.waitFor("v3 shows as succeeded", `!!document.querySelector('#rollout .headline [data-status="succeeded"]') && document.querySelector("#rollout .headline").innerText.includes("v3")`, 60*time.Second)
+		b.waitFor("the timeline shows v3 succeeded", `[...document.querySelectorAll("[data-timeline] tbody tr")].some(tr => tr.innerText.startsWith("v3") && tr.querySelector('[data-status="succeeded"]'))`, 30*time.Second)
 		if f := b.text(".flash"); !strings.Contains(f, "Rolling back to v1") {
 			t.Errorf("after the rollback the page says %q", f)
 		}
@@ -284,8 +285,8 @@ func TestBrowser_Dashboard(t *testing.T) {
 		for _, p := range []string{"/ui/", "/ui/apps/" + app, "/ui/apps/" + app + "/releases/v3", "/ui/pipelines", "/ui/apps/" + app + "/confirm/rollback?release=v1"} {
 			b.open(p)
 			b.noHorizontalScroll(p)
+			b.screenshot("narrow")
 		}
-		b.screenshot("narrow-app")
 		b.do("widen the window", chromedp.EmulateViewport(1280, 900))
 	})
 

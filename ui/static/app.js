@@ -10,6 +10,10 @@ document.addEventListener("DOMContentLoaded", function () {
     section.setAttribute("data-live", "connecting");
     es.addEventListener("open", function () { section.setAttribute("data-live", "open"); });
     es.addEventListener("rollout", function (e) { live.innerHTML = e.data; });
+    es.addEventListener("timeline", function (e) {
+      var t = document.querySelector("[data-timeline]");
+      if (t) t.innerHTML = e.data;
+    });
     es.addEventListener("end", function () { es.close(); section.setAttribute("data-live", "ended"); });
     es.addEventListener("failure", function (e) {
       es.close();
