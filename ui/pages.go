@@ -147,6 +147,11 @@ type rolloutView struct {
 	// canary or blue-green release that is rolling out offers.
 	Actions []string
 	CSRF    string
+
+	// What loadRollout read, for the page that shows it too.
+	formations []wire.Formation
+	dynos      []wire.Dyno
+	log        []string
 }
 
 // typeProgress is how far a release's rollout is for one process type:
@@ -198,6 +203,7 @@ func loadRollout(ctx context.Context, c *client.Client, app, rel string) (rollou
 	if err != nil {
 		return v, err
 	}
+	v.formations, v.dynos, v.log = fs, dynos, lg.Lines
 	v.Log = lg.Lines[max(0, len(lg.Lines)-12):]
 	if v.Release.Rollout != nil && !v.Terminal {
 		v.Actions = []string{client.ActionPromote, client.ActionPause, client.ActionResume, client.ActionAbort}
@@ -264,13 +270,18 @@ func (u *UI) appPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Rollout.CSRF = s.csrf
-	if v.Formations, err = c.Formations(ctx, a.Key); err != nil {
-		fail(err)
-		return
-	}
-	if v.Dynos, err = c.Dynos(ctx, a.Key); err != nil {
-		fail(err)
-		return
+	// Formations and dynos as the rollout read them (none before the
+	// first release).
+	v.Formations, v.Dynos = v.Rollout.formations, v.Rollout.dynos
+	if v.Rollout.Release == nil {
+		if v.Formations, err = c.Formations(ctx, a.Key); err != nil {
+			fail(err)
+			return
+		}
+		if v.Dynos, err = c.Dynos(ctx, a.Key); err != nil {
+			fail(err)
+			return
+		}
 	}
 	sort.Slice(v.Dynos, func(i, j int) bool {
 		if v.Dynos[i].Type != v.Dynos[j].Type {
@@ -351,12 +362,7 @@ func (u *UI) releasePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Rollout.CSRF = s.csrf
-	lg, err := c.ReleaseLog(ctx, a.Key, rel.ID)
-	if err != nil {
-		u.renderError(w, r, nil, err)
-		return
-	}
-	v.Log = lg.Lines
+	v.Log = v.Rollout.log
 	if v.Statuses, err = c.ReleaseStatuses(ctx, a.Key, rel.ID); err != nil {
 		u.renderError(w, r, nil, err)
 		return
