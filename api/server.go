@@ -108,6 +108,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	metrics *Metrics
+	spec    []byte // docs/openapi.yaml as JSON, for GET /openapi.json
 }
 
 // adminUser is who the admin token acts as in release and build records.
@@ -130,7 +131,7 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry)}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry), spec: specJSON()}
 	s.handler = s.routes()
 	return s
 }
@@ -146,12 +147,13 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.recoverer, s.instrument)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "No endpoint %s %s; see API.md for the routes.", slipway.Clip(r.Method), slipway.Clip(r.URL.Path)))
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "No endpoint %s %s; see /openapi.json for the routes.", slipway.Clip(r.Method), slipway.Clip(r.URL.Path)))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, slipway.Errorf(slipway.EMethodNotAllowed, "Method %s is not allowed on %s.", slipway.Clip(r.Method), slipway.Clip(r.URL.Path)))
 	})
 	r.Get("/healthz", s.healthz)
+	r.Get("/openapi.json", s.openAPI)
 	// Pods download their slug with a per-release token (or the admin
 	// token); the route checks it itself.
 	r.Get("/slugs/{slug}/blob", s.getSlugBlob)
