@@ -262,6 +262,11 @@ type ReleaseQueue interface {
 	// AppsWithWork lists the ids of apps that have a queued or pending
 	// release or a queued restart.
 	AppsWithWork(ctx context.Context) ([]string, error)
+	// AppsToWork is AppsWithWork less the apps whose lease another holder
+	// has and has not let expire: the apps holder could carry work out
+	// for now. The engine's sweep asks for these, so that each server does
+	// not try every busy app's lease every second.
+	AppsToWork(ctx context.Context, holder string) ([]string, error)
 	// SetReleaseStatus moves a release along its state machine, recording
 	// reason as its error, keeping the app's current release in step and
 	// emitting release_failed for a failed one. ENotFound for an unknown

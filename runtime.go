@@ -278,3 +278,13 @@ func (c *FormationChange) ApplyTo(f *Formation) {
 		f.Healthcheck = *c.Healthcheck
 	}
 }
+
+// DynoCounter is a runtime that can count its dynos by state from what it
+// already holds in memory (Kubernetes' informer caches), without a call
+// per app. /metrics uses it when the runtime has it, so a scrape costs
+// the same with 10 apps or 1,000.
+type DynoCounter interface {
+	// CountDynos returns the number of dynos in each state that the
+	// runtime sees now.
+	CountDynos() map[string]int
+}

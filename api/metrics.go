@@ -73,8 +73,11 @@ func (c *dynoCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	counts := map[string]int{slipway.DynoStarting: 0, slipway.DynoRunning: 0, slipway.DynoCrashed: 0, slipway.DynoStopping: 0, slipway.DynoStopped: 0}
-	apps, err := c.s.st.ListApps(ctx)
-	if err == nil && c.s.cfg.Runtime != nil {
+	if dc, ok := c.s.cfg.Runtime.(slipway.DynoCounter); ok {
+		for state, n := range dc.CountDynos() {
+			counts[state] += n
+		}
+	} else if apps, err := c.s.st.ListApps(ctx); err == nil && c.s.cfg.Runtime != nil {
 		for _, a := range apps {
 			dynos, err := c.s.cfg.Runtime.Dynos(ctx, a.ID)
 			if err != nil {

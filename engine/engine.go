@@ -233,7 +233,7 @@ func (e *Engine) recover(ctx context.Context) error {
 }
 
 func (e *Engine) sweep(ctx context.Context) {
-	ids, err := e.cfg.Store.AppsWithWork(ctx)
+	ids, err := e.cfg.Store.AppsToWork(ctx, e.cfg.Holder)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.log.Error("engine sweep", "err", err)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/slipway/slipway"
 )
@@ -427,8 +428,32 @@ func (db *DB) NextRelease(ctx context.Context, appID string) (*slipway.Release, 
 // AppsWithWork lists apps with a queued or pending release or a queued
 // restart.
 func (db *DB) AppsWithWork(ctx context.Context) ([]string, error) {
-	rows, err := db.w.QueryContext(ctx, `SELECT app_id FROM releases WHERE status IN ('queued', 'pending') UNION SELECT app_id FROM app_restarts
+	return db.appIDs(ctx, `SELECT app_id FROM releases WHERE status IN ('queued', 'pending') UNION SELECT app_id FROM app_restarts
 		UNION SELECT app_id FROM rollouts WHERE scale_down_at IS NOT NULL`)
+}
+
+// AppsToWork is AppsWithWork less the apps leased to another holder
+// until later than now (the database's clock on PostgreSQL, as in
+// AcquireLease).
+func (db *DB) AppsToWork(ctx context.Context, holder string) ([]string, error) {
+	now := pgNowMicros
+	args := []any{holder}
+	if !db.postgres || db.LeaseNow != nil {
+		t := time.Now()
+		if db.LeaseNow != nil {
+			t = db.LeaseNow()
+		}
+		now = "$2"
+		args = append(args, micros(t))
+	}
+	return db.appIDs(ctx, `SELECT w.app_id FROM (SELECT app_id FROM releases WHERE status IN ('queued', 'pending')
+		UNION SELECT app_id FROM app_restarts UNION SELECT app_id FROM rollouts WHERE scale_down_at IS NOT NULL) w
+		LEFT JOIN app_leases l ON l.app_id = w.app_id
+		WHERE l.app_id IS NULL OR l.holder = $1 OR l.expires_at < `+now, args...)
+}
+
+func (db *DB) appIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := db.w.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -465,6 +465,51 @@ func TestStore_Leases(t *testing.T) {
 	})
 }
 
+// TestStore_AppsToWork_LeavesOutAppsLeasedElsewhere: a server's sweep is
+// offered the apps with work that it holds or nobody holds, and an app
+// another server holds only once that lease has expired.
+func TestStore_AppsToWork_LeavesOutAppsLeasedElsewhere(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now()
+		db.LeaseNow = func() time.Time { return now }
+		defer func() { db.LeaseNow = nil }()
+		var ids []string
+		for _, name := range []string{"mine", "theirs", "free"} {
+			a := mustApp(t, db, "work"+name)
+			if _, err := db.CreateRelease(ctx, slipway.NewRelease{AppID: a.ID, SlugID: mustSlug(t, db, a.ID), Trigger: slipway.TriggerDeploy}); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, a.ID)
+		}
+		db.AcquireLease(ctx, ids[0], "s1", 10*time.Second)
+		db.AcquireLease(ctx, ids[1], "s2", 10*time.Second)
+		got := func() []string {
+			t.Helper()
+			out, err := db.AppsToWork(ctx, "s1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(out)
+			return out
+		}
+		want := []string{ids[0], ids[2]}
+		slices.Sort(want)
+		if g := got(); !slices.Equal(g, want) {
+			t.Fatalf("AppsToWork(s1) = %v; want %v (not s2's app)", g, want)
+		}
+		now = now.Add(11 * time.Second) // both leases expire
+		want = slices.Clone(ids)
+		slices.Sort(want)
+		if g := got(); !slices.Equal(g, want) {
+			t.Fatalf("after the leases expired, AppsToWork(s1) = %v; want %v", g, want)
+		}
+		if all, _ := db.AppsWithWork(ctx); len(all) != 3 {
+			t.Fatalf("AppsWithWork = %v; want all three", all)
+		}
+	})
+}
+
 // TestStore_Leases_ByTheDatabasesClock has two servers whose clocks are
 // an hour apart share one database: the lease one holds is neither taken
 // by the server whose clock runs ahead nor born expired on the one whose

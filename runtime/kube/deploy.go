@@ -210,6 +210,10 @@ func (r *Runtime) detached(ctx context.Context) (context.Context, context.Cancel
 // in one that exists (a namespaced installation); if it does not, the first
 // object created in it fails with a message that says so.
 func (r *Runtime) ensureNamespace(ctx context.Context, ns string, rep *reporter) error {
+	return r.retryBusy(ctx, func() error { return r.ensureNamespaceOnce(ctx, ns, rep) })
+}
+
+func (r *Runtime) ensureNamespaceOnce(ctx context.Context, ns string, rep *reporter) error {
 	_, err := r.kc.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	switch {
 	case err == nil:
@@ -233,6 +237,10 @@ func (r *Runtime) ensureNamespace(ctx context.Context, ns string, rep *reporter)
 
 // checkOwner refuses an existing object of the name that is not the app's.
 func (r *Runtime) checkOwner(ctx context.Context, p *plan, resource, name string) error {
+	return r.retryBusy(ctx, func() error { return r.checkOwnerOnce(ctx, p, resource, name) })
+}
+
+func (r *Runtime) checkOwnerOnce(ctx context.Context, p *plan, resource, name string) error {
 	var (
 		labels map[string]string
 		err    error
@@ -273,6 +281,15 @@ func ownedBy(labels map[string]string, p *plan, resource, name string) error {
 // data (Secrets are immutable: a different one is replaced). made reports
 // whether s did not exist before.
 func (r *Runtime) applySecret(ctx context.Context, s *corev1.Secret) (made bool, err error) {
+	err = r.retryBusy(ctx, func() error {
+		var err error
+		made, err = r.applySecretOnce(ctx, s)
+		return err
+	})
+	return made, err
+}
+
+func (r *Runtime) applySecretOnce(ctx context.Context, s *corev1.Secret) (made bool, err error) {
 	api := r.kc.CoreV1().Secrets(s.Namespace)
 	cur, err := api.Get(ctx, s.Name, metav1.GetOptions{})
 	switch {
@@ -308,15 +325,41 @@ func secretDataEqual(a, b map[string][]byte) bool {
 // applyService creates or updates the app's Service; prev is the Service
 // as it was before (nil when created).
 func (r *Runtime) applyService(ctx context.Context, want *corev1.Service) (prev *corev1.Service, made bool, err error) {
+	// What the first read of the Service found is what a revert goes
+	// back to: a write that timed out may still have happened.
+	seen := &first[corev1.Service]{}
+	err = r.retryBusy(ctx, func() error { return r.applyServiceOnce(ctx, want, seen) })
+	return seen.prev, seen.absent, err
+}
+
+// first is what the first successful read of a retried apply found: the
+// object as it was (a copy), or that there was none. Later attempts
+// leave it alone, so a write of an attempt that timed out but happened
+// is not mistaken for what was there before.
+type first[T any] struct {
+	read   bool
+	prev   *T
+	absent bool
+}
+
+// saw records the object read (nil: not found) if nothing was recorded.
+func (f *first[T]) saw(cur *T) {
+	if f.read {
+		return
+	}
+	f.read, f.prev, f.absent = true, cur, cur == nil
+}
+
+func (r *Runtime) applyServiceOnce(ctx context.Context, want *corev1.Service, seen *first[corev1.Service]) error {
 	api := r.kc.CoreV1().Services(want.Namespace)
 	p := &plan{ns: want.Namespace, app: slipway.AppRef{ID: want.Labels[LabelAppID]}}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := api.Get(ctx, want.Name, metav1.GetOptions{})
 		if isNotFound(err) {
+			seen.saw(nil)
 			if _, err := api.Create(ctx, want, metav1.CreateOptions{}); err != nil {
 				return r.apiError(ctx, err, "create", "services", want.Namespace, want.Name)
 			}
-			made = true
 			return nil
 		}
 		if err != nil {
@@ -325,7 +368,7 @@ func (r *Runtime) applyService(ctx context.Context, want *corev1.Service) (prev 
 		if err := ownedBy(cur.Labels, p, "services", want.Name); err != nil {
 			return err
 		}
-		prev = cur.DeepCopy()
+		seen.saw(cur.DeepCopy())
 		if maps.Equal(cur.Spec.Selector, want.Spec.Selector) && reflect.DeepEqual(cur.Spec.Ports, want.Spec.Ports) {
 			return nil
 		}
@@ -341,14 +384,24 @@ func (r *Runtime) applyService(ctx context.Context, want *corev1.Service) (prev 
 	if isConflict(err) {
 		err = r.apiError(ctx, err, "update", "services", want.Namespace, want.Name)
 	}
-	return prev, made, err
+	return err
 }
 
 // applyDeployment creates or updates the Deployment of tp. It keeps the
 // restartedAt annotation of the running template, so that deploying the
 // same release again does not restart it. pods are the app's pods before
 // the change (those are not reported as started).
-func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []*corev1.Pod, rep *reporter) (*change, error) {
+func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []*corev1.Pod, rep *reporter) (ch *change, err error) {
+	seen := &first[appsv1.Deployment]{} // what a revert goes back to, as for a Service
+	err = r.retryBusy(ctx, func() error {
+		var err error
+		ch, err = r.applyDeploymentOnce(ctx, tp, pods, rep, seen)
+		return err
+	})
+	return ch, err
+}
+
+func (r *Runtime) applyDeploymentOnce(ctx context.Context, tp *typePlan, pods []*corev1.Pod, rep *reporter, seen *first[appsv1.Deployment]) (*change, error) {
 	want := tp.deployment
 	api := r.kc.AppsV1().Deployments(want.Namespace)
 	ch := &change{typ: tp.typ, name: want.Name}
@@ -357,6 +410,7 @@ func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []*cor
 		ch.prev = nil
 		cur, err := api.Get(ctx, want.Name, metav1.GetOptions{})
 		if isNotFound(err) {
+			seen.saw(nil)
 			applied, err = api.Create(ctx, want, metav1.CreateOptions{})
 			if err != nil {
 				return r.apiError(ctx, err, "create", "deployments", want.Namespace, want.Name)
@@ -369,7 +423,8 @@ func (r *Runtime) applyDeployment(ctx context.Context, tp *typePlan, pods []*cor
 		if !apiequality.Semantic.DeepEqual(cur.Spec.Selector, want.Spec.Selector) {
 			return slipway.Errorf(slipway.EUnprocessable, "The Deployment %s in namespace %s selects pods by %v, not by app id and type; delete it so that Slipway can create it again.", want.Name, want.Namespace, cur.Spec.Selector)
 		}
-		ch.prev = cur.DeepCopy()
+		seen.saw(cur.DeepCopy())
+		ch.prev = seen.prev
 		next := cur.DeepCopy()
 		if next.Labels == nil {
 			next.Labels = map[string]string{}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	slipway "github.com/slipway/slipway"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 func isForbidden(err error) bool     { return apierrors.IsForbidden(err) }
@@ -53,7 +57,46 @@ func (r *Runtime) apiError(ctx context.Context, err error, verb, resource, ns, n
 	if apierrors.IsNotFound(err) && ns != "" && strings.Contains(apiMessage(err), "namespaces") {
 		return slipway.Errorf(slipway.EUnprocessable, "Kubernetes could not %s %s: the namespace %s does not exist and the server may not create it; create it or grant \"create\" on \"namespaces\".", verb, obj, ns)
 	}
-	return slipway.Errorf(slipway.EUnprocessable, "Kubernetes could not %s %s%s: %s", verb, obj, where, apiMessage(err))
+	// The cause stays reachable, so that retryBusy can tell an overloaded
+	// API server from a refusal.
+	return slipway.WithCause(slipway.EUnprocessable, err, fmt.Sprintf("Kubernetes could not %s %s%s: %s", verb, obj, where, apiMessage(err)))
+}
+
+// busyBackoff spaces the attempts of a call the API server answered as
+// too busy: 0.5 s doubling up to 8 s, six attempts, about 15 s in all.
+var busyBackoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 6, Cap: 8 * time.Second}
+
+// busy reports whether err says the API server could not answer in time
+// or asked to be called later, or the connection to it broke: the call
+// may succeed if made again. A refusal (forbidden, invalid, conflict) is
+// not busy.
+func busy(err error) bool {
+	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || utilnet.IsConnectionReset(err) || utilnet.IsConnectionRefused(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// retryBusy calls fn, an idempotent apply (get, then create or update),
+// again while it fails because the API server is busy, within ctx and
+// busyBackoff. An overloaded API server (a fleet releasing at once) then
+// slows a release down instead of failing it.
+func (r *Runtime) retryBusy(ctx context.Context, fn func() error) error {
+	b := busyBackoff
+	for {
+		err := fn()
+		if err == nil || !busy(err) || b.Steps <= 1 || ctx.Err() != nil {
+			return err
+		}
+		d := b.Step()
+		r.log.Warn("the Kubernetes API server is busy; trying again", "in", d.Round(time.Millisecond), "err", err)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 // apiMessage is the API server's own message for err.

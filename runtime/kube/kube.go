@@ -250,7 +250,16 @@ type app struct {
 	// Runtime.mu.
 	ns  string
 	ref slipway.AppRef
+	// absentUntil: locate found nothing of the app in the cluster at
+	// this time less absentTTL, so asking again before it is over is not
+	// worth two cluster-wide lists. Guarded by Runtime.mu.
+	absentUntil time.Time
 }
+
+// absentTTL is how long locate remembers that an app has nothing in the
+// cluster. Only apps another server deployed in that window show late
+// (their dynos, restart, remove): this server's own Deploy sets ns.
+const absentTTL = 5 * time.Second
 
 var _ slipway.Runtime = (*Runtime)(nil)
 
@@ -392,13 +401,19 @@ func (r *Runtime) resolve(idOrKey string) (*app, string) {
 // cluster.
 func (r *Runtime) locate(ctx context.Context, a *app) (string, error) {
 	r.mu.Lock()
-	ns := a.ns
+	ns, absent := a.ns, time.Now().Before(a.absentUntil)
 	r.mu.Unlock()
 	if ns != "" {
 		return ns, nil
 	}
-	if !isLabelValue(a.id) {
+	if absent || !isLabelValue(a.id) {
 		return "", nil // never deployed: Deploy refuses such ids
+	}
+	notFound := func() (string, error) {
+		r.mu.Lock()
+		a.absentUntil = time.Now().Add(absentTTL)
+		r.mu.Unlock()
+		return "", nil
 	}
 	sel := metav1.ListOptions{LabelSelector: LabelAppID + "=" + a.id}
 	found := func(ns string) string {
@@ -423,7 +438,10 @@ func (r *Runtime) locate(ctx context.Context, a *app) (string, error) {
 		if err == nil && len(secrets.Items) > 0 {
 			return found(secrets.Items[0].Namespace), nil
 		}
-		if err == nil || !isForbidden(err) {
+		if err == nil {
+			return notFound()
+		}
+		if !isForbidden(err) {
 			return "", r.apiError(ctx, err, "list", "secrets", "", "")
 		}
 	} else if !isForbidden(err) {
@@ -441,7 +459,7 @@ func (r *Runtime) locate(ctx context.Context, a *app) (string, error) {
 			return found(ns), nil
 		}
 	}
-	return "", nil
+	return notFound()
 }
 
 // cachedNamespace is the namespace of a synced cache holding a Deployment

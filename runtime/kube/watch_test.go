@@ -57,6 +57,41 @@ func TestWatch_OneListAndWatchPerNamespace(t *testing.T) {
 	if got := len(h.cl.Clientset.Actions()) - n0; got != 0 {
 		t.Errorf("reading dynos 60 times made %d API calls, want 0", got)
 	}
+	// /metrics counts every app's dynos from the same caches.
+	total := 0
+	for _, n := range h.rt.CountDynos() {
+		total += n
+	}
+	if total != 6 {
+		t.Errorf("CountDynos = %v; want 6 dynos in all", h.rt.CountDynos())
+	}
+	if got := len(h.cl.Clientset.Actions()) - n0; got != 0 {
+		t.Errorf("counting dynos made %d API calls, want 0", got)
+	}
+}
+
+// Reading the dynos of an app with nothing in the cluster asks the API
+// server once, not on every read: a fleet of new apps polled by a
+// dashboard does not list the whole cluster each time.
+func TestDynos_AppNotInTheCluster_RemembersItsAbsence(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	const id = "5e5e5e5e-0000-4000-8000-00000000a5e7"
+	n0 := len(h.cl.Clientset.Actions())
+	for range 10 {
+		if ds, err := h.rt.Dynos(ctx, id); err != nil || len(ds) != 0 {
+			t.Fatalf("Dynos = %v, %v; want none", ds, err)
+		}
+	}
+	if got := len(h.cl.Clientset.Actions()) - n0; got > 2 {
+		t.Errorf("reading an absent app's dynos 10 times made %d API calls, want at most 2 (one search)", got)
+	}
+	d := release(1, "hello:v1", nil, web(1))
+	d.App.ID = id
+	h.mustDeploy(d)
+	if ds, err := h.rt.Dynos(ctx, id); err != nil || len(ds) != 1 {
+		t.Fatalf("after its Deploy, Dynos = %v, %v; want its one dyno", ds, err)
+	}
 }
 
 // A service account that may list pods but not watch them (a Role written
