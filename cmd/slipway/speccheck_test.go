@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -29,6 +30,9 @@ type specCheck struct {
 	next   http.RoundTripper
 	router routers.Router
 	done   atomic.Bool // the test is over: report nothing more
+
+	mu       sync.Mutex
+	reported map[string]bool // each problem once per test, however often a loop polls
 }
 
 // newSpecCheck loads the spec as the server embeds it and routes on
@@ -67,10 +71,24 @@ func (c *specCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, nil // the caller sees the short body and says so
 	}
-	if msg := c.check(req, resp, body); msg != "" && !c.done.Load() {
+	if msg := c.check(req, resp, body); msg != "" && !c.done.Load() && c.first(req.Method+" "+msg) {
 		c.t.Errorf("%s %s answered %d, which docs/openapi.yaml does not allow: %s\nbody: %.600s", req.Method, req.URL.Path, resp.StatusCode, msg, body)
 	}
 	return resp, nil
+}
+
+// first reports whether the problem is new to this test.
+func (c *specCheck) first(problem string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reported[problem] {
+		return false
+	}
+	if c.reported == nil {
+		c.reported = map[string]bool{}
+	}
+	c.reported[problem] = true
+	return true
 }
 
 // check returns what is wrong with the answer, "" when nothing is.
