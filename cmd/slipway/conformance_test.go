@@ -200,6 +200,7 @@ var (
 	refAudit = obj{"action": jString, "app": refIDName, "space": obj{"name": jString}, "username": jString, "timestamp": jString}
 
 	refConfigVars = obj{"FOO": jString, "BOO": jString}
+	refConfigNote = obj{"type": jString, "addon": jAny, "read_only": jBool, "required": jBool, "description": jString}
 )
 
 // with returns a copy of base with the fields of more added or replaced.
@@ -322,6 +323,7 @@ func TestConformance_AkkerisReference(t *testing.T) {
 		{ref: "Webhooks.md: List Webhooks", method: "GET", path: app + "/hooks", status: 200, want: list{of: refHook}},
 		{ref: "Config.md: Set & Remove App Config Variables", method: "PATCH", path: app + "/config-vars", body: `{"FOO":"bar","BOO":"who?"}`, status: 200, want: refConfigVars},
 		{ref: "Config.md: Get & List All App Config Variables", method: "GET", path: app + "/config-vars", status: 200, want: refConfigVars},
+		{ref: "Config.md: Get Notes on Config Variables", method: "GET", path: app + "/config-vars/notes", status: 200, want: obj{"PORT": refConfigNote, "FOO": refConfigNote}},
 
 		{ref: "Builds.md: Create a new build", method: "POST", path: app + "/builds", status: 201, want: refBuildCreated, save: map[string]string{"build": "id"},
 			body: `{"sha":"e700000c19787fcd0c1a10b6a02b6221f5d73523","org":"myorg","repo":"https://github.com/akkeris/some-repo","branch":"master","version":"v1.0","checksum":"{checksum}","url":"{dataurl}"}`,
