@@ -81,10 +81,13 @@ func formationToJSON(a *slipway.App, f *slipway.Formation) wire.Formation {
 		Command: f.Command, Healthcheck: f.Healthcheck, CreatedAt: wire.TimeOf(f.CreatedAt), UpdatedAt: wire.TimeOf(f.UpdatedAt)}
 }
 
-func dynoToJSON(d slipway.Dyno) wire.Dyno {
-	return wire.Dyno{ID: d.ID, Name: d.Name, Type: d.Type, State: d.State, Ready: d.Ready,
+// dynoToJSON is a dyno of app a whose formation has the given size: named
+// by its instance, so that clients print type.name.
+func dynoToJSON(a *slipway.App, d slipway.Dyno, size string) wire.Dyno {
+	return wire.Dyno{ID: d.ID, Name: d.Instance, Type: d.Type, State: d.State, Ready: d.Ready,
 		Release: wire.ReleaseRef{ID: d.Release.ID, Version: d.Release.Version}, Command: d.Command,
-		CreatedAt: wire.TimeOf(d.CreatedAt), UpdatedAt: wire.TimeOf(d.UpdatedAt), AdditionalInfo: d.AdditionalInfo}
+		CreatedAt: wire.TimeOf(d.CreatedAt), UpdatedAt: wire.TimeOf(d.UpdatedAt), AdditionalInfo: d.AdditionalInfo,
+		App: wire.Ref{ID: a.ID, Name: a.Key()}, Size: size}
 }
 
 func orgToJSON(o *slipway.Organization) wire.Organization {

@@ -167,6 +167,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/spaces", s.listSpaces)
 		r.Get("/spaces/{space}", s.getSpace)
 
+		r.Get("/sizes", s.listSizes)
 		r.Post("/apps", s.createApp)
 		r.Get("/apps", s.listApps)
 		r.Route("/apps/{app}", func(r chi.Router) {
@@ -184,6 +185,7 @@ func (s *Server) routes() http.Handler {
 			r.Get("/builds/{build}", s.getBuild)
 			r.Get("/builds/{build}/result", s.getBuildResult)
 			r.Delete("/builds/{build}", s.cancelBuild)
+			r.Put("/builds/{build}", s.rebuildBuild)
 
 			r.Post("/releases", s.createRelease)
 			r.Get("/releases", s.listReleases)
@@ -206,6 +208,8 @@ func (s *Server) routes() http.Handler {
 			r.Get("/dynos", s.listDynos)
 			r.Delete("/dynos", s.restartDynos)
 			r.Delete("/dynos/{dyno}", s.restartDyno)
+			r.Get("/dynos/{dyno}", s.getDyno)
+			r.Get("/dyno/{dyno}", s.getDyno)
 			r.Get("/pipeline-couplings", s.listAppCouplings)
 			r.Post("/hooks", s.createHook)
 			r.Get("/hooks", s.listHooks)

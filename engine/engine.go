@@ -215,8 +215,8 @@ func (e *Engine) recover(ctx context.Context) error {
 		if !b.CreatedAt.Before(e.created) {
 			continue // pushed to this run (the API serves before recovery ends)
 		}
-		err := e.cfg.Store.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildFailed,
-			Lines: []string{"Build failed: the server restarted while it ran; push the build again."}})
+		err := e.cfg.Store.FinishBuild(ctx, b.ID, finished(slipway.BuildResult{Status: slipway.BuildFailed,
+			Lines: []string{"Build failed: the server restarted while it ran; push the build again."}}))
 		if err != nil && slipway.ErrorCode(err) != slipway.EConflict {
 			return fmt.Errorf("recover build %s: %w", b.ID, err)
 		}
@@ -648,11 +648,11 @@ func (e *Engine) desired(ctx context.Context, r *slipway.Release) (*slipway.Desi
 	return d, nil
 }
 
-// Restart queues a rolling restart of the app's dynos (or the one named)
-// and returns. Like releases, it is carried out by the server that holds
-// the app's lease, in turn with the app's releases, so it never runs
-// beside a rollout of the app on another server. ENotFound for an unknown
-// dyno.
+// Restart queues a rolling restart of the dynos dyno selects (all for "",
+// a process type's, or one: see slipway.Dyno.Selected) and returns. Like
+// releases, it is carried out by the server that holds the app's lease,
+// in turn with the app's releases, so it never runs beside a rollout of
+// the app on another server. ENotFound when dyno selects no dyno.
 func (e *Engine) Restart(ctx context.Context, appID, dyno string) error {
 	if dyno != "" {
 		dynos, err := e.cfg.Runtime.Dynos(ctx, appID)
@@ -661,10 +661,10 @@ func (e *Engine) Restart(ctx context.Context, appID, dyno string) error {
 		}
 		found := false
 		for _, d := range dynos {
-			found = found || d.Name == dyno || d.ID == dyno
+			found = found || d.Selected(dyno)
 		}
 		if !found {
-			return slipway.Errorf(slipway.ENotFound, "Dyno %q was not found; list them with GET /apps/{app}/dynos.", slipway.Clip(dyno))
+			return slipway.Errorf(slipway.ENotFound, "No dyno or process type %q with dynos was found; list them with GET /apps/{app}/dynos.", slipway.Clip(dyno))
 		}
 	}
 	if _, err := e.cfg.Store.QueueRestart(ctx, appID, dyno); err != nil {

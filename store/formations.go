@@ -62,7 +62,7 @@ func (db *DB) UpsertFormations(ctx context.Context, appID string, changes []slip
 		for _, c := range changes {
 			f, err := scanFormation(tx.QueryRowContext(ctx, `SELECT `+formationColumns+` FROM formations WHERE app_id = $1 AND type = $2`, appID, c.Type))
 			if err == sql.ErrNoRows {
-				f = &slipway.Formation{AppID: appID, Type: c.Type, Size: "standard"}
+				f = &slipway.Formation{AppID: appID, Type: c.Type, Size: slipway.DefaultSize}
 				if _, err := tx.ExecContext(ctx, `INSERT INTO formations (app_id, type, quantity, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)`, appID, c.Type, now); err != nil {
 					return err
 				}

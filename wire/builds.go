@@ -24,6 +24,10 @@ type Build struct {
 	Status          string     `json:"status"`
 	User            User       `json:"user"`
 	OutputStreamURL string     `json:"output_stream_url"`
+	// Buildpacks is always null (slugs run as they are), and Release
+	// null: Akkeris shows both.
+	Buildpacks *[]string `json:"buildpacks"`
+	Release    *IDRef    `json:"release"`
 }
 
 // NewBuild is the body of POST /apps/{app}/builds. URL is a docker://

@@ -105,8 +105,10 @@ type ReleaseStatuses struct {
 	Statuses []ReleaseStatus `json:"statuses"`
 }
 
-// Formation is one process type of an app and its scale.
+// Formation is one process type of an app and its scale. ID is stable
+// for the app and type (Akkeris shows one; Slipway derives it).
 type Formation struct {
+	ID          string `json:"id"`
 	App         Ref    `json:"app"`
 	Type        string `json:"type"`
 	Quantity    int    `json:"quantity"`
@@ -128,6 +130,32 @@ type FormationChange struct {
 	Port        *int    `json:"port,omitempty"`
 	Command     *string `json:"command,omitempty"`
 	Healthcheck *string `json:"healthcheck,omitempty"`
+	// RemoveHealthcheck true clears the health check, RemoveCommand true
+	// the command (the Procfile's runs again), as Akkeris clients send.
+	RemoveHealthcheck *bool `json:"removeHealthcheck,omitempty"`
+	RemoveCommand     *bool `json:"remove-command,omitempty"`
+}
+
+// Size is a dyno size a formation may ask for (GET /sizes), in
+// Kubernetes quantities: memory "512Mi", cpu "500m". The default size
+// sets none (the server's own limits apply).
+type Size struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description"`
+	Resources   SizeResources `json:"resources"`
+}
+
+// SizeResources are what a dyno of a size is promised and held to.
+type SizeResources struct {
+	Requests SizeQuantities `json:"requests"`
+	Limits   SizeQuantities `json:"limits"`
+}
+
+// SizeQuantities are memory and CPU; empty when the size leaves them to
+// the server.
+type SizeQuantities struct {
+	Memory string `json:"memory,omitempty"`
+	CPU    string `json:"cpu,omitempty"`
 }
 
 // FormationUpdates is Heroku's form of the batch PATCH
@@ -142,7 +170,8 @@ type ReleaseRef struct {
 	Version int    `json:"version"`
 }
 
-// Dyno is one running process of an app.
+// Dyno is one running process of an app. Name is its instance within its
+// type ("1", or a pod's "<hash>-<suffix>"): clients print Type.Name.
 type Dyno struct {
 	ID             string     `json:"id"`
 	Name           string     `json:"name"`
@@ -154,4 +183,9 @@ type Dyno struct {
 	CreatedAt      Time       `json:"created_at"`
 	UpdatedAt      Time       `json:"updated_at"`
 	AdditionalInfo string     `json:"additional_info"`
+	// AttachURL is always "" (Slipway has no attach), as Akkeris shows it.
+	AttachURL string `json:"attach_url"`
+	App       Ref    `json:"app"`
+	// Size is the size of the dyno's formation.
+	Size string `json:"size"`
 }

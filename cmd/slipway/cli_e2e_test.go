@@ -363,6 +363,18 @@ func TestCLI(t *testing.T) {
 		if out := h.ok("ps:restart"); !strings.Contains(out, "Restarting every dyno of hello") {
 			t.Fatalf("ps:restart: %s", out)
 		}
+		if out := h.ok("ps:restart", "web"); !strings.Contains(out, "Restarting every web dyno of hello") {
+			t.Fatalf("ps:restart web: %s", out)
+		}
+		var one []client.Dyno
+		h.jsonOut(&one, "ps")
+		if len(one) == 0 {
+			t.Fatal("ps: no dynos")
+		}
+		if out := h.ok("ps:restart", "web."+one[0].Name); !strings.Contains(out, "Restarting web."+one[0].Name+" of hello") {
+			t.Fatalf("ps:restart web.%s: %s", one[0].Name, out)
+		}
+		h.fails(1, []string{"clock"}, "ps:restart", "clock")
 
 		// Usage errors exit 2 and point at --help.
 		h.fails(2, []string{"TYPE=QUANTITY", "slipway ps:scale --help"}, "ps:scale", "web=two")

@@ -89,6 +89,7 @@ func (d *dyno) snapshot() slipway.Dyno {
 	return slipway.Dyno{
 		ID:             d.id,
 		Name:           d.name,
+		Instance:       strconv.Itoa(d.num),
 		Type:           d.typ,
 		State:          d.state,
 		Ready:          d.routed.Load(),
@@ -438,7 +439,7 @@ func (r *Runtime) startProcess(d *dyno) (*proc, error) {
 		appID: d.app.id, appKey: sp.app.Key, logName: d.name, dynoID: d.id, command: sp.command, dir: sp.dir,
 		env: dynoEnv(sp.env, port, d.name, home), header: header, port: port,
 		release: relRef{ID: sp.release.ID, Version: sp.release.Version}, specKey: sp.key, healthcheck: sp.healthcheck,
-		onLine: d.tail.add,
+		onLine: d.tail.add, size: sp.size,
 	})
 	if err != nil {
 		if r.iso == nil {

@@ -101,7 +101,7 @@ func (r *Runtime) spawn(ps spawnSpec) (*proc, error) {
 	spec := dynoinit.Spec{Command: ps.command, Env: ps.env, Dir: ps.dir}
 	var flags uintptr
 	if r.iso != nil {
-		b, err := r.iso.prepare(ps.appID, p.id, dir, ps.dir, &spec)
+		b, err := r.iso.prepare(ps.appID, p.id, dir, ps.dir, ps.size, &spec)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -170,7 +170,7 @@ func (r *Runtime) spawn(ps spawnSpec) (*proc, error) {
 	rec := procRecord{
 		ID: p.id, App: ps.appID, AppKey: ps.appKey, Dyno: ps.logName, DynoID: ps.dynoID, PID: p.pid, PGID: p.pid,
 		StartTicks: procStartTicks(p.pid), Started: started.UTC(), Port: p.port, Addr: p.addr,
-		Release: ps.release, SpecKey: ps.specKey, Command: ps.command, Healthcheck: ps.healthcheck,
+		Release: ps.release, SpecKey: ps.specKey, Command: ps.command, Healthcheck: ps.healthcheck, Size: ps.size,
 	}
 	if p.box != nil {
 		rec.NetHost = p.box.lease.Host.String()
@@ -202,6 +202,7 @@ type spawnSpec struct {
 	release                relRef
 	specKey, healthcheck   string
 	onLine                 func(string)
+	size                   string // the formation's size; "" for the release phase
 }
 
 // relRef is a release as dynos.json records it.
