@@ -47,7 +47,7 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 	}
 	// The engine owns the inline archive's file from here on.
 	s.cfg.Engine.StartBuild(b, slipway.BuildSource{URL: body.URL, Checksum: body.Checksum, Scoped: scoped(r), File: file})
-	writeJSON(w, http.StatusCreated, buildToJSON(b))
+	writeJSON(w, http.StatusCreated, buildToJSON(a, b))
 }
 
 // displayURL checks a build source's scheme and returns the form that is
@@ -87,32 +87,34 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]wire.Build, 0, len(builds))
 	for _, b := range builds {
-		out = append(out, buildToJSON(b))
+		out = append(out, buildToJSON(a, b))
 	}
 	writeJSON(w, status, out)
 }
 
-func (s *Server) build(w http.ResponseWriter, r *http.Request) (*slipway.Build, bool) {
+// build finds the {build} of the path's app, answering 404 itself when
+// either is unknown.
+func (s *Server) build(w http.ResponseWriter, r *http.Request) (*slipway.App, *slipway.Build, bool) {
 	a, ok := s.app(w, r)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	b, err := s.st.FindBuild(r.Context(), a.ID, chi.URLParam(r, "build"))
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, false
+		return nil, nil, false
 	}
-	return b, true
+	return a, b, true
 }
 
 func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) {
-	if b, ok := s.build(w, r); ok {
-		writeJSON(w, http.StatusOK, buildToJSON(b))
+	if a, b, ok := s.build(w, r); ok {
+		writeJSON(w, http.StatusOK, buildToJSON(a, b))
 	}
 }
 
 func (s *Server) getBuildResult(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.build(w, r)
+	_, b, ok := s.build(w, r)
 	if !ok {
 		return
 	}
@@ -125,7 +127,7 @@ func (s *Server) getBuildResult(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.build(w, r)
+	a, b, ok := s.build(w, r)
 	if !ok {
 		return
 	}
@@ -133,7 +135,7 @@ func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, buildToJSON(b))
+	writeJSON(w, http.StatusAccepted, buildToJSON(a, b))
 }
 
 func (s *Server) getSlug(w http.ResponseWriter, r *http.Request) {
@@ -147,12 +149,13 @@ func (s *Server) getSlug(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if a, err := s.st.FindApp(r.Context(), sl.AppID); err != nil || !allowed(r, a.OrgID) {
+	a, err := s.st.FindApp(r.Context(), sl.AppID)
+	if err != nil || !allowed(r, a.OrgID) {
 		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Slug %q was not found.", sl.ID))
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.Slug{ID: sl.ID, ProcessTypes: sl.ProcessTypes, Size: sl.Size, Checksum: sl.Checksum, Image: sl.Image,
-		SourceBlob: buildToJSON(b).SourceBlob, CreatedAt: wire.TimeOf(sl.CreatedAt)})
+		SourceBlob: buildToJSON(a, b).SourceBlob, CreatedAt: wire.TimeOf(sl.CreatedAt)})
 }
 
 // SlugToken is the token a release's pods present to download its slug:
@@ -198,11 +201,7 @@ func (s *Server) getSlugBlob(w http.ResponseWriter, r *http.Request) {
 // from its slug, packed again, so only a succeeded one whose slug has not
 // been garbage-collected can be rebuilt (422 otherwise).
 func (s *Server) rebuildBuild(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.app(w, r)
-	if !ok {
-		return
-	}
-	old, ok := s.build(w, r)
+	a, old, ok := s.build(w, r)
 	if !ok {
 		return
 	}
@@ -226,7 +225,7 @@ func (s *Server) rebuildBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Engine.StartBuild(b, src)
-	writeJSON(w, http.StatusCreated, buildToJSON(b))
+	writeJSON(w, http.StatusCreated, buildToJSON(a, b))
 }
 
 // rebuildSource is the source to build old again from; for an inline

@@ -71,6 +71,9 @@ type Config struct {
 	Store   Store
 	Engine  Engine
 	Runtime slipway.Runtime
+	// RuntimeName is the runtime dynos run on, "local" (the default) or
+	// "kubernetes"; the server's one region and one stack are named so.
+	RuntimeName string
 	// Token is the admin token every request but /healthz and /metrics needs.
 	Token string
 	// MetricsToken, when set, is the token GET /metrics needs (as
@@ -99,6 +102,14 @@ type Config struct {
 	Egress   egress.Policy
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
+
+	// LogKey signs log session URLs (see logs.go); servers that share it
+	// serve each other's sessions. Default: a random key of this server.
+	LogKey []byte
+	// LogSessionTTL is how long a log session's URL may be opened after
+	// it is created (DefaultLogSessionTTL); LogStreamMax bounds one
+	// tailing stream (DefaultLogStreamMax).
+	LogSessionTTL, LogStreamMax time.Duration
 }
 
 // Server is the HTTP API.
@@ -108,6 +119,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	metrics *Metrics
+	logKey  []byte
 	spec    []byte // docs/openapi.yaml as JSON, for GET /openapi.json
 }
 
@@ -131,7 +143,17 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry), spec: specJSON()}
+	if cfg.LogSessionTTL <= 0 {
+		cfg.LogSessionTTL = DefaultLogSessionTTL
+	}
+	if cfg.LogStreamMax <= 0 {
+		cfg.LogStreamMax = DefaultLogStreamMax
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry), logKey: cfg.LogKey, spec: specJSON()}
+	if len(s.logKey) == 0 {
+		s.logKey = make([]byte, 32)
+		rand.Read(s.logKey)
+	}
 	s.handler = s.routes()
 	return s
 }
@@ -157,6 +179,8 @@ func (s *Server) routes() http.Handler {
 	// Pods download their slug with a per-release token (or the admin
 	// token); the route checks it itself.
 	r.Get("/slugs/{slug}/blob", s.getSlugBlob)
+	// A log session's URL carries its own secret instead of a token.
+	r.Get("/log-sessions/{session}", s.streamLogSession)
 	r.With(s.metricsAuth).Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	r.Group(func(r chi.Router) {
 		r.Use(s.auth)
@@ -166,6 +190,10 @@ func (s *Server) routes() http.Handler {
 		r.With(s.adminOnly).Post("/spaces", s.createSpace)
 		r.Get("/spaces", s.listSpaces)
 		r.Get("/spaces/{space}", s.getSpace)
+		r.Get("/regions", s.listRegions)
+		r.Get("/regions/{region}", s.getRegion)
+		r.Get("/stacks", s.listStacks)
+		r.Get("/stacks/{stack}", s.getStack)
 
 		r.Get("/sizes", s.listSizes)
 		r.Post("/apps", s.createApp)
@@ -179,6 +207,7 @@ func (s *Server) routes() http.Handler {
 			r.Patch("/features/{feature}", s.updateFeature)
 			r.Get("/config-vars", s.getConfigVars)
 			r.Patch("/config-vars", s.updateConfigVars)
+			r.Get("/config-vars/notes", s.getConfigVarNotes)
 
 			r.Post("/builds", s.createBuild)
 			r.Get("/builds", s.listBuilds)
@@ -210,13 +239,15 @@ func (s *Server) routes() http.Handler {
 			r.Delete("/dynos/{dyno}", s.restartDyno)
 			r.Get("/dynos/{dyno}", s.getDyno)
 			r.Get("/dyno/{dyno}", s.getDyno)
-			r.Get("/pipeline-couplings", s.listAppCouplings)
+			r.Get("/pipeline-couplings", s.getAppCoupling)
+			r.Post("/log-sessions", s.createLogSession)
 			r.Post("/hooks", s.createHook)
 			r.Get("/hooks", s.listHooks)
 			r.Get("/hooks/{hook}", s.getHook)
 			r.Patch("/hooks/{hook}", s.updateHook)
 			r.Delete("/hooks/{hook}", s.deleteHook)
 			r.Get("/hooks/{hook}/results", s.listHookResults)
+			r.Get("/hooks/{hook}/results/{result}", s.getHookResult)
 		})
 		r.Get("/slugs/{slug}", s.getSlug)
 
@@ -230,6 +261,7 @@ func (s *Server) routes() http.Handler {
 			r.Get("/pipelines/{pipeline}", s.getPipeline)
 			r.Delete("/pipelines/{pipeline}", s.deletePipeline)
 			r.Get("/pipelines/{pipeline}/pipeline-couplings", s.listPipelineCouplings)
+			r.Get("/pipelines/{pipeline}/statuses", s.listPipelineStatuses)
 			r.Get("/pipeline-stages", s.listStages)
 			r.Post("/pipeline-couplings", s.createCoupling)
 			r.Get("/pipeline-couplings", s.listCouplings)

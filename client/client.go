@@ -38,6 +38,7 @@ func New(baseURL, token string) *Client {
 // used.
 type (
 	Ref             = wire.Ref
+	AppRef          = wire.AppRef
 	IDRef           = wire.IDRef
 	User            = wire.User
 	App             = wire.App

@@ -45,9 +45,9 @@ type Store interface {
 	// release its formations, the first ones from its Procfile.
 	ListFormations(ctx context.Context, appID string) ([]*slipway.Formation, error)
 	EnsureFormations(ctx context.Context, appID string, processTypes []string) error
-	// EmitEvent (slipway.Outbox) sends released as each process type is
-	// rolled out.
-	EmitEvent(ctx context.Context, appID, event string, data map[string]any) error
+	// EmitReleased (slipway.Outbox) sends released as each process type
+	// is rolled out.
+	EmitReleased(ctx context.Context, releaseID, process string) error
 	// FindRelease (slipway.ReleaseStore) tells whether a newer release
 	// waits behind a gated rollout, which it then aborts.
 	FindRelease(ctx context.Context, appID, idOrVersion string) (*slipway.Release, error)
@@ -534,9 +534,7 @@ func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
 		e.logf(ctx, r, "%s", formatEvent(ev))
 		if ev.Type == slipway.EventDone {
 			// released: a formation type is fully rolled out on the release.
-			data := map[string]any{"process": ev.Process, "release": map[string]any{"id": r.ID, "version": r.Version,
-				"description": r.Description, "trigger": r.Trigger, "slug": map[string]string{"id": r.SlugID}}}
-			if err := e.cfg.Store.EmitEvent(ctx, r.AppID, slipway.EventReleased, data); err != nil && ctx.Err() == nil {
+			if err := e.cfg.Store.EmitReleased(ctx, r.ID, ev.Process); err != nil && ctx.Err() == nil {
 				e.log.Error("released event", "release", r.ID, "err", err)
 			}
 		}

@@ -16,7 +16,7 @@ type SourceBlob struct {
 // Build is a build. Slug is set once it succeeded; its id is the build's.
 type Build struct {
 	ID              string     `json:"id"`
-	App             IDRef      `json:"app"`
+	App             AppRef     `json:"app"`
 	CreatedAt       Time       `json:"created_at"`
 	UpdatedAt       Time       `json:"updated_at"`
 	SourceBlob      SourceBlob `json:"source_blob"`

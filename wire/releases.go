@@ -7,7 +7,7 @@ import "github.com/slipway/slipway"
 // left out otherwise.
 type Release struct {
 	ID          string `json:"id"`
-	App         Ref    `json:"app"`
+	App         AppRef `json:"app"`
 	CreatedAt   Time   `json:"created_at"`
 	UpdatedAt   Time   `json:"updated_at"`
 	Description string `json:"description"`
@@ -73,17 +73,19 @@ type ReleaseLog struct {
 	Release ReleaseStatusRef `json:"release"`
 }
 
-// ReleaseStatus is a check reported on a release, such as a CI run.
+// ReleaseStatus is a check reported on a release, such as a CI run, with
+// the release it is reported on.
 type ReleaseStatus struct {
-	ID          string `json:"id"`
-	State       string `json:"state"`
-	Name        string `json:"name"`
-	Context     string `json:"context"`
-	Description string `json:"description"`
-	TargetURL   string `json:"target_url"`
-	ImageURL    string `json:"image_url"`
-	CreatedAt   Time   `json:"created_at"`
-	UpdatedAt   Time   `json:"updated_at"`
+	ID          string  `json:"id"`
+	State       string  `json:"state"`
+	Name        string  `json:"name"`
+	Context     string  `json:"context"`
+	Description string  `json:"description"`
+	TargetURL   string  `json:"target_url"`
+	ImageURL    string  `json:"image_url"`
+	CreatedAt   Time    `json:"created_at"`
+	UpdatedAt   Time    `json:"updated_at"`
+	Release     Release `json:"release"`
 }
 
 // ReleaseStatusChange is the body of POST and PATCH
@@ -109,7 +111,7 @@ type ReleaseStatuses struct {
 // for the app and type (Akkeris shows one; Slipway derives it).
 type Formation struct {
 	ID          string `json:"id"`
-	App         Ref    `json:"app"`
+	App         AppRef `json:"app"`
 	Type        string `json:"type"`
 	Quantity    int    `json:"quantity"`
 	Size        string `json:"size"`
@@ -173,6 +175,7 @@ type ReleaseRef struct {
 // Dyno is one running process of an app. Name is its instance within its
 // type ("1", or a pod's "<hash>-<suffix>"): clients print Type.Name.
 type Dyno struct {
+	App            AppRef     `json:"app"`
 	ID             string     `json:"id"`
 	Name           string     `json:"name"`
 	Type           string     `json:"type"`
@@ -185,7 +188,6 @@ type Dyno struct {
 	AdditionalInfo string     `json:"additional_info"`
 	// AttachURL is always "" (Slipway has no attach), as Akkeris shows it.
 	AttachURL string `json:"attach_url"`
-	App       Ref    `json:"app"`
 	// Size is the size of the dyno's formation.
 	Size string `json:"size"`
 }

@@ -207,8 +207,15 @@ func TestCLI(t *testing.T) {
 		h.fails(1, nil, "apps:create", "hello")
 		var apps []client.App
 		h.jsonOut(&apps, "apps")
-		if len(apps) != 1 || apps[0].Key != "hello-default" {
+		if len(apps) != 1 || apps[0].Key != "hello-default" || apps[0].Name != "hello-default" || apps[0].SimpleName != "hello" {
 			t.Fatalf("apps --json = %+v", apps)
+		}
+		// apps:info heads with the key and shows the bare name apart.
+		appInfo := h.ok("apps:info", "hello")
+		for _, re := range []string{`(?m)^.*hello-default`, `(?m)^\s*Name:?\s+hello\s*$`, `(?m)^\s*Stack:?\s+local\s*$`} {
+			if !regexp.MustCompile(re).MatchString(appInfo) {
+				t.Fatalf("apps:info lacks %s:\n%s", re, appInfo)
+			}
 		}
 
 		// A folder deploy, without a terminal: plain lines, no escapes.
@@ -446,6 +453,8 @@ func TestCLI(t *testing.T) {
 		if out := h.ok("pipelines:info", "shop"); !regexp.MustCompile(`(?m)^development\s+tty-default\s+ci/tests$`).MatchString(out) {
 			t.Fatalf("pipelines:info:\n%s", out)
 		}
+		h.ok("apps:create", "lone")
+		h.fails(1, []string{"not in a pipeline"}, "pipelines:promote", "-a", "lone")
 		// The required check is not reported yet: 409 naming it.
 		h.fails(1, []string{"ci/tests"}, "pipelines:promote", "-a", "tty")
 		cur, err := ts.c.Release(bg, "tty", "v2")

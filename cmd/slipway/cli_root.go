@@ -82,7 +82,7 @@ deploy with slipway deploy. Every client command takes --json for scripts;
 		cl.releasesCmd(), cl.releasesInfoCmd(), cl.releasesCreateCmd(), cl.releasesRollbackCmd(),
 		cl.releasesStatusesCmd(), cl.releasesWaitCmd(), cl.releasesStrategyCmd(),
 		cl.releasesPromoteCmd(), cl.releasesAbortCmd(), cl.releasesPauseCmd(), cl.releasesResumeCmd())
-	add("dynos", cl.psCmd(), cl.psScaleCmd(), cl.psRestartCmd(),
+	add("dynos", cl.psCmd(), cl.psScaleCmd(), cl.psRestartCmd(), cl.logsCmd(),
 		cl.configCmd(), cl.configGetCmd(), cl.configSetCmd(), cl.configUnsetCmd())
 	add("pipelines", cl.pipelinesCmd(), cl.pipelinesInfoCmd(), cl.pipelinesCreateCmd(), cl.pipelinesAddCmd(),
 		cl.pipelinesPromoteCmd(), cl.hooksCmd(), cl.hooksCreateCmd())

@@ -433,8 +433,8 @@ func (r *Runtime) startProcess(d *dyno) (*proc, error) {
 		}
 		home = sp.dir
 	}
-	header := fmt.Sprintf("--- %s %s v%d (release %s) starting on port %d: %s\n",
-		r.now().UTC().Format(time.RFC3339), d.name, sp.release.Version, sp.release.ID, port, sp.command)
+	header := fmt.Sprintf("%s v%d (release %s) starting on port %d: %s",
+		d.name, sp.release.Version, sp.release.ID, port, sp.command)
 	p, err := r.spawn(spawnSpec{
 		appID: d.app.id, appKey: sp.app.Key, logName: d.name, dynoID: d.id, command: sp.command, dir: sp.dir,
 		env: dynoEnv(sp.env, port, d.name, home), header: header, port: port,

@@ -71,20 +71,28 @@ func humanMiB(b int64) string { return strconv.FormatInt(b>>20, 10) + " MiB" }
 
 // spawn starts `/bin/sh -c <command>` under a dyno init: isolated when the
 // runtime isolates (own namespaces, root, uid, cgroup and network), else in
-// dir as the server's user. Output goes, after header, to
-// DataDir/logs/<appID>/<logName>.log, and each line to onLine. The process
+// dir as the server's user. Output goes, after header (a line of the
+// slipway source), to DataDir/logs/<appID>/<logName>.log, rotated into
+// <logName>.log.1 past LogMaxBytes, and each line to onLine. The process
 // is recorded in dynos.json so that a restarted server adopts it.
 func (r *Runtime) spawn(ps spawnSpec) (*proc, error) {
 	logDir := filepath.Join(r.cfg.DataDir, "logs", ps.appID)
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(filepath.Join(logDir, ps.logName+".log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	// The init reads the log back when it rotates it into log.1.
+	logPath := filepath.Join(logDir, ps.logName+".log")
+	logf, err := os.OpenFile(logPath, os.O_APPEND|os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	if _, err := logf.WriteString(ps.header); err != nil {
+	prevf, err := os.OpenFile(logPath+".1", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer prevf.Close()
+	if _, err := logf.WriteString(dynoinit.FormatLogLine(r.now(), dynoinit.SourceSlipway, ps.header)); err != nil {
 		return nil, err
 	}
 	p := &proc{id: uuid.NewString(), port: ps.port, exited: make(chan struct{}), outDone: make(chan struct{})}
@@ -98,7 +106,7 @@ func (r *Runtime) spawn(ps spawnSpec) (*proc, error) {
 		return nil, err
 	}
 	defer statusf.Close()
-	spec := dynoinit.Spec{Command: ps.command, Env: ps.env, Dir: ps.dir}
+	spec := dynoinit.Spec{Command: ps.command, Env: ps.env, Dir: ps.dir, LogMaxBytes: r.cfg.LogMaxBytes}
 	var flags uintptr
 	if r.iso != nil {
 		b, err := r.iso.prepare(ps.appID, p.id, dir, ps.dir, ps.size, &spec)
@@ -130,7 +138,7 @@ func (r *Runtime) spawn(ps spawnSpec) (*proc, error) {
 		Path:        r.initPath,
 		Args:        []string{dynoinit.Argv0},
 		Env:         []string{},
-		ExtraFiles:  []*os.File{ctlR, logf, statusf, liveW},
+		ExtraFiles:  []*os.File{ctlR, logf, statusf, liveW, prevf},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Cloneflags: flags},
 	}
 	started := time.Now()

@@ -25,7 +25,9 @@
 // and SLIPWAY_APP (the app name). Numbers are the lowest free per type, so
 // with surge 1 a rollout of web.1–3 starts web.4, then web.1 again, and so
 // on. Output is appended to DataDir/logs/<app id>/<dyno>.log after a header
-// line naming the release. Only the type "web" is routed.
+// line naming the release, a stamped line at a time, and rotated into
+// <dyno>.log.1 past Config.LogMaxBytes; Logs reads it back (a
+// slipway.LogSource). Only the type "web" is routed.
 //
 // Progress: each rollout step is one slipway.ProgressEvent (started,
 // healthy, routed, drained, stopped, failed, info, done) whose Message is a
@@ -477,6 +479,7 @@ func (r *Runtime) Remove(ctx context.Context, appID string) error {
 	r.mu.Unlock()
 	r.stopDynos(ds, newReporter(nil, r.log, a.id))
 	os.Remove(r.releasePhasePath(a.id))
+	os.RemoveAll(filepath.Join(r.cfg.DataDir, "logs", a.id))
 	return nil
 }
 
