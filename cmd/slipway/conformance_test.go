@@ -313,7 +313,7 @@ func TestConformance_AkkerisReference(t *testing.T) {
 		{ref: "Spaces.md: Get Space Info", method: "GET", path: "/spaces/perf-dev-us", status: 200, want: refSpace},
 
 		{ref: "Apps.md: Create a new app", method: "POST", path: "/apps", body: `{"org":"myorg", "name":"events", "space":"perf-dev-us", "description":"desc", "labels":"label1,label2"}`, status: 201, want: refAppCreated, save: map[string]string{"appid": "id"}},
-		{ref: "Apps.md: Update an app", method: "PATCH", path: app, body: `{"maintenance":false, "name":"events", "build_stack":"ds1"}`, status: 200, want: refAppCreated},
+		{ref: "Apps.md: Update an app", method: "PATCH", path: app, body: `{"maintenance":true, "name":"events", "build_stack":"ds1"}`, status: 200, want: refAppCreated},
 		{ref: "Apps.md: List Apps", method: "GET", path: "/apps", status: 200, want: list{of: refApp}},
 		{ref: "Apps.md: App Info", method: "GET", path: app, status: 200, want: refApp},
 		{ref: "Features.md: Enable or Disable Features", method: "PATCH", path: app + "/features/auto-release", body: `{"enabled":false}`, status: 200, want: refFeature},
