@@ -164,20 +164,23 @@ type typeProgress struct {
 // loadRollout reads the release (rel, or the app's newest when "") with
 // its dynos and the end of its log.
 func loadRollout(ctx context.Context, c *client.Client, app, rel string) (rolloutView, error) {
-	v := rolloutView{App: app}
 	if rel == "" {
 		rels, err := latestReleases(ctx, c, app, 1)
 		if err != nil || len(rels) == 0 {
-			return v, err
+			return rolloutView{App: app}, err
 		}
-		v.Release = &rels[0]
-	} else {
-		r, err := c.Release(ctx, app, rel)
-		if err != nil {
-			return v, err
-		}
-		v.Release = r
+		return rolloutOf(ctx, c, app, &rels[0])
 	}
+	r, err := c.Release(ctx, app, rel)
+	if err != nil {
+		return rolloutView{App: app}, err
+	}
+	return rolloutOf(ctx, c, app, r)
+}
+
+// rolloutOf reads the dynos and the log of a release the caller has.
+func rolloutOf(ctx context.Context, c *client.Client, app string, rel *wire.Release) (rolloutView, error) {
+	v := rolloutView{App: app, Release: rel}
 	v.Terminal = slipway.ReleaseTerminal(v.Release.Status)
 	fs, err := c.Formations(ctx, app)
 	if err != nil {
@@ -265,7 +268,13 @@ func (u *UI) appPage(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	if v.Rollout, err = loadRollout(ctx, c, a.Key, ""); err != nil {
+	// The newest release is the timeline's first.
+	if len(v.Timeline.Rows) > 0 {
+		v.Rollout, err = rolloutOf(ctx, c, a.Key, &v.Timeline.Rows[0].Release)
+	} else {
+		v.Rollout = rolloutView{App: a.Key}
+	}
+	if err != nil {
 		fail(err)
 		return
 	}
@@ -357,7 +366,7 @@ func (u *UI) releasePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := releaseView{App: a, Release: rowOf(*rel)}
-	if v.Rollout, err = loadRollout(ctx, c, a.Key, rel.ID); err != nil {
+	if v.Rollout, err = rolloutOf(ctx, c, a.Key, rel); err != nil {
 		u.renderError(w, r, nil, err)
 		return
 	}
