@@ -79,7 +79,7 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	if _, err := tx.ExecContext(ctx, `UPDATE apps SET release_seq = release_seq WHERE id = $1`, app.ID); err != nil {
 		return "", err
 	}
-	var slugID, desc string
+	var slugID, desc, rollbackOf string
 	var cfg map[string]string
 	switch {
 	case nr.ConfigChange != nil:
@@ -112,7 +112,7 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 		if !slipway.ReleaseTerminal(target.Status) {
 			return "", slipway.Errorf(slipway.EConflict, "Release v%d is still %s; roll back to a release that has finished.", target.Version, target.Status)
 		}
-		slugID, cfg = target.SlugID, target.Config
+		slugID, cfg, rollbackOf = target.SlugID, target.Config, target.ID
 		if err := replaceConfigVars(ctx, tx, app.ID, cfg); err != nil {
 			return "", err
 		}
@@ -158,6 +158,9 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
 		id, app.ID, version, slugID, string(cfgJSON), desc, slipway.ReleaseQueued, nr.Trigger, nr.UserID, nr.UserEmail, strategy, now)
 	if err != nil {
+		return "", err
+	}
+	if err := recordReleaseContents(ctx, tx, app.ID, id, rollbackOf); err != nil {
 		return "", err
 	}
 	r := &slipway.Release{ID: id, Version: version, SlugID: slugID, Description: desc, Status: slipway.ReleaseQueued, Trigger: nr.Trigger}
