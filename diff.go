@@ -45,7 +45,7 @@ type ReleaseDiff struct {
 	Against      *Release // nil: the release is compared with nothing
 	Config       KeyChanges
 	Slug         SlugChange
-	ProcessTypes KeyChanges  // by process type: added, removed, command changed
+	ProcessTypes KeyChanges // by process type: added, removed, command changed
 	// Formation lists the formation's changes by type; FormationKnown is
 	// false when either release did not record its formation.
 	Formation      []FormationDiff
