@@ -62,6 +62,7 @@ type App struct {
 	UpdatedAt    time.Time
 	ReleasedAt   *time.Time // when the current release succeeded, nil if none
 	CurrentImage string     // image or slug id running now, "" if none
+	SlugSize     int64      // size of the slug running now, 0 for an image or none
 }
 
 // Key is the app's name-space key, accepted wherever an app id is.

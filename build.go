@@ -77,6 +77,16 @@ type BuildResult struct {
 	Lines  []string
 }
 
+// FinishedLine is the last line of an ended build's result, the one
+// Akkeris clients wait for: "Finished: SUCCESS" for a succeeded build,
+// "Finished: FAILURE" for any other.
+func FinishedLine(status string) string {
+	if status == BuildSucceeded {
+		return "Finished: SUCCESS"
+	}
+	return "Finished: FAILURE"
+}
+
 // BuildStore keeps builds and their slugs, as the API shows them.
 type BuildStore interface {
 	// CreateBuild records b as a queued build and sets its id and times.

@@ -11,6 +11,11 @@ type FormationChange struct {
 	Port        *int
 	Command     *string
 	Healthcheck *string
+	// RemoveHealthcheck clears the health check (the port is checked
+	// again) and RemoveCommand the command (the Procfile's runs again):
+	// Akkeris's removeHealthcheck and remove-command.
+	RemoveHealthcheck bool
+	RemoveCommand     bool
 }
 
 // FormationStore keeps how many dynos of each process type an app runs.

@@ -92,10 +92,17 @@ type HookResult struct {
 	Event          string
 	Attempt        int
 	RequestHeaders map[string]string
-	StatusCode     int // 0 when no answer came
-	Duration       time.Duration
-	Error          string
-	CreatedAt      time.Time
+	// URL and RequestBody are the delivery's, as sent; filled in when
+	// results are read.
+	URL         string
+	RequestBody []byte
+	StatusCode  int // 0 when no answer came
+	// ResponseHeaders are the answer's headers (the first value of each,
+	// clipped); empty when no answer came.
+	ResponseHeaders map[string]string
+	Duration        time.Duration
+	Error           string
+	CreatedAt       time.Time
 }
 
 // HookStore keeps an app's webhooks and the results of their deliveries.
@@ -117,6 +124,9 @@ type HookStore interface {
 	// page at a time (see Page: its cursor is a time and an id). EInvalid
 	// for a Page.Start that is not a created_at cursor.
 	ListHookResults(ctx context.Context, hookID string, p Page) ([]*HookResult, error)
+	// FindHookResult finds one delivery attempt of a hook; ENotFound if
+	// none.
+	FindHookResult(ctx context.Context, hookID, id string) (*HookResult, error)
 }
 
 // Outbox holds events on their way to hooks. Events are written in the
@@ -126,6 +136,10 @@ type Outbox interface {
 	// EmitEvent writes an event to the outbox of every active hook of the
 	// app that subscribes to it; ENotFound for an unknown app.
 	EmitEvent(ctx context.Context, appID, event string, data map[string]any) error
+	// EmitReleased writes released for a process type of a release that
+	// is fully rolled out, with the release and its slug; ENotFound for an
+	// unknown release.
+	EmitReleased(ctx context.Context, releaseID, process string) error
 	// ClaimDeliveries takes up to n deliveries that are due, hiding them
 	// from other claimers (other servers included) for lease: no delivery
 	// is handed to two claimers at once.

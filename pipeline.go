@@ -10,6 +10,15 @@ var stages = [...]string{"review", "development", "staging", "production"}
 // Stages returns the pipeline stages, in promotion order.
 func Stages() []string { return append([]string(nil), stages[:]...) }
 
+// NextStage returns the stage after stage, "" for the last one or an
+// unknown one.
+func NextStage(stage string) string {
+	if i := StageIndex(stage); i >= 0 && i+1 < len(stages) {
+		return stages[i+1]
+	}
+	return ""
+}
+
 // StageIndex returns the stage's place in Stages, or -1.
 func StageIndex(stage string) int {
 	for i, s := range stages {
@@ -59,6 +68,7 @@ type Promotion struct {
 	PipelineID      string
 	PipelineName    string
 	SourceAppID     string
+	SourceAppKey    string // the source app's key, name-space
 	SourceReleaseID string
 	Status          string // pending until every target ends, then succeeded or failed
 	Targets         []PromotionTarget
@@ -70,9 +80,18 @@ type Promotion struct {
 type PromotionTarget struct {
 	ID        string
 	AppID     string
+	AppKey    string // the target app's key, name-space; "" once the app is deleted
 	ReleaseID string
 	Status    string // the target release's status
 	Error     string
+}
+
+// StatusContext is a release status context that a pipeline's couplings
+// can require: Name is the name the newest status with that context gave
+// it (the context itself when only a coupling names it).
+type StatusContext struct {
+	Context string
+	Name    string
 }
 
 // PipelineStore keeps pipelines, the apps coupled to them and promotions.
@@ -97,6 +116,11 @@ type PipelineStore interface {
 	ListCouplings(ctx context.Context, pipelineID, appID string) ([]*Coupling, error)
 	// FindCoupling finds a coupling by id; ENotFound if none.
 	FindCoupling(ctx context.Context, id string) (*Coupling, error)
+	// ListPipelineStatuses lists, by context, the release status contexts
+	// available to the pipeline's required checks: those posted on any
+	// release of an app coupled to it, and those its couplings already
+	// require. ENotFound for an unknown pipeline.
+	ListPipelineStatuses(ctx context.Context, pipelineID string) ([]StatusContext, error)
 	// UpdateCouplingChecks sets a coupling's required status checks and
 	// returns it. ENotFound for an unknown coupling; EUnprocessable for
 	// invalid checks.

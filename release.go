@@ -47,6 +47,7 @@ type Release struct {
 	ID          string
 	AppID       string
 	AppName     string
+	AppKey      string // the app's "<name>-<space>", which answers name it by
 	Version     int
 	SlugID      string
 	Config      map[string]string

@@ -31,8 +31,12 @@ const (
 
 // Dyno is one running process (or pod) of an app.
 type Dyno struct {
-	ID             string     `json:"id"`
-	Name           string     `json:"name"` // type.N, e.g. web.1
+	ID   string `json:"id"`
+	Name string `json:"name"` // unique in the app: web.1 locally, the pod's name on Kubernetes
+	// Instance is the dyno's name within its type, what clients print
+	// after "type.": "1" for web.1, the pod's "<hash>-<suffix>" on
+	// Kubernetes. The API answers it as the dyno's name.
+	Instance       string     `json:"instance"`
 	Type           string     `json:"type"`
 	State          string     `json:"state"`
 	Ready          bool       `json:"ready"` // the router sends it traffic
@@ -41,6 +45,13 @@ type Dyno struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 	AdditionalInfo string     `json:"additional_info"`
+}
+
+// Selected reports whether a restart of target takes in d: every dyno for
+// "", every dyno of a type for the process type's name, and d alone for
+// "type.instance", its Name or its ID.
+func (d *Dyno) Selected(target string) bool {
+	return target == "" || target == d.Type || target == d.ID || target == d.Name || target == d.Type+"."+d.Instance
 }
 
 // ReleaseRef names a release to a runtime.
@@ -134,10 +145,15 @@ type Runtime interface {
 	// formation types not in d are stopped. If it returns an error, the app
 	// runs what it ran before Deploy was called (auto-revert).
 	Deploy(ctx context.Context, d Desired, progress ProgressFunc) error
-	// Restart replaces the app's dynos (all if dyno is "", else the one with
-	// that name or id) with fresh processes of the same release, using the
-	// same rolling rules. ENotFound for an unknown app or dyno.
-	Restart(ctx context.Context, appID, dyno string, progress ProgressFunc) error
+	// Restart replaces the dynos target selects (see Dyno.Selected: "" for
+	// all, a process type for every dyno of that type, "type.instance", a
+	// dyno's Name or ID for one) with fresh processes of the same release.
+	// A restart of several dynos follows Deploy's rolling rules (a new
+	// dyno healthy before an old one stops, per type, reverted on failure);
+	// one dyno is replaced on its own while the others keep serving.
+	// ENotFound for an app never deployed here or a target that selects no
+	// dyno.
+	Restart(ctx context.Context, appID, target string, progress ProgressFunc) error
 	// Dynos lists the app's dynos, ordered by type then number.
 	Dynos(ctx context.Context, appID string) ([]Dyno, error)
 	// Remove stops every dyno of the app and removes its routes.
@@ -251,8 +267,16 @@ func (c *FormationChange) Validate() error {
 	if c.Healthcheck != nil && *c.Healthcheck != "" && (!strings.HasPrefix(*c.Healthcheck, "/") || len(*c.Healthcheck) > 255 || strings.ContainsAny(*c.Healthcheck, " \t\r\n")) {
 		return Errorf(EUnprocessable, "healthcheck must be a path starting with /, such as /health.")
 	}
-	if c.Size != nil && (len(*c.Size) == 0 || len(*c.Size) > 32) {
-		return Errorf(EUnprocessable, "size must be 1 to 32 characters.")
+	if c.Size != nil {
+		if _, ok := FindSize(*c.Size); !ok || *c.Size == "" {
+			return Errorf(EUnprocessable, "size %q is not offered: GET /sizes lists the sizes.", Clip(*c.Size))
+		}
+	}
+	if c.RemoveHealthcheck && c.Healthcheck != nil && *c.Healthcheck != "" {
+		return Errorf(EUnprocessable, "healthcheck and removeHealthcheck cannot both be given: send one.")
+	}
+	if c.RemoveCommand && c.Command != nil && *c.Command != "" {
+		return Errorf(EUnprocessable, "command and remove-command cannot both be given: send one.")
 	}
 	if c.Command != nil && len(*c.Command) > 4096 {
 		return Errorf(EUnprocessable, "command must be under 4096 characters.")
@@ -276,6 +300,12 @@ func (c *FormationChange) ApplyTo(f *Formation) {
 	}
 	if c.Healthcheck != nil {
 		f.Healthcheck = *c.Healthcheck
+	}
+	if c.RemoveCommand {
+		f.Command = ""
+	}
+	if c.RemoveHealthcheck {
+		f.Healthcheck = ""
 	}
 }
 

@@ -145,6 +145,12 @@ func TestRoutes_EveryRouteNeedsAToken(t *testing.T) {
 			}
 			continue
 		}
+		if path == "/log-sessions/x" { // the URL's secret stands in for a token
+			if rec := f.do(method, path+"?secret=wrong", admin, ""); rec.Code != 404 {
+				t.Errorf("%s %s with a wrong secret and the admin token = %d, want 404", method, path, rec.Code)
+			}
+			continue
+		}
 		for _, auth := range []string{"", "Bearer wrong", "wrong", "Bearer admin-token-but-longer"} {
 			rec := f.do(method, path, auth, "{}")
 			if rec.Code != 401 || !strings.Contains(rec.Body.String(), `"id":"unauthorized"`) {
@@ -176,11 +182,17 @@ func TestBadInput_ClearErrorAndNothingWritten(t *testing.T) {
 		{"app: huge body", "POST", "/apps", big, 413},
 		{"app: unknown", "GET", "/apps/nope-default", ``, 404},
 		{"app: patch wrong type", "PATCH", "/apps/hello", `{"maintenance":"yes"}`, 400},
+		{"app: rename", "PATCH", "/apps/hello", `{"maintenance":true,"name":"goodbye"}`, 422},
 		{"org: bad name", "POST", "/organizations", `{"name":"A B"}`, 422},
 		{"org: taken", "POST", "/organizations", `{"name":"default"}`, 409},
 		{"space: taken", "POST", "/spaces", `{"name":"default"}`, 409},
 		{"space: unknown org", "POST", "/spaces", `{"name":"ghost","org":"nope"}`, 422},
 		{"space: org wrong type", "POST", "/spaces", `{"name":"ghost","org":7}`, 400},
+		{"space: unknown stack", "POST", "/spaces", `{"name":"ghost","stack":"ds1"}`, 422},
+		{"region: unknown", "GET", "/regions/us-seattle", ``, 404},
+		{"stack: unknown", "GET", "/stacks/ds1", ``, 404},
+		{"audits: space without app", "GET", "/audits?space=default", ``, 422},
+		{"audits: by user", "GET", "/audits?user=someone", ``, 422},
 		{"feature: unknown", "PATCH", "/apps/hello/features/nope", `{"enabled":true}`, 404},
 		{"feature: no enabled", "PATCH", "/apps/hello/features/auto-release", `{}`, 422},
 		{"config: reserved", "PATCH", "/apps/hello/config-vars", `{"PORT":"80"}`, 422},
@@ -288,6 +300,8 @@ func TestScopedToken_SeesOnlyItsOrganization(t *testing.T) {
 		{"delete another org's app", "DELETE", "/apps/hello", ``, 404},
 		{"another org's slug", "GET", "/slugs/" + f.slug, ``, 404},
 		{"another org's audits", "GET", "/audits?app=hello", ``, 404},
+		{"another org's audits by name and space", "GET", "/audits?app=hello&space=default", ``, 404},
+		{"own audits by name and space", "GET", "/audits?app=mine&space=default", ``, 200},
 		{"app in another org", "POST", "/apps", `{"name":"sneaky","org":"default"}`, 422},
 		{"another org", "GET", "/organizations/default", ``, 404},
 		{"tokens are admin only", "POST", "/tokens", `{"org":"acme"}`, 403},
@@ -303,12 +317,12 @@ func TestScopedToken_SeesOnlyItsOrganization(t *testing.T) {
 	}
 	var apps []struct{ Name string }
 	json.Unmarshal(f.do("GET", "/apps", scoped, "").Body.Bytes(), &apps)
-	if len(apps) != 1 || apps[0].Name != "mine" {
+	if len(apps) != 1 || apps[0].Name != "mine-default" {
 		t.Fatalf("scoped app list = %+v", apps)
 	}
-	var orgs []struct{ Name string }
+	var orgs []struct{ Name, Role string }
 	json.Unmarshal(f.do("GET", "/organizations", scoped, "").Body.Bytes(), &orgs)
-	if len(orgs) != 1 || orgs[0].Name != "acme" {
+	if len(orgs) != 1 || orgs[0].Name != "acme" || orgs[0].Role != "member" {
 		t.Fatalf("scoped org list = %+v", orgs)
 	}
 	// The admin lists tokens (no secrets) and revokes this one.

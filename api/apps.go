@@ -22,7 +22,7 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, orgToJSON(o))
+	writeJSON(w, http.StatusCreated, orgToJSON(r, o))
 }
 
 func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +34,7 @@ func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
 	out := make([]wire.Organization, 0, len(orgs))
 	for _, o := range orgs {
 		if allowed(r, o.ID) {
-			out = append(out, orgToJSON(o))
+			out = append(out, orgToJSON(r, o))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -49,7 +49,7 @@ func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, orgToJSON(o))
+	writeJSON(w, http.StatusOK, orgToJSON(r, o))
 }
 
 func (s *Server) createSpace(w http.ResponseWriter, r *http.Request) {
@@ -58,12 +58,16 @@ func (s *Server) createSpace(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if body.Stack != "" && !namesRef(s.stackRef(), body.Stack) {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Stack %q was not found; this server's one stack is %q.", slipway.Clip(body.Stack), s.runtimeName()))
+		return
+	}
 	sp := &slipway.Space{Name: body.Name, Description: body.Description, Compliance: body.Compliance, OrgName: body.Org}
 	if err := s.st.CreateSpace(r.Context(), sp); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, spaceToJSON(sp))
+	writeJSON(w, http.StatusCreated, s.spaceToJSON(sp))
 }
 
 func (s *Server) listSpaces(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +79,7 @@ func (s *Server) listSpaces(w http.ResponseWriter, r *http.Request) {
 	out := make([]wire.Space, 0, len(spaces))
 	for _, sp := range spaces {
 		if sp.VisibleTo(currentPrincipal(r).OrgID) {
-			out = append(out, spaceToJSON(sp))
+			out = append(out, s.spaceToJSON(sp))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -98,7 +102,7 @@ func (s *Server) getSpace(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, spaceToJSON(sp))
+	writeJSON(w, http.StatusOK, s.spaceToJSON(sp))
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
@@ -193,6 +197,10 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if body.Name != nil && *body.Name != a.Name && *body.Name != a.Key() {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Apps cannot be renamed; create an app named %q and deploy to it instead.", slipway.Clip(*body.Name)))
+		return
+	}
 	a, err := s.st.UpdateApp(r.Context(), a.ID, slipway.AppUpdate{Description: body.Description, Maintenance: body.Maintenance})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -216,11 +224,15 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.appJSON(a))
+	writeJSON(w, http.StatusOK, wire.DeletedApp{App: s.appJSON(a), Result: "successful"})
 }
 
+// features are the features every app has, as Akkeris describes them:
+// the id is stable (see stableID), the doc_url a path, and no feedback
+// address is given.
 var features = []wire.Feature{
-	{Name: slipway.FeatureAutoRelease, Description: "Release every build that succeeds, automatically."},
+	{ID: stableID("feature", slipway.FeatureAutoRelease), Name: slipway.FeatureAutoRelease, DisplayName: "Auto-release builds",
+		Description: "Release every build that succeeds, automatically.", DocURL: "/features/" + slipway.FeatureAutoRelease, State: "public"},
 }
 
 func featureOf(a *slipway.App, name string) (wire.Feature, bool) {
@@ -298,6 +310,39 @@ func (s *Server) getConfigVars(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, cfg)
+}
+
+// systemConfigVars are the variables every dyno gets from the runtime,
+// which config vars may not set (slipway.ReservedConfigKey).
+var systemConfigVars = map[string]string{
+	"PORT":                    "The TCP port a web dyno must answer HTTP on.",
+	"DYNO":                    "The dyno's name, <type>.<number>, e.g. web.1.",
+	"SLIPWAY_APP":             "The app's name, without its space.",
+	"SLIPWAY_RELEASE_ID":      "The id of the release the dyno runs.",
+	"SLIPWAY_RELEASE_VERSION": "The version of the release the dyno runs.",
+}
+
+// getConfigVarNotes describes each variable a dyno of the app sees: the
+// runtime's own and the app's config vars (keys only, never values).
+// Notes are not kept, so config vars have no description.
+func (s *Server) getConfigVarNotes(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	cfg, err := s.st.ConfigVars(r.Context(), a.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make(map[string]wire.ConfigVarNote, len(cfg)+len(systemConfigVars))
+	for k := range cfg {
+		out[k] = wire.ConfigVarNote{Type: "user"}
+	}
+	for k, desc := range systemConfigVars {
+		out[k] = wire.ConfigVarNote{Type: "system", ReadOnly: true, Required: true, Description: desc}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // updateConfigVars sets ("KEY": "value") and unsets ("KEY": null) config

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -53,7 +54,7 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 	}
 	// The engine owns the inline archive's file from here on.
 	s.cfg.Engine.StartBuild(b, slipway.BuildSource{URL: body.URL, Checksum: body.Checksum, Scoped: scoped(r), File: file})
-	writeJSON(w, http.StatusCreated, buildToJSON(b))
+	writeJSON(w, http.StatusCreated, buildToJSON(a, b))
 }
 
 // displayURL checks a build source's scheme and returns the form that is
@@ -93,32 +94,34 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]wire.Build, 0, len(builds))
 	for _, b := range builds {
-		out = append(out, buildToJSON(b))
+		out = append(out, buildToJSON(a, b))
 	}
 	writeJSON(w, status, out)
 }
 
-func (s *Server) build(w http.ResponseWriter, r *http.Request) (*slipway.Build, bool) {
+// build finds the {build} of the path's app, answering 404 itself when
+// either is unknown.
+func (s *Server) build(w http.ResponseWriter, r *http.Request) (*slipway.App, *slipway.Build, bool) {
 	a, ok := s.app(w, r)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	b, err := s.st.FindBuild(r.Context(), a.ID, chi.URLParam(r, "build"))
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, false
+		return nil, nil, false
 	}
-	return b, true
+	return a, b, true
 }
 
 func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) {
-	if b, ok := s.build(w, r); ok {
-		writeJSON(w, http.StatusOK, buildToJSON(b))
+	if a, b, ok := s.build(w, r); ok {
+		writeJSON(w, http.StatusOK, buildToJSON(a, b))
 	}
 }
 
 func (s *Server) getBuildResult(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.build(w, r)
+	_, b, ok := s.build(w, r)
 	if !ok {
 		return
 	}
@@ -131,7 +134,7 @@ func (s *Server) getBuildResult(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.build(w, r)
+	a, b, ok := s.build(w, r)
 	if !ok {
 		return
 	}
@@ -139,7 +142,7 @@ func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, buildToJSON(b))
+	writeJSON(w, http.StatusAccepted, buildToJSON(a, b))
 }
 
 func (s *Server) getSlug(w http.ResponseWriter, r *http.Request) {
@@ -153,12 +156,13 @@ func (s *Server) getSlug(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if a, err := s.st.FindApp(r.Context(), sl.AppID); err != nil || !allowed(r, a.OrgID) {
+	a, err := s.st.FindApp(r.Context(), sl.AppID)
+	if err != nil || !allowed(r, a.OrgID) {
 		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Slug %q was not found.", sl.ID))
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.Slug{ID: sl.ID, ProcessTypes: sl.ProcessTypes, Size: sl.Size, Checksum: sl.Checksum, Image: sl.Image,
-		SourceBlob: buildToJSON(b).SourceBlob, CreatedAt: wire.TimeOf(sl.CreatedAt)})
+		SourceBlob: buildToJSON(a, b).SourceBlob, CreatedAt: wire.TimeOf(sl.CreatedAt)})
 }
 
 // SlugToken is the token a release's pods present to download its slug:
@@ -195,4 +199,82 @@ func (s *Server) getSlugBlob(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("slug blob", "slug", id, "request_id", requestID(r), "err", err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// rebuildBuild builds a build's source again as a new build (Akkeris's
+// PUT /apps/{app}/builds/{id}) and answers it with 201; the old build is
+// left as it was. A docker:// or http(s):// build is fetched again from its
+// URL (as stored: without credentials or a query); an inline (data:) build
+// from its slug, packed again, so only a succeeded one whose slug has not
+// been garbage-collected can be rebuilt (422 otherwise).
+func (s *Server) rebuildBuild(w http.ResponseWriter, r *http.Request) {
+	a, old, ok := s.build(w, r)
+	if !ok {
+		return
+	}
+	if old.Status == slipway.BuildQueued || old.Status == slipway.BuildPending {
+		s.writeError(w, r, slipway.Errorf(slipway.EConflict, "Build %s is still %s; rebuild it once it has ended, or stop it with DELETE /apps/%s/builds/%s.", old.ID, old.Status, a.Key(), old.ID))
+		return
+	}
+	src, err := s.rebuildSource(r, old)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u := currentUser(r)
+	b := &slipway.Build{AppID: a.ID, SourceURL: old.SourceURL, Checksum: src.Checksum, Repo: old.Repo, SHA: old.SHA,
+		Branch: old.Branch, Version: old.Version, Author: old.Author, Message: old.Message, UserID: u.ID, UserEmail: u.Email}
+	if err := s.st.CreateBuild(r.Context(), b); err != nil {
+		if src.File != "" {
+			os.Remove(src.File)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	s.cfg.Engine.StartBuild(b, src)
+	writeJSON(w, http.StatusCreated, buildToJSON(a, b))
+}
+
+// rebuildSource is the source to build old again from; for an inline
+// build, a spool file holding its slug packed again (the caller owns it).
+func (s *Server) rebuildSource(r *http.Request, old *slipway.Build) (slipway.BuildSource, error) {
+	src := slipway.BuildSource{URL: old.SourceURL, Checksum: old.Checksum, Scoped: scoped(r)}
+	switch {
+	case strings.HasPrefix(old.SourceURL, "docker://"):
+		return src, nil
+	case strings.HasPrefix(old.SourceURL, "http://"), strings.HasPrefix(old.SourceURL, "https://"):
+		return src, s.checkScopedURL(r, old.SourceURL, "builds")
+	case old.SourceURL != "data:":
+		return src, slipway.Errorf(slipway.EUnprocessable, "Build %s has no source to rebuild from; push the build again with POST /apps/{app}/builds.", old.ID)
+	}
+	if old.Status != slipway.BuildSucceeded {
+		return src, slipway.Errorf(slipway.EUnprocessable, "Build %s was pushed inline and %s, so there is no archive to rebuild from; push the build again with POST /apps/{app}/builds.", old.ID, old.Status)
+	}
+	sl, err := s.st.FindSlug(r.Context(), old.ID)
+	if slipway.ErrorCode(err) == slipway.ENotFound || err == nil && !dirExists(sl.Dir) || s.cfg.SlugBlob == nil {
+		return src, slipway.Errorf(slipway.EUnprocessable, "Build %s was pushed inline and its slug has been garbage-collected, so there is no archive to rebuild from; push the build again with POST /apps/{app}/builds.", old.ID)
+	} else if err != nil {
+		return src, err
+	}
+	f, err := os.CreateTemp(s.cfg.SpoolDir, "rebuild-*")
+	if err != nil {
+		return src, err
+	}
+	h := sha256.New()
+	if err := s.cfg.SlugBlob(io.MultiWriter(f, h), sl); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return src, err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return src, err
+	}
+	src.URL, src.File, src.Checksum = "data:", f.Name(), "sha256:"+hex.EncodeToString(h.Sum(nil))
+	return src, nil
+}
+
+func dirExists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return dir != "" && err == nil && fi.IsDir()
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 
 	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/wire"
@@ -14,7 +16,37 @@ import (
 
 // formationChange is a formation request as the store takes it.
 func formationChange(b wire.FormationChange) slipway.FormationChange {
-	return slipway.FormationChange{Type: b.Type, Quantity: b.Quantity, Size: b.Size, Port: b.Port, Command: b.Command, Healthcheck: b.Healthcheck}
+	return slipway.FormationChange{Type: b.Type, Quantity: b.Quantity, Size: b.Size, Port: b.Port, Command: b.Command, Healthcheck: b.Healthcheck,
+		RemoveHealthcheck: b.RemoveHealthcheck != nil && *b.RemoveHealthcheck, RemoveCommand: b.RemoveCommand != nil && *b.RemoveCommand}
+}
+
+// formationJSON is a formation with its id: Slipway keeps none, so it is
+// derived from the app and the type, the same on every answer.
+func formationJSON(a *slipway.App, f *slipway.Formation) wire.Formation {
+	j := formationToJSON(a, f)
+	j.ID = formationID(a.ID, f.Type)
+	return j
+}
+
+func formationID(appID, typ string) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("slipway formation "+appID+" "+typ)).String()
+}
+
+// listSizes answers the dyno sizes formations may ask for.
+func (s *Server) listSizes(w http.ResponseWriter, r *http.Request) {
+	sizes := slipway.Sizes()
+	out := make([]wire.Size, 0, len(sizes))
+	for _, sz := range sizes {
+		q := wire.SizeQuantities{}
+		if sz.MemoryBytes > 0 {
+			q.Memory = strconv.FormatInt(sz.MemoryBytes>>20, 10) + "Mi"
+		}
+		if sz.MilliCPU > 0 {
+			q.CPU = strconv.FormatInt(sz.MilliCPU, 10) + "m"
+		}
+		out = append(out, wire.Size{Name: sz.Name, Description: sz.Description, Resources: wire.SizeResources{Requests: q, Limits: q}})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) {
@@ -33,7 +65,7 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) {
 func (s *Server) writeFormations(w http.ResponseWriter, status int, a *slipway.App, fs []*slipway.Formation) {
 	out := make([]wire.Formation, 0, len(fs))
 	for _, f := range fs {
-		out = append(out, formationToJSON(a, f))
+		out = append(out, formationJSON(a, f))
 	}
 	writeJSON(w, status, out)
 }
@@ -59,7 +91,7 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f, ok := s.findFormation(w, r, a, chi.URLParam(r, "type")); ok {
-		writeJSON(w, http.StatusOK, formationToJSON(a, f))
+		writeJSON(w, http.StatusOK, formationJSON(a, f))
 	}
 }
 
@@ -83,7 +115,7 @@ func (s *Server) upsert(w http.ResponseWriter, r *http.Request, a *slipway.App, 
 		}
 	}
 	if r.Method == http.MethodPost || chi.URLParam(r, "type") != "" {
-		writeJSON(w, status, formationToJSON(a, out[0]))
+		writeJSON(w, status, formationJSON(a, out[0]))
 		return
 	}
 	s.writeFormations(w, status, a, out)
@@ -206,7 +238,33 @@ func (s *Server) deleteFormation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Engine.Converge(a.ID)
-	writeJSON(w, http.StatusOK, formationToJSON(a, f))
+	writeJSON(w, http.StatusOK, formationJSON(a, f))
+}
+
+// dynos returns the app's dynos as the API shows them, each with its
+// formation's size.
+func (s *Server) dynos(r *http.Request, a *slipway.App) ([]wire.Dyno, []slipway.Dyno, error) {
+	dynos, err := s.cfg.Runtime.Dynos(r.Context(), a.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	fs, err := s.st.ListFormations(r.Context(), a.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	sizes := make(map[string]string, len(fs))
+	for _, f := range fs {
+		sizes[f.Type] = f.Size
+	}
+	out := make([]wire.Dyno, 0, len(dynos))
+	for _, d := range dynos {
+		size := sizes[d.Type]
+		if size == "" {
+			size = slipway.DefaultSize
+		}
+		out = append(out, dynoToJSON(a, d, size))
+	}
+	return out, dynos, nil
 }
 
 func (s *Server) listDynos(w http.ResponseWriter, r *http.Request) {
@@ -214,16 +272,40 @@ func (s *Server) listDynos(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	dynos, err := s.cfg.Runtime.Dynos(r.Context(), a.ID)
+	out, _, err := s.dynos(r, a)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]wire.Dyno, 0, len(dynos))
-	for _, d := range dynos {
-		out = append(out, dynoToJSON(d))
-	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// getDyno answers one dyno, named type.name (web.1) or by its id; a bare
+// process type names no one dyno.
+func (s *Server) getDyno(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	want := chi.URLParam(r, "dyno")
+	out, dynos, err := s.dynos(r, a)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for i, d := range dynos {
+		if d.Selected(want) && want != d.Type {
+			writeJSON(w, http.StatusOK, out[i])
+			return
+		}
+	}
+	for _, d := range dynos {
+		if d.Type == want {
+			s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "%s is a process type, not a dyno: name one as type.name, such as %s.%s.", d.Type, d.Type, d.Instance))
+			return
+		}
+	}
+	s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "The app has no dyno %q; list them with GET /apps/%s/dynos.", slipway.Clip(want), a.Key()))
 }
 
 func (s *Server) restartDynos(w http.ResponseWriter, r *http.Request) { s.restart(w, r, "") }

@@ -1,6 +1,10 @@
 package api
 
 import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
 	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/wire"
 )
@@ -10,11 +14,16 @@ import (
 
 func (s *Server) appJSON(a *slipway.App) wire.App {
 	j := wire.App{
-		ID: a.ID, Name: a.Name, Key: a.Key(), Description: a.Description,
+		ID: a.ID, Name: a.Key(), SimpleName: a.Name, Key: a.Key(), Description: a.Description,
 		Organization: wire.Ref{ID: a.OrgID, Name: a.OrgName},
 		Space:        wire.SpaceRef{ID: a.SpaceID, Name: a.SpaceName, Compliance: a.Compliance},
 		CreatedAt:    wire.TimeOf(a.CreatedAt), UpdatedAt: wire.TimeOf(a.UpdatedAt), ReleasedAt: wire.TimePtr(a.ReleasedAt),
 		WebURL: s.cfg.WebURL(a.Key()), Maintenance: a.Maintenance, GitURL: a.GitURL, GitBranch: a.GitBranch,
+		Region: s.regionRef(), Stack: s.stackRef(), BuildStack: s.stackRef(),
+		Owner: wire.User{ID: a.OrgID, Email: ""}, SlugSize: a.SlugSize,
+	}
+	if a.Compliance == nil {
+		j.Space.Compliance = []string{}
 	}
 	if a.CurrentImage != "" {
 		img := a.CurrentImage
@@ -23,9 +32,13 @@ func (s *Server) appJSON(a *slipway.App) wire.App {
 	return j
 }
 
-func buildToJSON(b *slipway.Build) wire.Build {
+// appRef names a in another answer, by its key.
+func appRef(a *slipway.App) wire.AppRef { return wire.AppRef{ID: a.ID, Name: a.Key()} }
+
+// buildToJSON is b, a build of the app a.
+func buildToJSON(a *slipway.App, b *slipway.Build) wire.Build {
 	j := wire.Build{
-		ID: b.ID, App: wire.IDRef{ID: b.AppID}, CreatedAt: wire.TimeOf(b.CreatedAt), UpdatedAt: wire.TimeOf(b.UpdatedAt),
+		ID: b.ID, App: appRef(a), CreatedAt: wire.TimeOf(b.CreatedAt), UpdatedAt: wire.TimeOf(b.UpdatedAt),
 		SourceBlob: wire.SourceBlob{Checksum: b.Checksum, URL: b.SourceURL, Version: b.Version, Commit: b.SHA,
 			Branch: b.Branch, Repo: b.Repo, Author: b.Author, Message: b.Message},
 		Status: b.Status, User: wire.User{ID: b.UserID, Email: b.UserEmail},
@@ -45,7 +58,7 @@ func buildToJSON(b *slipway.Build) wire.Build {
 // bytes faster, for lists.
 func releaseToJSON(r *slipway.Release) wire.Release {
 	return wire.Release{
-		ID: r.ID, App: wire.Ref{ID: r.AppID, Name: r.AppName}, CreatedAt: wire.TimeOf(r.CreatedAt), UpdatedAt: wire.TimeOf(r.UpdatedAt),
+		ID: r.ID, App: wire.AppRef{ID: r.AppID, Name: r.AppKey}, CreatedAt: wire.TimeOf(r.CreatedAt), UpdatedAt: wire.TimeOf(r.UpdatedAt),
 		Description: r.Description, Slug: wire.IDRef{ID: r.SlugID}, Status: r.Status, State: r.State,
 		User: wire.User{ID: r.UserID, Email: r.UserEmail}, Version: r.Version, Current: r.Current, Trigger: r.Trigger,
 		Error: r.Error, OutputStreamURL: "/apps/" + r.AppID + "/releases/" + r.ID + "/log", Strategy: strategyName(r),
@@ -75,29 +88,40 @@ func rolloutToJSON(st *slipway.Rollout) *wire.Rollout {
 	return out
 }
 
-func statusToJSON(s *slipway.ReleaseStatus) wire.ReleaseStatus {
+// statusToJSON is s, a status of the release rel.
+func statusToJSON(rel *slipway.Release, s *slipway.ReleaseStatus) wire.ReleaseStatus {
 	return wire.ReleaseStatus{ID: s.ID, State: s.State, Name: s.Name, Context: s.Context, Description: s.Description,
-		TargetURL: s.TargetURL, ImageURL: s.ImageURL, CreatedAt: wire.TimeOf(s.CreatedAt), UpdatedAt: wire.TimeOf(s.UpdatedAt)}
+		TargetURL: s.TargetURL, ImageURL: s.ImageURL, CreatedAt: wire.TimeOf(s.CreatedAt), UpdatedAt: wire.TimeOf(s.UpdatedAt),
+		Release: releaseToJSON(rel)}
 }
 
 func formationToJSON(a *slipway.App, f *slipway.Formation) wire.Formation {
-	return wire.Formation{App: wire.Ref{ID: a.ID, Name: a.Name}, Type: f.Type, Quantity: f.Quantity, Size: f.Size, Port: f.Port,
+	return wire.Formation{App: appRef(a), Type: f.Type, Quantity: f.Quantity, Size: f.Size, Port: f.Port,
 		Command: f.Command, Healthcheck: f.Healthcheck, CreatedAt: wire.TimeOf(f.CreatedAt), UpdatedAt: wire.TimeOf(f.UpdatedAt)}
 }
 
-func dynoToJSON(d slipway.Dyno) wire.Dyno {
-	return wire.Dyno{ID: d.ID, Name: d.Name, Type: d.Type, State: d.State, Ready: d.Ready,
+// dynoToJSON is d, a dyno of app a whose formation has the given size:
+// named by its instance, so that clients print type.name.
+func dynoToJSON(a *slipway.App, d slipway.Dyno, size string) wire.Dyno {
+	return wire.Dyno{App: appRef(a), ID: d.ID, Name: d.Instance, Type: d.Type, State: d.State, Ready: d.Ready,
 		Release: wire.ReleaseRef{ID: d.Release.ID, Version: d.Release.Version}, Command: d.Command,
-		CreatedAt: wire.TimeOf(d.CreatedAt), UpdatedAt: wire.TimeOf(d.UpdatedAt), AdditionalInfo: d.AdditionalInfo}
+		CreatedAt: wire.TimeOf(d.CreatedAt), UpdatedAt: wire.TimeOf(d.UpdatedAt), AdditionalInfo: d.AdditionalInfo,
+		Size: size}
 }
 
-func orgToJSON(o *slipway.Organization) wire.Organization {
-	return wire.Organization{ID: o.ID, Name: o.Name, Description: o.Description, CreatedAt: wire.TimeOf(o.CreatedAt), UpdatedAt: wire.TimeOf(o.UpdatedAt)}
+// orgToJSON is o as the request's token sees it: its role is "admin"
+// for the admin token and "member" for a token limited to o.
+func orgToJSON(r *http.Request, o *slipway.Organization) wire.Organization {
+	role := "admin"
+	if currentPrincipal(r).OrgID != "" {
+		role = "member"
+	}
+	return wire.Organization{ID: o.ID, Name: o.Name, Description: o.Description, CreatedAt: wire.TimeOf(o.CreatedAt), UpdatedAt: wire.TimeOf(o.UpdatedAt), Role: role}
 }
 
-func spaceToJSON(sp *slipway.Space) wire.Space {
+func (s *Server) spaceToJSON(sp *slipway.Space) wire.Space {
 	j := wire.Space{ID: sp.ID, Name: sp.Name, Description: sp.Description, CreatedAt: wire.TimeOf(sp.CreatedAt), UpdatedAt: wire.TimeOf(sp.UpdatedAt),
-		Compliance: sp.Compliance}
+		Compliance: sp.Compliance, Region: s.regionRef(), Stack: s.stackRef(), State: "allocated"}
 	if !sp.Shared() {
 		j.Organization = &wire.Ref{ID: sp.OrgID, Name: sp.OrgName}
 	}
@@ -109,33 +133,82 @@ func pipelineToJSON(p *slipway.Pipeline) wire.Pipeline {
 }
 
 func couplingToJSON(c *slipway.Coupling) wire.PipelineCoupling {
-	return wire.PipelineCoupling{ID: c.ID, App: wire.Ref{ID: c.AppID, Name: c.AppKey}, Pipeline: wire.Ref{ID: c.PipelineID, Name: c.PipelineName},
+	return wire.PipelineCoupling{ID: c.ID, App: wire.AppRef{ID: c.AppID, Name: c.AppKey}, Pipeline: wire.Ref{ID: c.PipelineID, Name: c.PipelineName},
 		Stage: c.Stage, RequiredStatusChecks: wire.StatusChecks{Contexts: c.RequiredChecks}, CreatedAt: wire.TimeOf(c.CreatedAt), UpdatedAt: wire.TimeOf(c.UpdatedAt)}
 }
 
 func promotionToJSON(p *slipway.Promotion) wire.PipelinePromotion {
-	return wire.PipelinePromotion{ID: p.ID, Pipeline: wire.Ref{ID: p.PipelineID, Name: p.PipelineName},
-		Source: wire.AppRelease{App: wire.IDRef{ID: p.SourceAppID}, Release: &wire.IDRef{ID: p.SourceReleaseID}},
-		Status: p.Status, CreatedAt: wire.TimeOf(p.CreatedAt), UpdatedAt: wire.TimeOf(p.UpdatedAt)}
+	j := wire.PipelinePromotion{ID: p.ID, Pipeline: wire.Ref{ID: p.PipelineID, Name: p.PipelineName},
+		Source: wire.PromotionSource{App: wire.Ref{ID: p.SourceAppID, Name: p.SourceAppKey}, Release: wire.IDRef{ID: p.SourceReleaseID}},
+		Status: p.Status, CreatedAt: wire.TimeOf(p.CreatedAt), UpdatedAt: wire.TimeOf(p.UpdatedAt),
+		Targets: make([]wire.PromotionTarget, 0, len(p.Targets))}
+	for _, t := range p.Targets {
+		j.Targets = append(j.Targets, promotionTargetToJSON(p.ID, t))
+	}
+	return j
 }
 
-func promotionTargetToJSON(t slipway.PromotionTarget) wire.PromotionTarget {
-	return wire.PromotionTarget{ID: t.ID, App: wire.IDRef{ID: t.AppID}, Release: wire.IDRef{ID: t.ReleaseID}, Status: t.Status, ErrorMessage: t.Error}
+func promotionTargetToJSON(promotionID string, t slipway.PromotionTarget) wire.PromotionTarget {
+	return wire.PromotionTarget{ID: t.ID, App: wire.AppRef{ID: t.AppID, Name: t.AppKey}, Release: wire.IDRef{ID: t.ReleaseID}, Status: t.Status,
+		ErrorMessage: t.Error, PipelinePromotion: wire.IDRef{ID: promotionID}}
 }
 
-func hookToJSON(h *slipway.Hook) wire.Hook {
-	return wire.Hook{ID: h.ID, App: wire.IDRef{ID: h.AppID}, URL: h.URL, Events: h.Events, Active: h.Active, CreatedAt: wire.TimeOf(h.CreatedAt), UpdatedAt: wire.TimeOf(h.UpdatedAt)}
+// hookToJSON is h, a hook of the app a.
+func hookToJSON(a *slipway.App, h *slipway.Hook) wire.Hook {
+	return wire.Hook{ID: h.ID, App: appRef(a), URL: h.URL, Events: h.Events, Active: h.Active, CreatedAt: wire.TimeOf(h.CreatedAt), UpdatedAt: wire.TimeOf(h.UpdatedAt)}
 }
 
-func hookResultToJSON(res *slipway.HookResult) wire.HookResult {
-	return wire.HookResult{ID: res.ID, Hook: wire.IDRef{ID: res.HookID}, Delivery: wire.IDRef{ID: res.DeliveryID}, Event: res.Event, Attempt: res.Attempt,
-		Request: wire.HookRequest{Headers: res.RequestHeaders}, Response: wire.HookResponse{Code: res.StatusCode},
-		DurationMS: float64(res.Duration.Microseconds()) / 1000, Error: res.Error, CreatedAt: wire.TimeOf(res.CreatedAt)}
+// hookResultToJSON is a delivery attempt of hook h.
+func hookResultToJSON(h *slipway.Hook, res *slipway.HookResult) wire.HookResult {
+	status := "failed"
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		status = "succeeded"
+	}
+	body := json.RawMessage(res.RequestBody)
+	if !json.Valid(body) {
+		body = json.RawMessage("{}")
+	}
+	reqHdr, respHdr := res.RequestHeaders, res.ResponseHeaders
+	if reqHdr == nil {
+		reqHdr = map[string]string{}
+	}
+	if respHdr == nil {
+		respHdr = map[string]string{}
+	}
+	events := h.Events
+	if events == nil {
+		events = []string{}
+	}
+	return wire.HookResult{ID: res.ID, Hook: wire.HookRef{ID: res.HookID, Events: events}, Delivery: wire.IDRef{ID: res.DeliveryID}, Event: res.Event, Attempt: res.Attempt,
+		Request: wire.HookRequest{Headers: reqHdr}, Response: wire.HookResponse{Code: res.StatusCode},
+		DurationMS: float64(res.Duration.Microseconds()) / 1000, Error: res.Error, CreatedAt: wire.TimeOf(res.CreatedAt),
+		Status: status, NumAttempts: res.Attempt,
+		LastAttempt: wire.HookAttempt{
+			Request:  wire.HookAttemptRequest{Method: "post", URL: res.URL, Headers: reqHdr, Body: body},
+			Response: wire.HookAttemptResponse{Code: res.StatusCode, Headers: respHdr},
+			Status:   status, UpdatedAt: wire.TimeOf(res.CreatedAt),
+		}}
 }
 
+// auditToJSON is an audit entry as Akkeris shows it: the app's bare name
+// and its space apart, and a username: the user's email, "admin" for the
+// admin token, "system" for the server itself. Entries keep only the app's key (they outlive the
+// app); app names hold no dash, so the key splits at its first one.
 func auditToJSON(a *slipway.Audit) wire.Audit {
-	return wire.Audit{ID: a.ID, App: wire.Ref{ID: a.AppID, Name: a.AppKey}, Action: a.Action, Detail: a.Detail,
-		User: wire.User{ID: a.UserID, Email: a.UserEmail}, CreatedAt: wire.TimeOf(a.CreatedAt)}
+	name, space, _ := strings.Cut(a.AppKey, "-")
+	username := a.UserEmail
+	switch {
+	case username != "":
+	case a.UserID == adminUser.ID:
+		username = "admin"
+	case a.UserID == "":
+		username = "system"
+	default:
+		username = a.UserID
+	}
+	return wire.Audit{ID: a.ID, App: wire.AuditApp{ID: a.AppID, Name: name, Key: a.AppKey}, Space: wire.NameRef{Name: space},
+		Action: a.Action, Detail: a.Detail, User: wire.User{ID: a.UserID, Email: a.UserEmail}, Username: username,
+		CreatedAt: wire.TimeOf(a.CreatedAt), Timestamp: wire.TimeOf(a.CreatedAt)}
 }
 
 func tokenToJSON(t *slipway.Token) wire.Token {

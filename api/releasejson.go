@@ -17,10 +17,8 @@ func appendRelease(b []byte, r *slipway.Release) []byte {
 	b = appendString(b, r.ID)
 	b = append(b, `,"app":{"id":`...)
 	b = appendString(b, r.AppID)
-	if r.AppName != "" {
-		b = append(b, `,"name":`...)
-		b = appendString(b, r.AppName)
-	}
+	b = append(b, `,"name":`...)
+	b = appendString(b, r.AppKey)
 	b = append(b, `},"created_at":`...)
 	b = wire.AppendTime(b, r.CreatedAt)
 	b = append(b, `,"updated_at":`...)

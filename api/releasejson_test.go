@@ -15,7 +15,7 @@ import (
 // TestAppendRelease_MatchesEncodingJSON keeps the fast list encoder and the
 // struct shape of single releases the same.
 func TestAppendRelease_MatchesEncodingJSON(t *testing.T) {
-	base := slipway.Release{ID: "1b2c", AppID: "a1", AppName: "hello", Version: 42, SlugID: "s1", Status: "failed",
+	base := slipway.Release{ID: "1b2c", AppID: "a1", AppName: "hello", AppKey: "hello-default", Version: 42, SlugID: "s1", Status: "failed",
 		State: "pending", Current: true, Trigger: "deploy", UserID: "u1", CreatedAt: time.Unix(1468888461, 602e6), UpdatedAt: time.Unix(1468888462, 1e6)}
 	odd := []string{"", "plain", `quote " and \ backslash`, "new\nline\ttab\r\b\f", "ctl\x00\x1f", "<html>&amp;", "bad utf8 \xff\xfe", "line\u2028sep\u2029", "héllo ✓ 🚀"}
 	for _, s := range odd {
@@ -60,7 +60,7 @@ func BenchmarkReleaseJSON(b *testing.B) {
 	rels := make([]slipway.Release, 1000)
 	for i := range rels {
 		rels[i] = slipway.Release{ID: fmt.Sprintf("%08x-4e5f-4a6b-8c7d-%012x", i, i), AppID: "0b0c6d1e-2f30-4a41-8b52-c3d4e5f60718",
-			AppName: "hello", Version: i + 1, SlugID: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", Status: slipway.ReleaseSucceeded,
+			AppName: "hello", AppKey: "hello-default", Version: i + 1, SlugID: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", Status: slipway.ReleaseSucceeded,
 			State: "success", Trigger: slipway.TriggerDeploy, UserID: "admin", UserEmail: "admin@slipway.local",
 			Description: fmt.Sprintf("Deploy v%d of \"hello\"", i+1), CreatedAt: time.Unix(1468888461, int64(i)*1e6), UpdatedAt: time.Unix(1468888462, 602e6)}
 	}

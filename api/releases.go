@@ -251,7 +251,7 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 	if rel.Status == slipway.ReleasePending {
 		s.cfg.Engine.Kick(a.ID) // a gated rollout may wait for this check
 	}
-	writeJSON(w, http.StatusCreated, statusToJSON(st))
+	writeJSON(w, http.StatusCreated, statusToJSON(rel, st))
 }
 
 func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
@@ -267,7 +267,7 @@ func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
 	out := make([]wire.ReleaseStatus, 0, len(sts))
 	states := make([]string, 0, len(sts))
 	for _, st := range sts {
-		out = append(out, statusToJSON(st))
+		out = append(out, statusToJSON(rel, st))
 		states = append(states, st.State)
 	}
 	writeJSON(w, http.StatusOK, wire.ReleaseStatuses{State: slipway.CombineStates(states), Release: releaseToJSON(rel), Statuses: out})
@@ -275,27 +275,27 @@ func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
 
 // releaseStatus finds the {status} of the path's release, answering 404
 // itself when either is unknown.
-func (s *Server) releaseStatus(w http.ResponseWriter, r *http.Request) (*slipway.App, *slipway.ReleaseStatus, bool) {
+func (s *Server) releaseStatus(w http.ResponseWriter, r *http.Request) (*slipway.App, *slipway.Release, *slipway.ReleaseStatus, bool) {
 	a, rel, ok := s.release(w, r)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	st, err := s.st.FindReleaseStatus(r.Context(), rel.ID, chi.URLParam(r, "status"))
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	return a, st, true
+	return a, rel, st, true
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
-	if _, st, ok := s.releaseStatus(w, r); ok {
-		writeJSON(w, http.StatusOK, statusToJSON(st))
+	if _, rel, st, ok := s.releaseStatus(w, r); ok {
+		writeJSON(w, http.StatusOK, statusToJSON(rel, st))
 	}
 }
 
 func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request) {
-	a, st, ok := s.releaseStatus(w, r)
+	a, rel, st, ok := s.releaseStatus(w, r)
 	if !ok {
 		return
 	}
@@ -314,5 +314,5 @@ func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Engine.Kick(a.ID) // a gated rollout may wait for this check
-	writeJSON(w, http.StatusOK, statusToJSON(st))
+	writeJSON(w, http.StatusOK, statusToJSON(rel, st))
 }

@@ -72,6 +72,9 @@ type Config struct {
 	Store   Store
 	Engine  Engine
 	Runtime slipway.Runtime
+	// RuntimeName is the runtime dynos run on, "local" (the default) or
+	// "kubernetes"; the server's one region and one stack are named so.
+	RuntimeName string
 	// Token is the admin token every request but /healthz and /metrics needs.
 	Token string
 	// MetricsToken, when set, is the token GET /metrics needs (as
@@ -103,6 +106,14 @@ type Config struct {
 	// Now is the clock delivery metrics end their window at (default
 	// time.Now); tests fix it.
 	Now func() time.Time
+
+	// LogKey signs log session URLs (see logs.go); servers that share it
+	// serve each other's sessions. Default: a random key of this server.
+	LogKey []byte
+	// LogSessionTTL is how long a log session's URL may be opened after
+	// it is created (DefaultLogSessionTTL); LogStreamMax bounds one
+	// tailing stream (DefaultLogStreamMax).
+	LogSessionTTL, LogStreamMax time.Duration
 }
 
 // Server is the HTTP API.
@@ -112,6 +123,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	metrics *Metrics
+	logKey  []byte
 }
 
 // adminUser is who the admin token acts as in release and build records.
@@ -137,7 +149,17 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry)}
+	if cfg.LogSessionTTL <= 0 {
+		cfg.LogSessionTTL = DefaultLogSessionTTL
+	}
+	if cfg.LogStreamMax <= 0 {
+		cfg.LogStreamMax = DefaultLogStreamMax
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry), logKey: cfg.LogKey}
+	if len(s.logKey) == 0 {
+		s.logKey = make([]byte, 32)
+		rand.Read(s.logKey)
+	}
 	s.handler = s.routes()
 	return s
 }
@@ -162,6 +184,8 @@ func (s *Server) routes() http.Handler {
 	// Pods download their slug with a per-release token (or the admin
 	// token); the route checks it itself.
 	r.Get("/slugs/{slug}/blob", s.getSlugBlob)
+	// A log session's URL carries its own secret instead of a token.
+	r.Get("/log-sessions/{session}", s.streamLogSession)
 	r.With(s.metricsAuth).Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	r.Group(func(r chi.Router) {
 		r.Use(s.auth)
@@ -171,7 +195,12 @@ func (s *Server) routes() http.Handler {
 		r.With(s.adminOnly).Post("/spaces", s.createSpace)
 		r.Get("/spaces", s.listSpaces)
 		r.Get("/spaces/{space}", s.getSpace)
+		r.Get("/regions", s.listRegions)
+		r.Get("/regions/{region}", s.getRegion)
+		r.Get("/stacks", s.listStacks)
+		r.Get("/stacks/{stack}", s.getStack)
 
+		r.Get("/sizes", s.listSizes)
 		r.Post("/apps", s.createApp)
 		r.Get("/apps", s.listApps)
 		r.Route("/apps/{app}", func(r chi.Router) {
@@ -183,12 +212,14 @@ func (s *Server) routes() http.Handler {
 			r.Patch("/features/{feature}", s.updateFeature)
 			r.Get("/config-vars", s.getConfigVars)
 			r.Patch("/config-vars", s.updateConfigVars)
+			r.Get("/config-vars/notes", s.getConfigVarNotes)
 
 			r.Post("/builds", s.createBuild)
 			r.Get("/builds", s.listBuilds)
 			r.Get("/builds/{build}", s.getBuild)
 			r.Get("/builds/{build}/result", s.getBuildResult)
 			r.Delete("/builds/{build}", s.cancelBuild)
+			r.Put("/builds/{build}", s.rebuildBuild)
 
 			r.Post("/releases", s.createRelease)
 			r.Get("/releases", s.listReleases)
@@ -213,13 +244,17 @@ func (s *Server) routes() http.Handler {
 			r.Get("/dynos", s.listDynos)
 			r.Delete("/dynos", s.restartDynos)
 			r.Delete("/dynos/{dyno}", s.restartDyno)
-			r.Get("/pipeline-couplings", s.listAppCouplings)
+			r.Get("/dynos/{dyno}", s.getDyno)
+			r.Get("/dyno/{dyno}", s.getDyno)
+			r.Get("/pipeline-couplings", s.getAppCoupling)
+			r.Post("/log-sessions", s.createLogSession)
 			r.Post("/hooks", s.createHook)
 			r.Get("/hooks", s.listHooks)
 			r.Get("/hooks/{hook}", s.getHook)
 			r.Patch("/hooks/{hook}", s.updateHook)
 			r.Delete("/hooks/{hook}", s.deleteHook)
 			r.Get("/hooks/{hook}/results", s.listHookResults)
+			r.Get("/hooks/{hook}/results/{result}", s.getHookResult)
 		})
 		r.Get("/slugs/{slug}", s.getSlug)
 
@@ -234,6 +269,7 @@ func (s *Server) routes() http.Handler {
 			r.Delete("/pipelines/{pipeline}", s.deletePipeline)
 			r.Get("/pipelines/{pipeline}/pipeline-couplings", s.listPipelineCouplings)
 			r.Get("/pipelines/{pipeline}/delivery-metrics", s.getPipelineDeliveryMetrics)
+			r.Get("/pipelines/{pipeline}/statuses", s.listPipelineStatuses)
 			r.Get("/pipeline-stages", s.listStages)
 			r.Post("/pipeline-couplings", s.createCoupling)
 			r.Get("/pipeline-couplings", s.listCouplings)

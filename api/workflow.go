@@ -65,8 +65,36 @@ func (s *Server) deletePipeline(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, pipelineToJSON(p))
 }
 
+// listStages answers the map of each stage to the next (null for the
+// last), as Akkeris does.
 func (s *Server) listStages(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, slipway.Stages())
+	out := map[string]*string{}
+	for _, st := range slipway.Stages() {
+		out[st] = nil
+		if next := slipway.NextStage(st); next != "" {
+			out[st] = &next
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listPipelineStatuses answers the status contexts the pipeline's
+// couplings can require.
+func (s *Server) listPipelineStatuses(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.pipeline(w, r)
+	if !ok {
+		return
+	}
+	cs, err := s.st.ListPipelineStatuses(r.Context(), p.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]wire.PipelineStatus, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, wire.PipelineStatus{Context: c.Context, Name: c.Name})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) writeCouplings(w http.ResponseWriter, r *http.Request, pipelineID, appID string) {
@@ -92,10 +120,22 @@ func (s *Server) listPipelineCouplings(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) listAppCouplings(w http.ResponseWriter, r *http.Request) {
-	if a, ok := s.app(w, r); ok {
-		s.writeCouplings(w, r, "", a.ID)
+// getAppCoupling answers the app's one coupling; 404 when it has none.
+func (s *Server) getAppCoupling(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.app(w, r)
+	if !ok {
+		return
 	}
+	cs, err := s.st.ListCouplings(r.Context(), "", a.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(cs) == 0 {
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "App %s is not coupled to a pipeline; couple it with POST /pipeline-couplings.", a.Key()))
+		return
+	}
+	writeJSON(w, http.StatusOK, couplingToJSON(cs[0]))
 }
 
 func (s *Server) createCoupling(w http.ResponseWriter, r *http.Request) {
@@ -190,8 +230,17 @@ func (s *Server) createPromotion(w http.ResponseWriter, r *http.Request) {
 	}
 	u := currentUser(r)
 	np := slipway.NewPromotion{Pipeline: body.Pipeline.ID, SourceApp: body.Source.App.ID, Safe: body.Safe, UserID: u.ID, UserEmail: u.Email}
-	if body.Source.Release != nil {
-		np.Release = body.Source.Release.ID
+	// The release may come as source.release or, as Pipelines.md's table
+	// has it, source.app.release; both must agree when both are sent.
+	for _, rel := range []*wire.IDRef{body.Source.Release, body.Source.App.Release} {
+		if rel == nil {
+			continue
+		}
+		if np.Release != "" && rel.ID != np.Release {
+			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "source.release.id and source.app.release.id name different releases; send one."))
+			return
+		}
+		np.Release = rel.ID
 	}
 	for _, t := range body.Targets {
 		if t.App.ID == "" {
@@ -233,7 +282,7 @@ func (s *Server) listPromotionTargets(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]wire.PromotionTarget, 0, len(p.Targets))
 	for _, t := range p.Targets {
-		out = append(out, promotionTargetToJSON(t))
+		out = append(out, promotionTargetToJSON(p.ID, t))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -288,7 +337,7 @@ func (s *Server) createHook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, hookToJSON(h))
+	writeJSON(w, http.StatusCreated, hookToJSON(a, h))
 }
 
 func (s *Server) listHooks(w http.ResponseWriter, r *http.Request) {
@@ -303,32 +352,34 @@ func (s *Server) listHooks(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]wire.Hook, 0, len(hs))
 	for _, h := range hs {
-		out = append(out, hookToJSON(h))
+		out = append(out, hookToJSON(a, h))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) hook(w http.ResponseWriter, r *http.Request) (*slipway.Hook, bool) {
+// hook finds the {hook} of the path's app, answering 404 itself when
+// either is unknown.
+func (s *Server) hook(w http.ResponseWriter, r *http.Request) (*slipway.App, *slipway.Hook, bool) {
 	a, ok := s.app(w, r)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	h, err := s.st.FindHook(r.Context(), a.ID, chi.URLParam(r, "hook"))
 	if err != nil {
 		s.writeError(w, r, err)
-		return nil, false
+		return nil, nil, false
 	}
-	return h, true
+	return a, h, true
 }
 
 func (s *Server) getHook(w http.ResponseWriter, r *http.Request) {
-	if h, ok := s.hook(w, r); ok {
-		writeJSON(w, http.StatusOK, hookToJSON(h))
+	if a, h, ok := s.hook(w, r); ok {
+		writeJSON(w, http.StatusOK, hookToJSON(a, h))
 	}
 }
 
 func (s *Server) updateHook(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hook(w, r)
+	a, h, ok := s.hook(w, r)
 	if !ok {
 		return
 	}
@@ -345,11 +396,11 @@ func (s *Server) updateHook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, hookToJSON(h))
+	writeJSON(w, http.StatusOK, hookToJSON(a, h))
 }
 
 func (s *Server) deleteHook(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hook(w, r)
+	a, h, ok := s.hook(w, r)
 	if !ok {
 		return
 	}
@@ -357,11 +408,11 @@ func (s *Server) deleteHook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, hookToJSON(h))
+	writeJSON(w, http.StatusOK, hookToJSON(a, h))
 }
 
 func (s *Server) listHookResults(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hook(w, r)
+	_, h, ok := s.hook(w, r)
 	if !ok {
 		return
 	}
@@ -373,9 +424,22 @@ func (s *Server) listHookResults(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]wire.HookResult, 0, len(rs))
 	for _, res := range rs {
-		out = append(out, hookResultToJSON(res))
+		out = append(out, hookResultToJSON(h, res))
 	}
 	writeJSON(w, status, out)
+}
+
+func (s *Server) getHookResult(w http.ResponseWriter, r *http.Request) {
+	_, h, ok := s.hook(w, r)
+	if !ok {
+		return
+	}
+	res, err := s.st.FindHookResult(r.Context(), h.ID, chi.URLParam(r, "result"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, hookResultToJSON(h, res))
 }
 
 func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {
@@ -388,7 +452,21 @@ func (s *Server) listAudits(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	key := r.URL.Query().Get("app")
+	q := r.URL.Query()
+	key := q.Get("app")
+	// Akkeris clients name the app by its bare name and its space apart
+	// (?app=api&space=default); the key (?app=api-default) works alone.
+	if space := q.Get("space"); space != "" {
+		if key == "" {
+			s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "space filters one app's entries: send ?app=<name>&space=<space>, or ?app=<name>-<space>."))
+			return
+		}
+		key += "-" + space
+	}
+	if q.Get("user") != "" {
+		s.writeError(w, r, slipway.Errorf(slipway.EUnprocessable, "Filtering audits by user is not supported; filter by app (?app=<name>&space=<space>) instead."))
+		return
+	}
 	if p := currentPrincipal(r); p.OrgID != "" {
 		// A scoped token reads the trail of its own live apps only.
 		a, err := s.findApp(r, key)

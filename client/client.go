@@ -38,6 +38,7 @@ func New(baseURL, token string) *Client {
 // used.
 type (
 	Ref             = wire.Ref
+	AppRef          = wire.AppRef
 	IDRef           = wire.IDRef
 	User            = wire.User
 	App             = wire.App
@@ -49,6 +50,7 @@ type (
 	ReleaseStatuses = wire.ReleaseStatuses
 	Formation       = wire.Formation
 	Dyno            = wire.Dyno
+	Size            = wire.Size
 	NewApp          = wire.NewApp
 	NewBuild        = wire.NewBuild
 	NewRelease      = wire.NewRelease
@@ -402,7 +404,26 @@ func (c *Client) Dynos(ctx context.Context, app string) ([]Dyno, error) {
 	return out, err
 }
 
-// RestartDynos restarts every dyno (dyno "") or one, rolling.
+// Dyno gets one dyno, named type.name (web.1) or by its id.
+func (c *Client) Dyno(ctx context.Context, app, dyno string) (*Dyno, error) {
+	var out Dyno
+	return &out, c.Do(ctx, "GET", "/apps/"+esc(app)+"/dyno/"+esc(dyno), nil, &out)
+}
+
+// Sizes lists the dyno sizes formations may ask for.
+func (c *Client) Sizes(ctx context.Context) ([]Size, error) {
+	var out []Size
+	return out, c.Do(ctx, "GET", "/sizes", nil, &out)
+}
+
+// Rebuild builds a build's source again and returns the new build.
+func (c *Client) Rebuild(ctx context.Context, app, id string) (*Build, error) {
+	var out Build
+	return &out, c.Do(ctx, "PUT", "/apps/"+esc(app)+"/builds/"+esc(id), nil, &out)
+}
+
+// RestartDynos restarts, rolling, every dyno (dyno ""), every dyno of a
+// process type (dyno "web") or one dyno (dyno "web.1" or its id).
 func (c *Client) RestartDynos(ctx context.Context, app, dyno string) error {
 	p := "/apps/" + esc(app) + "/dynos"
 	if dyno != "" {

@@ -99,7 +99,7 @@ func TestClient_CreatePipelinePromotion_Body(t *testing.T) {
 	defer srv.Close()
 	c := New(srv.URL, "tok")
 	p, err := c.CreatePipelinePromotion(context.Background(), NewPipelinePromotion{
-		Pipeline: IDRef{ID: "pl"}, Source: AppRelease{App: IDRef{ID: "src"}}, Targets: []Target{{App: IDRef{ID: "dst"}}},
+		Pipeline: IDRef{ID: "pl"}, Source: AppRelease{App: SourceApp{ID: "src"}}, Targets: []Target{{App: IDRef{ID: "dst"}}},
 	})
 	if err != nil || p.ID != "p1" {
 		t.Fatalf("promotion = %+v, %v", p, err)
@@ -176,3 +176,22 @@ func TestClient_RequestBodies_SendOnlyWhatIsSet(t *testing.T) {
 }
 
 var bg = context.Background()
+
+// The stages come as Akkeris's map of each stage to the next; earlier
+// servers answered a list. Both read as the stages in order.
+func TestClient_PipelineStages_ReadsTheMapAndTheList(t *testing.T) {
+	for _, body := range []string{
+		`{"staging":"production","review":"development","production":null,"development":"staging"}`,
+		`["review","development","staging","production"]`,
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) }))
+		got, err := New(srv.URL, "tok").PipelineStages(context.Background())
+		srv.Close()
+		if err != nil || strings.Join(got, ",") != "review,development,staging,production" {
+			t.Errorf("%s: stages = %v, %v", body, got, err)
+		}
+	}
+	if _, err := parseStages([]byte(`{"a":"b","b":"a"}`)); err == nil {
+		t.Error("a loop of stages was read")
+	}
+}

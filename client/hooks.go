@@ -57,3 +57,11 @@ func (c *Client) HookResults(ctx context.Context, app, id string) ([]HookResult,
 	err := c.Do(ctx, "GET", "/apps/"+esc(app)+"/hooks/"+esc(id)+"/results", nil, &out)
 	return out, err
 }
+
+// HookResult gets one delivery attempt of a webhook. ENotFound when
+// unknown.
+func (c *Client) HookResult(ctx context.Context, app, hook, id string) (*HookResult, error) {
+	var out HookResult
+	err := c.Do(ctx, "GET", "/apps/"+esc(app)+"/hooks/"+esc(hook)+"/results/"+esc(id), nil, &out)
+	return &out, err
+}

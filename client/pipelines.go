@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	"github.com/slipway/slipway/wire"
 )
@@ -12,8 +14,11 @@ type (
 	StatusChecks         = wire.StatusChecks
 	PipelineCoupling     = wire.PipelineCoupling
 	NewPipelineCoupling  = wire.NewPipelineCoupling
+	SourceApp            = wire.SourceApp
 	AppRelease           = wire.AppRelease
 	Target               = wire.Target
+	PromotionSource      = wire.PromotionSource
+	PipelineStatus       = wire.PipelineStatus
 	NewPipelinePromotion = wire.NewPipelinePromotion
 	PipelinePromotion    = wire.PipelinePromotion
 	PromotionTarget      = wire.PromotionTarget
@@ -49,23 +54,57 @@ func (c *Client) DeletePipeline(ctx context.Context, pipeline string) error {
 // PipelineStages lists the stages in order: review, development, staging,
 // production.
 func (c *Client) PipelineStages(ctx context.Context) ([]string, error) {
-	var raw []any
+	var raw json.RawMessage
 	if err := c.Do(ctx, "GET", "/pipeline-stages", nil, &raw); err != nil {
 		return nil, err
 	}
-	// Accept ["review", …] and [{"name": "review"}, …] alike.
-	out := make([]string, 0, len(raw))
-	for _, v := range raw {
-		switch v := v.(type) {
-		case string:
-			out = append(out, v)
-		case map[string]any:
-			if n, ok := v["name"].(string); ok {
-				out = append(out, n)
-			}
+	return parseStages(raw)
+}
+
+// parseStages reads the map of each stage to the next that servers
+// answer, {"review":"development",…,"production":null}, into the stages
+// in order; the list ["review", …] of earlier servers is read too.
+func parseStages(raw []byte) ([]string, error) {
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return list, nil
+	}
+	var next map[string]*string
+	if err := json.Unmarshal(raw, &next); err != nil {
+		return nil, fmt.Errorf("pipeline-stages: %w", err)
+	}
+	// The first stage is the one no stage leads to.
+	first := ""
+	for s := range next {
+		led := false
+		for _, n := range next {
+			led = led || (n != nil && *n == s)
+		}
+		if !led {
+			first = s
 		}
 	}
+	var out []string
+	for s := first; s != "" && len(out) < len(next); {
+		out = append(out, s)
+		n := next[s]
+		if n == nil {
+			break
+		}
+		s = *n
+	}
+	if len(out) != len(next) {
+		return nil, fmt.Errorf("pipeline-stages: %s is not one line of stages", raw)
+	}
 	return out, nil
+}
+
+// PipelineStatuses lists the release status contexts a pipeline's
+// couplings can require. ENotFound for an unknown pipeline.
+func (c *Client) PipelineStatuses(ctx context.Context, pipeline string) ([]PipelineStatus, error) {
+	var out []PipelineStatus
+	err := c.Do(ctx, "GET", "/pipelines/"+esc(pipeline)+"/statuses", nil, &out)
+	return out, err
 }
 
 // CreatePipelineCoupling couples an app to a pipeline at a stage.
@@ -91,11 +130,12 @@ func (c *Client) PipelineCouplingsOf(ctx context.Context, pipeline string) ([]Pi
 	return out, err
 }
 
-// AppPipelineCouplings lists the couplings of one app (none or one).
-func (c *Client) AppPipelineCouplings(ctx context.Context, app string) ([]PipelineCoupling, error) {
-	var out []PipelineCoupling
+// AppPipelineCoupling gets an app's coupling. ENotFound when the app is
+// unknown or not coupled.
+func (c *Client) AppPipelineCoupling(ctx context.Context, app string) (*PipelineCoupling, error) {
+	var out PipelineCoupling
 	err := c.Do(ctx, "GET", "/apps/"+esc(app)+"/pipeline-couplings", nil, &out)
-	return out, err
+	return &out, err
 }
 
 // UpdatePipelineCoupling changes a coupling's required status checks.

@@ -83,7 +83,7 @@ func (e *Engine) build(ctx context.Context, b *slipway.Build, src slipway.BuildS
 	st := e.cfg.Store
 	bg := context.WithoutCancel(ctx)
 	if ctx.Err() != nil { // stopped before it started
-		if err := st.FinishBuild(bg, b.ID, slipway.BuildResult{Status: slipway.BuildFailed, Lines: []string{"Build stopped before it started."}}); err != nil {
+		if err := st.FinishBuild(bg, b.ID, finished(slipway.BuildResult{Status: slipway.BuildFailed, Lines: []string{"Build stopped before it started."}})); err != nil {
 			e.log.Error("finish build", "build", b.ID, "err", err)
 		}
 		e.buildFinished(b, slipway.BuildFailed)
@@ -108,13 +108,13 @@ func (e *Engine) build(ctx context.Context, b *slipway.Build, src slipway.BuildS
 		} else if slipway.ErrorCode(err) == slipway.EInternal {
 			e.log.Error("build", "build", b.ID, "err", err)
 		}
-		if err := st.FinishBuild(bg, b.ID, slipway.BuildResult{Status: slipway.BuildFailed, Lines: []string{msg}}); err != nil {
+		if err := st.FinishBuild(bg, b.ID, finished(slipway.BuildResult{Status: slipway.BuildFailed, Lines: []string{msg}})); err != nil {
 			e.log.Error("finish build", "build", b.ID, "err", err)
 		}
 		e.buildFinished(b, slipway.BuildFailed)
 		return
 	}
-	if err := st.FinishBuild(bg, b.ID, slipway.BuildResult{Status: slipway.BuildSucceeded, Slug: slug, Lines: []string{"Build succeeded: slug " + b.ID}}); err != nil {
+	if err := st.FinishBuild(bg, b.ID, finished(slipway.BuildResult{Status: slipway.BuildSucceeded, Slug: slug, Lines: []string{"Build succeeded: slug " + b.ID}})); err != nil {
 		e.log.Error("finish build", "build", b.ID, "err", err)
 		return
 	}
@@ -139,4 +139,10 @@ func (e *Engine) buildFinished(b *slipway.Build, status string) {
 	if e.cfg.Events != nil {
 		e.cfg.Events.BuildFinished(b, status)
 	}
+}
+
+// finished ends r's lines with the line Akkeris clients wait for.
+func finished(r slipway.BuildResult) slipway.BuildResult {
+	r.Lines = append(r.Lines, slipway.FinishedLine(r.Status))
+	return r
 }

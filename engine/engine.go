@@ -45,9 +45,9 @@ type Store interface {
 	// release its formations, the first ones from its Procfile.
 	ListFormations(ctx context.Context, appID string) ([]*slipway.Formation, error)
 	EnsureFormations(ctx context.Context, appID string, processTypes []string) error
-	// EmitEvent (slipway.Outbox) sends released as each process type is
-	// rolled out.
-	EmitEvent(ctx context.Context, appID, event string, data map[string]any) error
+	// EmitReleased (slipway.Outbox) sends released as each process type
+	// is rolled out.
+	EmitReleased(ctx context.Context, releaseID, process string) error
 	// FindRelease (slipway.ReleaseStore) tells whether a newer release
 	// waits behind a gated rollout, which it then aborts.
 	FindRelease(ctx context.Context, appID, idOrVersion string) (*slipway.Release, error)
@@ -215,8 +215,8 @@ func (e *Engine) recover(ctx context.Context) error {
 		if !b.CreatedAt.Before(e.created) {
 			continue // pushed to this run (the API serves before recovery ends)
 		}
-		err := e.cfg.Store.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildFailed,
-			Lines: []string{"Build failed: the server restarted while it ran; push the build again."}})
+		err := e.cfg.Store.FinishBuild(ctx, b.ID, finished(slipway.BuildResult{Status: slipway.BuildFailed,
+			Lines: []string{"Build failed: the server restarted while it ran; push the build again."}}))
 		if err != nil && slipway.ErrorCode(err) != slipway.EConflict {
 			return fmt.Errorf("recover build %s: %w", b.ID, err)
 		}
@@ -534,9 +534,7 @@ func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
 		e.logf(ctx, r, "%s", formatEvent(ev))
 		if ev.Type == slipway.EventDone {
 			// released: a formation type is fully rolled out on the release.
-			data := map[string]any{"process": ev.Process, "release": map[string]any{"id": r.ID, "version": r.Version,
-				"description": r.Description, "trigger": r.Trigger, "slug": map[string]string{"id": r.SlugID}}}
-			if err := e.cfg.Store.EmitEvent(ctx, r.AppID, slipway.EventReleased, data); err != nil && ctx.Err() == nil {
+			if err := e.cfg.Store.EmitReleased(ctx, r.ID, ev.Process); err != nil && ctx.Err() == nil {
 				e.log.Error("released event", "release", r.ID, "err", err)
 			}
 		}
@@ -648,11 +646,11 @@ func (e *Engine) desired(ctx context.Context, r *slipway.Release) (*slipway.Desi
 	return d, nil
 }
 
-// Restart queues a rolling restart of the app's dynos (or the one named)
-// and returns. Like releases, it is carried out by the server that holds
-// the app's lease, in turn with the app's releases, so it never runs
-// beside a rollout of the app on another server. ENotFound for an unknown
-// dyno.
+// Restart queues a rolling restart of the dynos dyno selects (all for "",
+// a process type's, or one: see slipway.Dyno.Selected) and returns. Like
+// releases, it is carried out by the server that holds the app's lease,
+// in turn with the app's releases, so it never runs beside a rollout of
+// the app on another server. ENotFound when dyno selects no dyno.
 func (e *Engine) Restart(ctx context.Context, appID, dyno string) error {
 	if dyno != "" {
 		dynos, err := e.cfg.Runtime.Dynos(ctx, appID)
@@ -661,10 +659,10 @@ func (e *Engine) Restart(ctx context.Context, appID, dyno string) error {
 		}
 		found := false
 		for _, d := range dynos {
-			found = found || d.Name == dyno || d.ID == dyno
+			found = found || d.Selected(dyno)
 		}
 		if !found {
-			return slipway.Errorf(slipway.ENotFound, "Dyno %q was not found; list them with GET /apps/{app}/dynos.", slipway.Clip(dyno))
+			return slipway.Errorf(slipway.ENotFound, "No dyno or process type %q with dynos was found; list them with GET /apps/{app}/dynos.", slipway.Clip(dyno))
 		}
 	}
 	if _, err := e.cfg.Store.QueueRestart(ctx, appID, dyno); err != nil {

@@ -18,6 +18,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,6 +178,7 @@ func (d *Deliverer) deliver(ctx context.Context, del *slipway.Delivery) {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			res.StatusCode = resp.StatusCode
+			res.ResponseHeaders = responseHeaders(resp.Header)
 			ok = resp.StatusCode >= 200 && resp.StatusCode < 300
 			if !ok {
 				res.Error = fmt.Sprintf("the hook answered %s", resp.Status)
@@ -204,4 +207,34 @@ func (d *Deliverer) deliver(ctx context.Context, del *slipway.Delivery) {
 	if err := d.cfg.Outbox.RecordAttempt(context.WithoutCancel(ctx), del, res, ok, retryAt); err != nil {
 		d.cfg.Logger.Error("record hook attempt", "delivery", del.ID, "err", err)
 	}
+}
+
+// Limits on the answer headers kept with an attempt: a hook's server
+// decides what it answers, so what is kept of it is bounded.
+const (
+	maxResponseHeaders = 50
+	maxHeaderValue     = 1024
+)
+
+// responseHeaders returns the first value of each header of an answer,
+// at most maxResponseHeaders of them (by name), each clipped to
+// maxHeaderValue bytes.
+func responseHeaders(h http.Header) map[string]string {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	if len(names) > maxResponseHeaders {
+		names = names[:maxResponseHeaders]
+	}
+	out := make(map[string]string, len(names))
+	for _, k := range names {
+		v := h.Get(k)
+		if len(v) > maxHeaderValue {
+			v = strings.ToValidUTF8(v[:maxHeaderValue], "")
+		}
+		out[k] = v
+	}
+	return out
 }

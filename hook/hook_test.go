@@ -2,6 +2,7 @@ package hook
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -134,5 +135,33 @@ func TestDeliver_ScopedHooksReachOnlyAllowedAddresses(t *testing.T) {
 				t.Fatalf("a refused delivery is retried at %v", ob.retryAt["d"])
 			}
 		})
+	}
+}
+
+// An attempt keeps the answer's headers (Webhooks.md's
+// last_attempt.response.headers), bounded in number and length, and the
+// request headers it sent, which hold the signatures but never the secret.
+func TestDeliver_RecordsTheAnswersHeaders(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Hook-Server", "yes")
+		w.Header().Set("X-Long", strings.Repeat("a", 5000))
+		for i := range 100 {
+			w.Header().Set(fmt.Sprintf("X-Many-%03d", i), "v")
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	ob := &fakeOutbox{done: map[string]bool{}, retryAt: map[string]time.Time{}}
+	d := New(Config{Outbox: ob})
+	const secret = "the-hook-secret"
+	d.deliver(context.Background(), &slipway.Delivery{ID: "d", URL: srv.URL, Secret: secret, Payload: []byte(`{}`), CreatedAt: time.Now()})
+	res := ob.attempts[0]
+	if res.StatusCode != 202 || len(res.ResponseHeaders) > maxResponseHeaders || len(res.ResponseHeaders["X-Long"]) != maxHeaderValue {
+		t.Fatalf("code %d, %d response headers, X-Long of %d bytes", res.StatusCode, len(res.ResponseHeaders), len(res.ResponseHeaders["X-Long"]))
+	}
+	for k, v := range res.RequestHeaders {
+		if strings.Contains(v, secret) {
+			t.Fatalf("request header %s carries the secret", k)
+		}
 	}
 }

@@ -151,7 +151,7 @@ type scanner interface{ Scan(...any) error }
 
 const appColumns = `a.id, a.name, a.description, a.org_id, o.name, a.space_id, s.name, s.compliance,
 	a.maintenance, a.git_url, a.git_branch, a.auto_release, a.created_at, a.updated_at, a.released_at,
-	COALESCE(NULLIF(sl.image, ''), sl.id, '')`
+	COALESCE(NULLIF(sl.image, ''), sl.id, ''), COALESCE(sl.size, 0)`
 
 const appFrom = ` FROM apps a JOIN organizations o ON o.id = a.org_id JOIN spaces s ON s.id = a.space_id
 	LEFT JOIN releases cr ON cr.id = a.current_release_id LEFT JOIN slugs sl ON sl.id = cr.slug_id `
@@ -163,7 +163,7 @@ func scanApp(sc scanner) (*slipway.App, error) {
 	var c, u int64
 	var rel sql.NullInt64
 	if err := sc.Scan(&a.ID, &a.Name, &a.Description, &a.OrgID, &a.OrgName, &a.SpaceID, &a.SpaceName, &comp,
-		&maint, &a.GitURL, &a.GitBranch, &auto, &c, &u, &rel, &image); err != nil {
+		&maint, &a.GitURL, &a.GitBranch, &auto, &c, &u, &rel, &image, &a.SlugSize); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(comp), &a.Compliance); err != nil || a.Compliance == nil {

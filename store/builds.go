@@ -213,7 +213,11 @@ func (db *DB) FinishBuild(ctx context.Context, id string, r slipway.BuildResult)
 		if err != nil {
 			return err
 		}
-		if err := db.emit(ctx, tx, app, slipway.EventBuild, map[string]any{"build": map[string]string{"id": id, "status": r.Status}}); err != nil {
+		b, err := findBuildTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := db.emit(ctx, tx, app, slipway.EventBuild, map[string]any{"build": buildEventData(b)}); err != nil {
 			return err
 		}
 		if r.Status != slipway.BuildSucceeded || r.Slug == nil {

@@ -59,10 +59,12 @@ func (db *DB) UpsertFormations(ctx context.Context, appID string, changes []slip
 			return err
 		}
 		now := micros(db.Now())
+		change := "update"
 		for _, c := range changes {
 			f, err := scanFormation(tx.QueryRowContext(ctx, `SELECT `+formationColumns+` FROM formations WHERE app_id = $1 AND type = $2`, appID, c.Type))
 			if err == sql.ErrNoRows {
-				f = &slipway.Formation{AppID: appID, Type: c.Type, Size: "standard"}
+				change = "create"
+				f = &slipway.Formation{AppID: appID, Type: c.Type, Size: slipway.DefaultSize}
 				if _, err := tx.ExecContext(ctx, `INSERT INTO formations (app_id, type, quantity, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)`, appID, c.Type, now); err != nil {
 					return err
 				}
@@ -82,7 +84,17 @@ func (db *DB) UpsertFormations(ctx context.Context, appID string, changes []slip
 		if out, err = listFormations(ctx, tx, appID); err != nil {
 			return err
 		}
-		return db.formationChanged(ctx, tx, appID, out)
+		changed := map[string]bool{}
+		for _, c := range changes {
+			changed[c.Type] = true
+		}
+		var fs []*slipway.Formation
+		for _, f := range out {
+			if changed[f.Type] {
+				fs = append(fs, f)
+			}
+		}
+		return db.formationChanged(ctx, tx, appID, out, change, fs)
 	})
 	return out, err
 }
@@ -123,9 +135,10 @@ func (db *DB) checkFormationUse(ctx context.Context, tx *sql.Tx, app *slipway.Ap
 	return db.Limits.CheckGrowth(before, after, app.Key(), app.OrgName)
 }
 
-// formationChanged emits formation_change with the app's formations and
-// audits it.
-func (db *DB) formationChanged(ctx context.Context, tx *sql.Tx, appID string, fs []*slipway.Formation) error {
+// formationChanged emits formation_change with the app's formations fs
+// and, as Webhook-Event-Payloads.md has it, the change (create, update
+// or delete) and the formations it changed, and audits it.
+func (db *DB) formationChanged(ctx context.Context, tx *sql.Tx, appID string, fs []*slipway.Formation, change string, changed []*slipway.Formation) error {
 	app, err := db.findApp(ctx, tx, "", appID)
 	if err != nil {
 		return err
@@ -136,7 +149,11 @@ func (db *DB) formationChanged(ctx context.Context, tx *sql.Tx, appID string, fs
 		desc = append(desc, fmt.Sprintf("%s=%d", f.Type, f.Quantity))
 		list = append(list, map[string]any{"type": f.Type, "quantity": f.Quantity, "size": f.Size, "command": f.Command, "healthcheck": f.Healthcheck})
 	}
-	if err := db.emit(ctx, tx, app, slipway.EventFormationChange, map[string]any{"formation": list}); err != nil {
+	changes := make([]map[string]any, 0, len(changed))
+	for _, f := range changed {
+		changes = append(changes, map[string]any{"type": f.Type, "quantity": f.Quantity, "size": f.Size, "port": f.Port, "command": f.Command, "healthcheck": f.Healthcheck})
+	}
+	if err := db.emit(ctx, tx, app, slipway.EventFormationChange, map[string]any{"formation": list, "change": change, "changes": changes}); err != nil {
 		return err
 	}
 	return db.audit(ctx, tx, app, "formation.change", strings.Join(desc, " "))
@@ -145,18 +162,21 @@ func (db *DB) formationChanged(ctx context.Context, tx *sql.Tx, appID string, fs
 // DeleteFormation removes a formation; ENotFound if the app has none of that type.
 func (db *DB) DeleteFormation(ctx context.Context, appID, typ string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM formations WHERE app_id = $1 AND type = $2`, appID, typ)
+		gone, err := scanFormation(tx.QueryRowContext(ctx, `SELECT `+formationColumns+` FROM formations WHERE app_id = $1 AND type = $2`, appID, typ))
+		if err == sql.ErrNoRows {
+			return slipway.Errorf(slipway.ENotFound, "The app has no %q formation.", slipway.Clip(typ))
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return slipway.Errorf(slipway.ENotFound, "The app has no %q formation.", slipway.Clip(typ))
+		if _, err := tx.ExecContext(ctx, `DELETE FROM formations WHERE app_id = $1 AND type = $2`, appID, typ); err != nil {
+			return err
 		}
 		fs, err := listFormations(ctx, tx, appID)
 		if err != nil {
 			return err
 		}
-		return db.formationChanged(ctx, tx, appID, fs)
+		return db.formationChanged(ctx, tx, appID, fs, "delete", []*slipway.Formation{gone})
 	})
 }
 

@@ -93,10 +93,31 @@ func (db *DB) DeleteHook(ctx context.Context, appID, id string) error {
 	})
 }
 
+const hookResultSelect = `SELECT hr.id, hr.hook_id, hr.delivery_id, hr.event, hr.attempt, hr.request_headers, hr.status_code, hr.duration_us, hr.error,
+	hr.response_headers, COALESCE(d.d_url, ''), COALESCE(d.d_payload, '{}'), hr.created_at
+	FROM hook_results hr LEFT JOIN (SELECT id AS d_id, url AS d_url, payload AS d_payload FROM hook_deliveries) d ON d.d_id = hr.delivery_id `
+
+// scanHookResult reads a row of hookResultSelect. The delivery's URL and
+// payload are what was sent; its secret is never read.
+func scanHookResult(sc scanner) (*slipway.HookResult, error) {
+	var r slipway.HookResult
+	var hdr, respHdr, body string
+	var dur, c int64
+	if err := sc.Scan(&r.ID, &r.HookID, &r.DeliveryID, &r.Event, &r.Attempt, &hdr, &r.StatusCode, &dur, &r.Error, &respHdr, &r.URL, &body, &c); err != nil {
+		return nil, err
+	}
+	json.Unmarshal([]byte(hdr), &r.RequestHeaders)
+	json.Unmarshal([]byte(respHdr), &r.ResponseHeaders)
+	r.RequestBody = []byte(body)
+	r.Duration = time.Duration(dur) * time.Microsecond
+	r.CreatedAt = fromMicros(c)
+	return &r, nil
+}
+
 // ListHookResults lists a hook's delivery attempts by creation time, a
 // page at a time.
 func (db *DB) ListHookResults(ctx context.Context, hookID string, p slipway.Page) ([]*slipway.HookResult, error) {
-	q := `SELECT id, hook_id, delivery_id, event, attempt, request_headers, status_code, duration_us, error, created_at FROM hook_results WHERE hook_id = $1`
+	q := hookResultSelect + `WHERE hr.hook_id = $1`
 	cond, args, err := createdAtStart(p, 2)
 	if err != nil {
 		return nil, err
@@ -110,16 +131,20 @@ func (db *DB) ListHookResults(ctx context.Context, hookID string, p slipway.Page
 	defer rows.Close()
 	out := []*slipway.HookResult{}
 	for rows.Next() {
-		var r slipway.HookResult
-		var hdr string
-		var dur, c int64
-		if err := rows.Scan(&r.ID, &r.HookID, &r.DeliveryID, &r.Event, &r.Attempt, &hdr, &r.StatusCode, &dur, &r.Error, &c); err != nil {
+		r, err := scanHookResult(rows)
+		if err != nil {
 			return nil, err
 		}
-		json.Unmarshal([]byte(hdr), &r.RequestHeaders)
-		r.Duration = time.Duration(dur) * time.Microsecond
-		r.CreatedAt = fromMicros(c)
-		out = append(out, &r)
+		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// FindHookResult finds one delivery attempt of a hook; ENotFound if none.
+func (db *DB) FindHookResult(ctx context.Context, hookID, id string) (*slipway.HookResult, error) {
+	if !isUUID(id) {
+		return nil, slipway.Errorf(slipway.ENotFound, "Hook result %q was not found.", slipway.Clip(id))
+	}
+	r, err := scanHookResult(db.w.QueryRowContext(ctx, hookResultSelect+`WHERE hr.id = $1 AND hr.hook_id = $2`, id, hookID))
+	return r, notFound(err, "Hook result %q was not found.", id)
 }

@@ -44,14 +44,18 @@ func (db *DB) emit(ctx context.Context, tx *sql.Tx, app *slipway.App, event stri
 		return err
 	}
 	now := db.Now().UTC()
-	payload := map[string]any{
-		"action": event, "app": map[string]string{"id": app.ID, "name": app.Name},
-		"space": map[string]string{"name": app.SpaceName}, "key": app.Key(),
-		"created_at": now.Format("2006-01-02T15:04:05.000Z"),
-	}
+	// Webhook-Event-Payloads.md: every payload names the app by its bare
+	// name and its space, and its action is the event; data cannot
+	// override those.
+	payload := map[string]any{}
 	for k, v := range data {
 		payload[k] = v
 	}
+	payload["action"] = event
+	payload["app"] = map[string]string{"id": app.ID, "name": app.Name}
+	payload["space"] = map[string]string{"name": app.SpaceName}
+	payload["key"] = app.Key()
+	payload["created_at"] = payloadTime(now)
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return err
@@ -77,13 +81,77 @@ func (db *DB) EmitEvent(ctx context.Context, appID, event string, data map[strin
 	})
 }
 
-func releaseEventData(r *slipway.Release) map[string]any {
-	rel := map[string]any{"id": r.ID, "version": r.Version, "description": r.Description, "status": r.Status,
-		"trigger": r.Trigger, "slug": map[string]string{"id": r.SlugID}}
+// payloadTime is a time as payloads carry it, as the API writes times.
+func payloadTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// buildEventData is a build as the build, release and released payloads
+// carry it (Webhook-Event-Payloads.md): result is its status.
+func buildEventData(b *slipway.Build) map[string]any {
+	return map[string]any{"id": b.ID, "result": b.Status, "status": b.Status, "created_at": payloadTime(b.CreatedAt),
+		"repo": b.Repo, "branch": b.Branch, "commit": b.SHA}
+}
+
+// findBuildTx reads a build by id in tx; ENotFound if none.
+func findBuildTx(ctx context.Context, q querier, id string) (*slipway.Build, error) {
+	b, err := scanBuild(q.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds WHERE id = $1`, id))
+	return b, notFound(err, "Build %q was not found.", id)
+}
+
+// releaseEventData is the release and the build of its slug, as the
+// release, release_failed and release_* payloads carry them: result is
+// the release's status at the time of the event.
+func releaseEventData(ctx context.Context, q querier, r *slipway.Release) (map[string]any, error) {
+	rel := map[string]any{"id": r.ID, "result": r.Status, "created_at": payloadTime(r.CreatedAt), "version": r.Version,
+		"description": r.Description, "status": r.Status, "trigger": r.Trigger, "slug": map[string]string{"id": r.SlugID}}
 	if r.Error != "" {
 		rel["error"] = r.Error
 	}
-	return map[string]any{"release": rel}
+	build := map[string]any{"id": r.SlugID} // a slug's id is its build's
+	b, err := findBuildTx(ctx, q, r.SlugID)
+	switch {
+	case err == nil:
+		build = buildEventData(b)
+	case slipway.ErrorCode(err) != slipway.ENotFound:
+		return nil, err
+	}
+	return map[string]any{"release": rel, "build": build}, nil
+}
+
+// EmitReleased sends released for a process type of a release that is
+// fully rolled out, with the release and its slug (the build's source)
+// as Webhook-Event-Payloads.md shows them. ENotFound for an unknown
+// release.
+func (db *DB) EmitReleased(ctx context.Context, releaseID, process string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		r, err := db.findRelease(ctx, tx, "r.id = $1", releaseID)
+		if err != nil {
+			return err
+		}
+		app, err := db.findApp(ctx, tx, "", r.AppID)
+		if err != nil {
+			return err
+		}
+		slug := map[string]any{"id": r.SlugID, "image": "", "source_blob": map[string]any{}}
+		if b, err := findBuildTx(ctx, tx, r.SlugID); err == nil {
+			slug["source_blob"] = map[string]any{"checksum": b.Checksum, "url": b.SourceURL, "version": b.Version, "commit": b.SHA,
+				"author": b.Author, "repo": b.Repo, "branch": b.Branch, "message": b.Message}
+		} else if slipway.ErrorCode(err) != slipway.ENotFound {
+			return err
+		}
+		if sl, err := findSlug(ctx, tx, r.SlugID); err == nil {
+			slug["image"] = sl.Image
+		} else if slipway.ErrorCode(err) != slipway.ENotFound {
+			return err
+		}
+		return db.emit(ctx, tx, app, slipway.EventReleased, map[string]any{
+			"dyno":    map[string]string{"type": process},
+			"process": process,
+			"release": map[string]any{"id": r.ID, "created_at": payloadTime(r.CreatedAt), "updated_at": payloadTime(r.UpdatedAt),
+				"version": r.Version, "description": r.Description, "trigger": r.Trigger, "slug": map[string]string{"id": r.SlugID}},
+			"slug":        slug,
+			"released_at": payloadTime(db.Now()),
+		})
+	})
 }
 
 // ClaimDeliveries takes up to n due deliveries and pushes their next
@@ -144,9 +212,13 @@ func (db *DB) ClaimDeliveries(ctx context.Context, n int, lease time.Duration) (
 func (db *DB) RecordAttempt(ctx context.Context, d *slipway.Delivery, r *slipway.HookResult, done bool, retryAt time.Time) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		hdr, _ := json.Marshal(r.RequestHeaders)
+		respHdr, _ := json.Marshal(r.ResponseHeaders)
+		if r.ResponseHeaders == nil {
+			respHdr = []byte("{}")
+		}
 		now := micros(db.Now())
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hook_results (id, hook_id, delivery_id, event, attempt, request_headers, status_code, duration_us, error, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, newID(), d.HookID, d.ID, d.Event, r.Attempt, string(hdr), r.StatusCode, r.Duration.Microseconds(), r.Error, now); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hook_results (id, hook_id, delivery_id, event, attempt, request_headers, status_code, duration_us, error, response_headers, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, newID(), d.HookID, d.ID, d.Event, r.Attempt, string(hdr), r.StatusCode, r.Duration.Microseconds(), r.Error, string(respHdr), now); err != nil {
 			return err
 		}
 		status, next := "pending", micros(retryAt)

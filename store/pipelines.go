@@ -179,6 +179,49 @@ func (db *DB) FindCoupling(ctx context.Context, id string) (*slipway.Coupling, e
 	return c, notFound(err, "Pipeline coupling %q was not found.", id)
 }
 
+// ListPipelineStatuses lists the contexts of every release status posted
+// on a release of an app coupled to the pipeline, and those its couplings
+// require, by context. A context's name is the one its newest status
+// gave.
+func (db *DB) ListPipelineStatuses(ctx context.Context, pipelineID string) ([]slipway.StatusContext, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT rs.context, rs.name FROM release_statuses rs
+		JOIN releases r ON r.id = rs.release_id JOIN pipeline_couplings c ON c.app_id = r.app_id
+		WHERE c.pipeline_id = $1 ORDER BY rs.updated_at, rs.id`, pipelineID)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for rows.Next() {
+		var c, n string
+		if err := rows.Scan(&c, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names[c] = n // newer rows come later and win
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	cs, err := listCouplings(ctx, db.r, pipelineID, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		for _, ctxName := range c.RequiredChecks {
+			if _, ok := names[ctxName]; !ok {
+				names[ctxName] = ctxName
+			}
+		}
+	}
+	out := make([]slipway.StatusContext, 0, len(names))
+	for c, n := range names {
+		out = append(out, slipway.StatusContext{Context: c, Name: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Context < out[j].Context })
+	return out, nil
+}
+
 // UpdateCouplingChecks sets a coupling's required status checks.
 func (db *DB) UpdateCouplingChecks(ctx context.Context, id string, checks []string) (*slipway.Coupling, error) {
 	c, err := db.FindCoupling(ctx, id)

@@ -153,9 +153,10 @@ func (db *DB) createPromotion(ctx context.Context, tx *sql.Tx, np slipway.NewPro
 				return "", slipway.Errorf(slipway.EUnprocessable, "safe promotion refused: config var keys of %s and %s differ: %s.", src.Key(), t.Key(), strings.Join(diff, ", "))
 			}
 		}
+		desc := fmt.Sprintf("Promotion of %s v%d", src.Key(), rel.Version)
 		relID, err := db.createRelease(ctx, tx, slipway.NewRelease{
 			AppID: t.ID, SlugID: rel.SlugID, Trigger: slipway.TriggerPromotion, Promotion: true, Config: cfg,
-			Description: fmt.Sprintf("Promotion of %s v%d", src.Key(), rel.Version), UserID: np.UserID, UserEmail: np.UserEmail,
+			Description: desc, UserID: np.UserID, UserEmail: np.UserEmail,
 		})
 		if err != nil {
 			return "", err
@@ -163,10 +164,18 @@ func (db *DB) createPromotion(ctx context.Context, tx *sql.Tx, np slipway.NewPro
 		if _, err := tx.ExecContext(ctx, `INSERT INTO promotion_targets (id, promotion_id, app_id, release_id) VALUES ($1, $2, $3, $4)`, newID(), id, t.ID, relID); err != nil {
 			return "", err
 		}
-		if err := db.emit(ctx, tx, t, slipway.EventPipelinePromoted, map[string]any{"promotion": map[string]any{
-			"id": id, "pipeline": map[string]string{"id": pl.ID, "name": pl.Name}, "source": map[string]any{"app": map[string]string{"id": src.ID, "name": src.Name}, "release": map[string]any{"id": rel.ID, "version": rel.Version}},
-			"release": map[string]string{"id": relID},
-		}}); err != nil {
+		// Webhook-Event-Payloads.md: the source as promoted_from, the
+		// build promoted and the target's new release; promotion is
+		// Slipway's own.
+		if err := db.emit(ctx, tx, t, slipway.EventPipelinePromoted, map[string]any{
+			"promoted_from": map[string]any{"app": map[string]string{"id": src.ID, "name": src.Name}, "space": map[string]string{"name": src.SpaceName}},
+			"build":         map[string]string{"id": rel.SlugID},
+			"release":       map[string]string{"id": relID, "status": slipway.ReleaseQueued, "description": desc},
+			"promotion": map[string]any{
+				"id": id, "pipeline": map[string]string{"id": pl.ID, "name": pl.Name}, "source": map[string]any{"app": map[string]string{"id": src.ID, "name": src.Name}, "release": map[string]any{"id": rel.ID, "version": rel.Version}},
+				"release": map[string]string{"id": relID},
+			},
+		}); err != nil {
 			return "", err
 		}
 	}
@@ -197,15 +206,19 @@ func (db *DB) FindPromotion(ctx context.Context, id string) (*slipway.Promotion,
 	}
 	var p slipway.Promotion
 	var c, u int64
-	err := db.w.QueryRowContext(ctx, `SELECT pr.id, pr.pipeline_id, p.name, pr.source_app_id, pr.source_release_id, pr.created_at, pr.updated_at
-		FROM promotions pr JOIN pipelines p ON p.id = pr.pipeline_id WHERE pr.id = $1`, id).
-		Scan(&p.ID, &p.PipelineID, &p.PipelineName, &p.SourceAppID, &p.SourceReleaseID, &c, &u)
+	// A deleted app leaves its key empty.
+	err := db.w.QueryRowContext(ctx, `SELECT pr.id, pr.pipeline_id, p.name, pr.source_app_id, COALESCE(a.name || '-' || s.name, ''), pr.source_release_id, pr.created_at, pr.updated_at
+		FROM promotions pr JOIN pipelines p ON p.id = pr.pipeline_id LEFT JOIN apps a ON a.id = pr.source_app_id LEFT JOIN spaces s ON s.id = a.space_id
+		WHERE pr.id = $1`, id).
+		Scan(&p.ID, &p.PipelineID, &p.PipelineName, &p.SourceAppID, &p.SourceAppKey, &p.SourceReleaseID, &c, &u)
 	if err != nil {
 		return nil, notFound(err, "Pipeline promotion %q was not found.", id)
 	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(c), fromMicros(u)
-	rows, err := db.w.QueryContext(ctx, `SELECT t.id, t.app_id, t.release_id, COALESCE(r.status, 'unknown'), COALESCE(r.error, '')
-		FROM promotion_targets t LEFT JOIN releases r ON r.id = t.release_id WHERE t.promotion_id = $1 ORDER BY t.id`, id)
+	rows, err := db.w.QueryContext(ctx, `SELECT t.id, t.app_id, COALESCE(a.name || '-' || s.name, ''), t.release_id, COALESCE(r.status, 'unknown'), COALESCE(r.error, '')
+		FROM promotion_targets t LEFT JOIN releases r ON r.id = t.release_id
+		LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN spaces s ON s.id = a.space_id
+		WHERE t.promotion_id = $1 ORDER BY t.id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +226,7 @@ func (db *DB) FindPromotion(ctx context.Context, id string) (*slipway.Promotion,
 	p.Status = slipway.ReleaseSucceeded
 	for rows.Next() {
 		var t slipway.PromotionTarget
-		if err := rows.Scan(&t.ID, &t.AppID, &t.ReleaseID, &t.Status, &t.Error); err != nil {
+		if err := rows.Scan(&t.ID, &t.AppID, &t.AppKey, &t.ReleaseID, &t.Status, &t.Error); err != nil {
 			return nil, err
 		}
 		switch {

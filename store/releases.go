@@ -17,7 +17,8 @@ import (
 // releaseSelect reads a release with its combined check state (as a rank,
 // see stateRanks) and whether it is the app's current release. Both are
 // derived in SQL, per row, from indexed lookups, so listing stays one query.
-const releaseSelect = `SELECT r.id, r.app_id, a.name, r.version, r.slug_id, r.config, ` + releaseTail
+const releaseSelect = `SELECT r.id, r.app_id, a.name, (SELECT a.name || '-' || sp.name FROM spaces sp WHERE sp.id = a.space_id),
+	r.version, r.slug_id, r.config, ` + releaseTail
 
 const releaseTail = `r.description, r.status,
 	r.trigger_kind, r.user_id, r.user_email, r.error, r.strategy, r.created_at, r.updated_at,
@@ -34,7 +35,7 @@ func scanRelease(sc scanner) (*slipway.Release, error) {
 	var strategy string
 	var c, u int64
 	var rank, current int
-	if err := sc.Scan(&r.ID, &r.AppID, &r.AppName, &r.Version, &r.SlugID, &cfg, &r.Description, &r.Status,
+	if err := sc.Scan(&r.ID, &r.AppID, &r.AppName, &r.AppKey, &r.Version, &r.SlugID, &cfg, &r.Description, &r.Status,
 		&r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &strategy, &c, &u, &rank, &current); err != nil {
 		return nil, err
 	}
@@ -83,11 +84,15 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	var cfg map[string]string
 	switch {
 	case nr.ConfigChange != nil:
+		before, err := configVars(ctx, tx, app.ID)
+		if err != nil {
+			return "", err
+		}
 		if cfg, err = applyConfigChange(ctx, tx, app.ID, nr.ConfigChange); err != nil {
 			return "", err
 		}
 		desc = configDescription(nr.ConfigChange)
-		if err := db.emit(ctx, tx, app, slipway.EventConfigChange, map[string]any{"changes": configChanges(nr.ConfigChange)}); err != nil {
+		if err := db.emit(ctx, tx, app, slipway.EventConfigChange, map[string]any{"changes": configChanges(before, nr.ConfigChange)}); err != nil {
 			return "", err
 		}
 		if err := db.audit(ctx, tx, app, "config.change", desc); err != nil {
@@ -163,25 +168,39 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	if err := recordReleaseContents(ctx, tx, app.ID, id, rollbackOf); err != nil {
 		return "", err
 	}
-	r := &slipway.Release{ID: id, Version: version, SlugID: slugID, Description: desc, Status: slipway.ReleaseQueued, Trigger: nr.Trigger}
-	if err := db.emit(ctx, tx, app, slipway.EventRelease, releaseEventData(r)); err != nil {
+	r := &slipway.Release{ID: id, Version: version, SlugID: slugID, Description: desc, Status: slipway.ReleaseQueued, Trigger: nr.Trigger,
+		CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now)}
+	data, err := releaseEventData(ctx, tx, r)
+	if err != nil {
+		return "", err
+	}
+	if err := db.emit(ctx, tx, app, slipway.EventRelease, data); err != nil {
 		return "", err
 	}
 	return id, db.audit(ctx, tx, app, "release."+nr.Trigger, fmt.Sprintf("v%d: %s", version, desc))
 }
 
-// configChanges lists the keys a change sets and unsets, never the values.
-func configChanges(change map[string]*string) map[string][]string {
-	out := map[string][]string{"set": {}, "unset": {}}
-	for k, v := range change {
-		if v == nil {
-			out["unset"] = append(out["unset"], k)
-		} else {
-			out["set"] = append(out["set"], k)
+// configChanges lists what a change does to each key, as config_change
+// payloads carry it ({type: create|update|delete, name}), by name; never
+// a value. Unsetting a key that is not set changes nothing.
+func configChanges(before map[string]string, change map[string]*string) []map[string]string {
+	keys := make([]string, 0, len(change))
+	for k := range change {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := []map[string]string{}
+	for _, k := range keys {
+		_, had := before[k]
+		switch {
+		case change[k] == nil && had:
+			out = append(out, map[string]string{"type": "delete", "name": k})
+		case change[k] != nil && had:
+			out = append(out, map[string]string{"type": "update", "name": k})
+		case change[k] != nil:
+			out = append(out, map[string]string{"type": "create", "name": k})
 		}
 	}
-	sort.Strings(out["set"])
-	sort.Strings(out["unset"])
 	return out
 }
 
@@ -321,10 +340,11 @@ func (db *DB) FindRelease(ctx context.Context, appID, idOrVersion string) (*slip
 // current marker with one query each beforehand, instead of a join and a
 // subquery per row: listing is the hot read of the API.
 func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn func(*slipway.Release) error) error {
-	var appName string
+	var appName, appKey string
 	var current sql.NullString
 	var seq int
-	err := db.r.QueryRowContext(ctx, `SELECT name, current_release_id, release_seq FROM apps WHERE id = $1`, appID).Scan(&appName, &current, &seq)
+	err := db.r.QueryRowContext(ctx, `SELECT a.name, a.name || '-' || s.name, a.current_release_id, a.release_seq
+		FROM apps a JOIN spaces s ON s.id = a.space_id WHERE a.id = $1`, appID).Scan(&appName, &appKey, &current, &seq)
 	if err != nil {
 		return notFound(err, "App %q was not found.", appID)
 	}
@@ -369,7 +389,7 @@ func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn
 	}
 	defer rows.Close()
 	for rows.Next() {
-		r := slipway.Release{AppID: appID, AppName: appName}
+		r := slipway.Release{AppID: appID, AppName: appName, AppKey: appKey}
 		var c, u int64
 		var strategy string
 		if err := rows.Scan(&r.ID, &r.Version, &r.SlugID, &r.Description, &r.Status, &r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &strategy, &c, &u); err != nil {
@@ -509,7 +529,11 @@ func (db *DB) SetReleaseStatus(ctx context.Context, id, status, reason string) e
 		if err != nil {
 			return err
 		}
-		return db.emit(ctx, tx, app, event, releaseEventData(r))
+		data, err := releaseEventData(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, app, event, data)
 	})
 }
 

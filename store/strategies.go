@@ -186,8 +186,13 @@ func (db *DB) PendingScaleDown(ctx context.Context, appID string) (*slipway.Roll
 func (db *DB) RecordReleaseAction(ctx context.Context, app *slipway.App, r *slipway.Release, action, event string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		if event != "" {
-			data := releaseEventData(r)
-			data["action"] = action
+			data, err := releaseEventData(ctx, tx, r)
+			if err != nil {
+				return err
+			}
+			// "action" is the event in every payload; the user's action
+			// on the rollout is rollout_action.
+			data["rollout_action"] = action
 			if err := db.emit(ctx, tx, app, event, data); err != nil {
 				return err
 			}

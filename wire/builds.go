@@ -18,7 +18,7 @@ type SourceBlob struct {
 // Build is a build. Slug is set once it succeeded; its id is the build's.
 type Build struct {
 	ID              string     `json:"id"`
-	App             IDRef      `json:"app"`
+	App             AppRef     `json:"app"`
 	CreatedAt       Time       `json:"created_at"`
 	UpdatedAt       Time       `json:"updated_at"`
 	SourceBlob      SourceBlob `json:"source_blob"`
@@ -26,6 +26,10 @@ type Build struct {
 	Status          string     `json:"status"`
 	User            User       `json:"user"`
 	OutputStreamURL string     `json:"output_stream_url"`
+	// Buildpacks is always null (slugs run as they are), and Release
+	// null: Akkeris shows both.
+	Buildpacks *[]string `json:"buildpacks"`
+	Release    *IDRef    `json:"release"`
 }
 
 // NewBuild is the body of POST /apps/{app}/builds. URL is a docker://

@@ -7,7 +7,7 @@ import "github.com/slipway/slipway"
 // left out otherwise.
 type Release struct {
 	ID          string `json:"id"`
-	App         Ref    `json:"app"`
+	App         AppRef `json:"app"`
 	CreatedAt   Time   `json:"created_at"`
 	UpdatedAt   Time   `json:"updated_at"`
 	Description string `json:"description"`
@@ -73,17 +73,19 @@ type ReleaseLog struct {
 	Release ReleaseStatusRef `json:"release"`
 }
 
-// ReleaseStatus is a check reported on a release, such as a CI run.
+// ReleaseStatus is a check reported on a release, such as a CI run, with
+// the release it is reported on.
 type ReleaseStatus struct {
-	ID          string `json:"id"`
-	State       string `json:"state"`
-	Name        string `json:"name"`
-	Context     string `json:"context"`
-	Description string `json:"description"`
-	TargetURL   string `json:"target_url"`
-	ImageURL    string `json:"image_url"`
-	CreatedAt   Time   `json:"created_at"`
-	UpdatedAt   Time   `json:"updated_at"`
+	ID          string  `json:"id"`
+	State       string  `json:"state"`
+	Name        string  `json:"name"`
+	Context     string  `json:"context"`
+	Description string  `json:"description"`
+	TargetURL   string  `json:"target_url"`
+	ImageURL    string  `json:"image_url"`
+	CreatedAt   Time    `json:"created_at"`
+	UpdatedAt   Time    `json:"updated_at"`
+	Release     Release `json:"release"`
 }
 
 // ReleaseStatusChange is the body of POST and PATCH
@@ -105,9 +107,11 @@ type ReleaseStatuses struct {
 	Statuses []ReleaseStatus `json:"statuses"`
 }
 
-// Formation is one process type of an app and its scale.
+// Formation is one process type of an app and its scale. ID is stable
+// for the app and type (Akkeris shows one; Slipway derives it).
 type Formation struct {
-	App         Ref    `json:"app"`
+	ID          string `json:"id"`
+	App         AppRef `json:"app"`
 	Type        string `json:"type"`
 	Quantity    int    `json:"quantity"`
 	Size        string `json:"size"`
@@ -128,6 +132,32 @@ type FormationChange struct {
 	Port        *int    `json:"port,omitempty"`
 	Command     *string `json:"command,omitempty"`
 	Healthcheck *string `json:"healthcheck,omitempty"`
+	// RemoveHealthcheck true clears the health check, RemoveCommand true
+	// the command (the Procfile's runs again), as Akkeris clients send.
+	RemoveHealthcheck *bool `json:"removeHealthcheck,omitempty"`
+	RemoveCommand     *bool `json:"remove-command,omitempty"`
+}
+
+// Size is a dyno size a formation may ask for (GET /sizes), in
+// Kubernetes quantities: memory "512Mi", cpu "500m". The default size
+// sets none (the server's own limits apply).
+type Size struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description"`
+	Resources   SizeResources `json:"resources"`
+}
+
+// SizeResources are what a dyno of a size is promised and held to.
+type SizeResources struct {
+	Requests SizeQuantities `json:"requests"`
+	Limits   SizeQuantities `json:"limits"`
+}
+
+// SizeQuantities are memory and CPU; empty when the size leaves them to
+// the server.
+type SizeQuantities struct {
+	Memory string `json:"memory,omitempty"`
+	CPU    string `json:"cpu,omitempty"`
 }
 
 // FormationUpdates is Heroku's form of the batch PATCH
@@ -142,8 +172,10 @@ type ReleaseRef struct {
 	Version int    `json:"version"`
 }
 
-// Dyno is one running process of an app.
+// Dyno is one running process of an app. Name is its instance within its
+// type ("1", or a pod's "<hash>-<suffix>"): clients print Type.Name.
 type Dyno struct {
+	App            AppRef     `json:"app"`
 	ID             string     `json:"id"`
 	Name           string     `json:"name"`
 	Type           string     `json:"type"`
@@ -154,4 +186,8 @@ type Dyno struct {
 	CreatedAt      Time       `json:"created_at"`
 	UpdatedAt      Time       `json:"updated_at"`
 	AdditionalInfo string     `json:"additional_info"`
+	// AttachURL is always "" (Slipway has no attach), as Akkeris shows it.
+	AttachURL string `json:"attach_url"`
+	// Size is the size of the dyno's formation.
+	Size string `json:"size"`
 }

@@ -56,6 +56,14 @@ type Ref struct {
 	Name string `json:"name,omitempty"`
 }
 
+// AppRef names an app inside another answer (a release, build, formation,
+// dyno, hook, coupling or promotion target): Name is the app's key,
+// "<name>-<space>", as Akkeris answers it.
+type AppRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
 // IDRef is an {id} reference.
 type IDRef struct {
 	ID string `json:"id"`

@@ -140,7 +140,7 @@ func (cl *cli) appsInfoCmd() *cobra.Command {
 			}
 			r.heading(a.Key)
 			r.fields([][2]string{
-				{"Name", a.Name}, {"ID", a.ID}, {"Space", a.Space.Name}, {"Organization", a.Organization.Name},
+				{"Name", a.SimpleName}, {"ID", a.ID}, {"Space", a.Space.Name}, {"Organization", a.Organization.Name}, {"Stack", a.Stack.Name},
 				{"Web URL", a.WebURL}, {"Description", a.Description}, {"Current release", current},
 				{"Released", released}, {"Slug", image}, {"Formation", strings.Join(scale, " ")},
 				{"Maintenance", fmt.Sprint(a.Maintenance)}, {"Created", r.ago(a.CreatedAt)},
@@ -173,7 +173,7 @@ releases and config go with it. --confirm must repeat the app's name or key.`,
 			if err != nil {
 				return err
 			}
-			if confirm != a.Name && confirm != a.Key && confirm != a.ID {
+			if confirm != a.SimpleName && confirm != a.Key && confirm != a.ID {
 				return &cliError{msg: fmt.Sprintf("Not destroying %s: --confirm must repeat its name.", a.Key),
 					hint: fmt.Sprintf("This deletes every build, release and dyno of the app. To go ahead, run:\n  slipway apps:destroy %s --confirm %s", a.Key, a.Key)}
 			}

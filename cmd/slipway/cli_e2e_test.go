@@ -207,8 +207,15 @@ func TestCLI(t *testing.T) {
 		h.fails(1, nil, "apps:create", "hello")
 		var apps []client.App
 		h.jsonOut(&apps, "apps")
-		if len(apps) != 1 || apps[0].Key != "hello-default" {
+		if len(apps) != 1 || apps[0].Key != "hello-default" || apps[0].Name != "hello-default" || apps[0].SimpleName != "hello" {
 			t.Fatalf("apps --json = %+v", apps)
+		}
+		// apps:info heads with the key and shows the bare name apart.
+		appInfo := h.ok("apps:info", "hello")
+		for _, re := range []string{`(?m)^.*hello-default`, `(?m)^\s*Name:?\s+hello\s*$`, `(?m)^\s*Stack:?\s+local\s*$`} {
+			if !regexp.MustCompile(re).MatchString(appInfo) {
+				t.Fatalf("apps:info lacks %s:\n%s", re, appInfo)
+			}
 		}
 
 		// A folder deploy, without a terminal: plain lines, no escapes.
@@ -363,6 +370,18 @@ func TestCLI(t *testing.T) {
 		if out := h.ok("ps:restart"); !strings.Contains(out, "Restarting every dyno of hello") {
 			t.Fatalf("ps:restart: %s", out)
 		}
+		if out := h.ok("ps:restart", "web"); !strings.Contains(out, "Restarting every web dyno of hello") {
+			t.Fatalf("ps:restart web: %s", out)
+		}
+		var one []client.Dyno
+		h.jsonOut(&one, "ps")
+		if len(one) == 0 {
+			t.Fatal("ps: no dynos")
+		}
+		if out := h.ok("ps:restart", "web."+one[0].Name); !strings.Contains(out, "Restarting web."+one[0].Name+" of hello") {
+			t.Fatalf("ps:restart web.%s: %s", one[0].Name, out)
+		}
+		h.fails(1, []string{"clock"}, "ps:restart", "clock")
 
 		// Usage errors exit 2 and point at --help.
 		h.fails(2, []string{"TYPE=QUANTITY", "slipway ps:scale --help"}, "ps:scale", "web=two")
@@ -434,6 +453,8 @@ func TestCLI(t *testing.T) {
 		if out := h.ok("pipelines:info", "shop"); !regexp.MustCompile(`(?m)^development\s+tty-default\s+ci/tests$`).MatchString(out) {
 			t.Fatalf("pipelines:info:\n%s", out)
 		}
+		h.ok("apps:create", "lone")
+		h.fails(1, []string{"not in a pipeline"}, "pipelines:promote", "-a", "lone")
 		// The required check is not reported yet: 409 naming it.
 		h.fails(1, []string{"ci/tests"}, "pipelines:promote", "-a", "tty")
 		cur, err := ts.c.Release(bg, "tty", "v2")

@@ -108,8 +108,8 @@ func TestResolveSource(t *testing.T) {
 }
 
 func TestParseScale(t *testing.T) {
-	got, err := parseScale([]string{"web=3", "worker=1:large", "clock=0"})
-	if err != nil || len(got) != 3 || got[0]["quantity"] != 3 || got[1]["size"] != "large" || got[2]["quantity"] != 0 {
+	got, err := parseScale([]string{"web=3", "worker=1:gp2", "clock=0"})
+	if err != nil || len(got) != 3 || got[0]["quantity"] != 3 || got[1]["size"] != "gp2" || got[2]["quantity"] != 0 {
 		t.Fatalf("parseScale = %v, %v", got, err)
 	}
 	for _, bad := range []string{"web", "web=", "=2", "web=-1", "web=two"} {

@@ -73,7 +73,7 @@ func (cl *cli) pipelinesCmd() *cobra.Command {
 				var apps []string
 				for _, cp := range cs {
 					if cp.Pipeline.ID == p.ID {
-						apps = append(apps, cp.Stage+": "+appName(cp.App))
+						apps = append(apps, cp.Stage+": "+appName(client.Ref(cp.App)))
 					}
 				}
 				rows = append(rows, []string{p.Name, strings.Join(apps, ", "), r.ago(p.CreatedAt)})
@@ -115,7 +115,7 @@ func (cl *cli) pipelinesInfoCmd() *cobra.Command {
 			}
 			rows := make([][]string, 0, len(cs))
 			for _, cp := range cs {
-				rows = append(rows, []string{cp.Stage, appName(cp.App), strings.Join(cp.RequiredStatusChecks.Contexts, ", ")})
+				rows = append(rows, []string{cp.Stage, appName(client.Ref(cp.App)), strings.Join(cp.RequiredStatusChecks.Contexts, ", ")})
 			}
 			r.table([]string{"STAGE", "APP", "REQUIRED CHECKS"}, rows, nil)
 			return nil
@@ -236,15 +236,14 @@ code is 0 only if all succeeded.`,
 			if err != nil {
 				return err
 			}
-			own, err := c.AppPipelineCouplings(r.ctx, src.ID)
+			coupling, err := c.AppPipelineCoupling(r.ctx, src.ID)
+			if slipway.ErrorCode(err) == slipway.ENotFound {
+				return &cliError{msg: src.Key + " is not in a pipeline.", hint: "Add it with: slipway pipelines:add " + src.Key + " -p PIPELINE -s STAGE"}
+			}
 			if err != nil {
 				return err
 			}
-			if len(own) == 0 {
-				return &cliError{msg: src.Key + " is not in a pipeline.", hint: "Add it with: slipway pipelines:add " + src.Key + " -p PIPELINE -s STAGE"}
-			}
-			coupling := own[0]
-			np := client.NewPipelinePromotion{Pipeline: client.IDRef{ID: coupling.Pipeline.ID}, Source: client.AppRelease{App: client.IDRef{ID: src.ID}}, Safe: safe}
+			np := client.NewPipelinePromotion{Pipeline: client.IDRef{ID: coupling.Pipeline.ID}, Source: client.AppRelease{App: client.SourceApp{ID: src.ID}}, Safe: safe}
 			if which != "" {
 				rel, err := resolveRelease(r, c, src.ID, which)
 				if err != nil {
@@ -269,7 +268,7 @@ code is 0 only if all succeeded.`,
 				}
 				for _, cp := range nextStage(cs, coupling.Stage, slipway.Stages()) {
 					np.Targets = append(np.Targets, client.Target{App: client.IDRef{ID: cp.App.ID}})
-					names[cp.App.ID] = appName(cp.App)
+					names[cp.App.ID] = appName(client.Ref(cp.App))
 				}
 				if len(np.Targets) == 0 {
 					return &cliError{msg: fmt.Sprintf("No app of pipeline %s is at a stage after %s.", appName(coupling.Pipeline), coupling.Stage),

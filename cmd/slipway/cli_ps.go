@@ -27,7 +27,7 @@ func (cl *cli) psCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sort.Slice(dynos, func(i, j int) bool { return dynoLess(dynos[i].Name, dynos[j].Name) })
+			sort.Slice(dynos, func(i, j int) bool { return dynoLess(dynoName(dynos[i]), dynoName(dynos[j])) })
 			if r.json {
 				return r.printJSON(nonNil(dynos))
 			}
@@ -45,7 +45,7 @@ func (cl *cli) psCmd() *cobra.Command {
 				if d.AdditionalInfo != "" {
 					state += " (" + truncate(d.AdditionalInfo, 40) + ")"
 				}
-				rows = append(rows, []string{d.Name, state, ready, fmt.Sprintf("v%d", d.Release.Version), r.ago(d.UpdatedAt), truncate(d.Command, 40)})
+				rows = append(rows, []string{dynoName(d), state, ready, fmt.Sprintf("v%d", d.Release.Version), r.ago(d.UpdatedAt), truncate(d.Command, 40)})
 			}
 			r.table([]string{"DYNO", "STATE", "READY", "RELEASE", "SINCE", "COMMAND"}, rows, func(col int, cell string) string {
 				if col == 1 {
@@ -60,15 +60,23 @@ func (cl *cli) psCmd() *cobra.Command {
 	return withJSON(withApp(cmd))
 }
 
-// dynoLess orders web.2 before web.10.
+// dynoName is how a dyno is named to people and to ps:restart: its type,
+// a dot and its name within the type (web.1), as Akkeris clients print it.
+func dynoName(d client.Dyno) string { return d.Type + "." + d.Name }
+
+// dynoLess orders web.2 before web.10 (and names that are not numbers,
+// such as Kubernetes pods', by name).
 func dynoLess(a, b string) bool {
 	ta, na, _ := strings.Cut(a, ".")
 	tb, nb, _ := strings.Cut(b, ".")
 	if ta != tb {
 		return ta < tb
 	}
-	ia, _ := strconv.Atoi(na)
-	ib, _ := strconv.Atoi(nb)
+	ia, errA := strconv.Atoi(na)
+	ib, errB := strconv.Atoi(nb)
+	if errA != nil || errB != nil {
+		return na < nb
+	}
 	return ia < ib
 }
 
@@ -80,7 +88,7 @@ func parseScale(args []string) ([]map[string]any, error) {
 		qty, size, _ := strings.Cut(rest, ":")
 		n, err := strconv.Atoi(qty)
 		if !ok || typ == "" || err != nil || n < 0 {
-			return nil, usagef("%q is not TYPE=QUANTITY (such as web=2 or worker=1:large)", a)
+			return nil, usagef("%q is not TYPE=QUANTITY (such as web=2 or worker=1:gp2)", a)
 		}
 		ch := map[string]any{"type": typ, "quantity": n}
 		if size != "" {
@@ -96,8 +104,10 @@ func (cl *cli) psScaleCmd() *cobra.Command {
 		Use:   "ps:scale [TYPE=QUANTITY[:SIZE]…]",
 		Short: "Scale process types (all at once); without arguments show the formation",
 		Long: `Set how many dynos of each process type run, in one change; the current
-release is scaled at once. Without arguments, show the formation.`,
+release is scaled at once. SIZE is one of the server's dyno sizes (GET /sizes:
+standard, gp1, gp2, gp3, gp4). Without arguments, show the formation.`,
 		Example: `  slipway ps:scale web=3 worker=1 -a hello
+  slipway ps:scale web=2:gp2 -a hello
   slipway ps:scale web=0 -a hello
   slipway ps:scale -a hello`,
 		RunE: cl.runE(func(r *run, args []string) error {
@@ -146,9 +156,13 @@ release is scaled at once. Without arguments, show the formation.`,
 
 func (cl *cli) psRestartCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ps:restart [DYNO]",
-		Short: "Restart every dyno, rolling, or the one named",
+		Use:   "ps:restart [TYPE | TYPE.NAME]",
+		Short: "Restart every dyno, rolling, or those of one type, or the one named",
+		Long: `Restart dynos with fresh processes of the same release, one by one so the
+app keeps serving: every dyno, every dyno of a process type (web), or one
+dyno (web.2, as slipway ps names it, or its id).`,
 		Example: `  slipway ps:restart -a hello
+  slipway ps:restart web -a hello
   slipway ps:restart web.2 -a hello`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: cl.runE(func(r *run, args []string) error {
@@ -164,7 +178,9 @@ func (cl *cli) psRestartCmd() *cobra.Command {
 				return r.printJSON(map[string]string{"app": app, "dyno": dyno, "status": "restarting"})
 			}
 			what := "every dyno of " + app + ", one by one"
-			if dyno != "" {
+			if dyno != "" && !strings.Contains(dyno, ".") && len(dyno) <= 30 {
+				what = "every " + dyno + " dyno of " + app + ", one by one"
+			} else if dyno != "" {
 				what = dyno + " of " + app
 			}
 			r.printf("Restarting %s. Watch with: slipway ps -a %s\n", what, app)

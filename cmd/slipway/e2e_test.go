@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/client"
@@ -212,7 +215,7 @@ func TestE2E_ReleaseLifecycle(t *testing.T) {
 		t.Fatalf("app = %+v", app)
 	}
 	dynos, _ := ts.c.Dynos(bg, "hello")
-	if len(dynos) != 1 || dynos[0].Name != "web.1" || !dynos[0].Ready || dynos[0].Release.Version != 4 {
+	if len(dynos) != 1 || dynos[0].Name != "1" || dynos[0].Type != "web" || !dynos[0].Ready || dynos[0].Release.Version != 4 {
 		t.Fatalf("dynos = %+v", dynos)
 	}
 }
@@ -434,13 +437,47 @@ func TestE2E_Builds(t *testing.T) {
 	if b.Status != "queued" || b.SourceBlob.URL != "data:" {
 		t.Fatalf("new build = %+v", b)
 	}
-	if got, _ := wait(b); got.Status != "succeeded" || got.Slug == nil || got.Slug.ID != b.ID {
-		t.Fatalf("build = %+v", got)
+	if got, lines := wait(b); got.Status != "succeeded" || got.Slug == nil || got.Slug.ID != b.ID || lines[len(lines)-1] != "Finished: SUCCESS" {
+		t.Fatalf("build = %+v, lines %q", got, lines)
+	}
+	tok := "Bearer test-token"
+	// PUT rebuilds from the same source (an inline build: its archive, from
+	// the slug) as a new build, pollable like any other; the old one stays.
+	rebuild := func(old string) *client.Build {
+		t.Helper()
+		code, body := ts.raw(t, "PUT", "/apps/builds/builds/"+old, tok, "")
+		var nb client.Build
+		if err := json.Unmarshal([]byte(body), &nb); code != 201 || err != nil || nb.ID == old || nb.Status != "queued" || nb.Buildpacks != nil || nb.Release != nil {
+			t.Fatalf("PUT builds/%s: %d %s", old, code, body)
+		}
+		return &nb
+	}
+	nb := rebuild(b.ID)
+	if got, lines := wait(nb); got.Status != "succeeded" || got.SourceBlob.URL != "data:" || lines[len(lines)-1] != "Finished: SUCCESS" {
+		t.Fatalf("rebuild = %+v, lines %q", got, lines)
+	}
+	var slugs [2]struct {
+		ProcessTypes map[string]string `json:"process_types"`
+	}
+	for i, id := range []string{b.ID, nb.ID} {
+		if err := ts.c.Do(bg, "GET", "/slugs/"+id, nil, &slugs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if slugs[1].ProcessTypes["web"] != "./testapp" || slugs[0].ProcessTypes["web"] != "./testapp" {
+		t.Fatalf("slugs of the build and its rebuild: %+v", slugs)
 	}
 	// Wrong checksum, hostile archive: the build fails and says why.
 	b, _ = ts.c.CreateBuild(bg, "builds", client.NewBuild{URL: testslug.DataURI(archive), Checksum: "sha256:" + strings.Repeat("0", 64)})
-	if got, lines := wait(b); got.Status != "failed" || !strings.Contains(strings.ToLower(strings.Join(lines, " ")), "checksum") {
+	if got, lines := wait(b); got.Status != "failed" || !strings.Contains(strings.ToLower(strings.Join(lines, " ")), "checksum") || lines[len(lines)-1] != "Finished: FAILURE" {
 		t.Fatalf("checksum build = %s %q", got.Status, lines)
+	}
+	// A failed inline build kept no archive: nothing to rebuild from.
+	if code, body := ts.raw(t, "PUT", "/apps/builds/builds/"+b.ID, tok, ""); code != 422 || !strings.Contains(body, "push the build again") {
+		t.Fatalf("rebuild of a failed inline build: %d %s", code, body)
+	}
+	if code, body := ts.raw(t, "PUT", "/apps/builds/builds/"+uuid.NewString(), tok, ""); code != 404 {
+		t.Fatalf("rebuild of an unknown build: %d %s", code, body)
 	}
 	evil := testslug.TarGz(t, map[string]testslug.File{"Procfile": {Body: []byte("web: x\n"), Mode: 0o644}, "../../evil": {Body: []byte("x"), Mode: 0o644}})
 	b, _ = ts.c.CreateBuild(bg, "builds", client.NewBuild{URL: testslug.DataURI(evil)})
@@ -454,6 +491,9 @@ func TestE2E_Builds(t *testing.T) {
 	if got, _ := wait(b); got.Status != "succeeded" {
 		t.Fatalf("http build = %s", got.Status)
 	}
+	if got, _ := wait(rebuild(b.ID)); got.Status != "succeeded" || got.SourceBlob.URL != srv.URL+"/app.tgz" {
+		t.Fatalf("http rebuild = %+v", got)
+	}
 	// A docker image: nothing to fetch, the reference is recorded.
 	b, _ = ts.c.CreateBuild(bg, "builds", client.NewBuild{URL: "docker://registry.example.com/team/app:1.2"})
 	if got, _ := wait(b); got.Status != "succeeded" {
@@ -466,7 +506,6 @@ func TestE2E_Builds(t *testing.T) {
 		t.Fatalf("slug = %+v, %v", slug, err)
 	}
 	// Refused up front.
-	tok := "Bearer test-token"
 	if code, _ := ts.raw(t, "POST", "/apps/builds/builds", tok, `{"url":"ftp://x/y.tgz"}`); code != 422 {
 		t.Fatalf("ftp url: %d", code)
 	}

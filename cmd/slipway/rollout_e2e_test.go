@@ -55,7 +55,7 @@ func waitDynos(t *testing.T, ts *testServer, app, what string, check func([]clie
 func dynoSummary(ds []client.Dyno) string {
 	var s []string
 	for _, d := range ds {
-		s = append(s, fmt.Sprintf("%s(v%d %s ready=%v %q)", d.Name, d.Release.Version, d.State, d.Ready, d.AdditionalInfo))
+		s = append(s, fmt.Sprintf("%s.%s(v%d %s ready=%v %q)", d.Type, d.Name, d.Release.Version, d.State, d.Ready, d.AdditionalInfo))
 	}
 	return strings.Join(s, " ")
 }
@@ -367,7 +367,7 @@ func TestE2E_Scale_FormationEndpoints(t *testing.T) {
 
 	tok := "Bearer test-token"
 	// PATCH /formation/{type}: web up to 3, with a healthcheck and a size.
-	code, body := ts.raw(t, "PATCH", "/apps/scaly/formation/web", tok, `{"quantity":3,"healthcheck":"/health","size":"standard-1x"}`)
+	code, body := ts.raw(t, "PATCH", "/apps/scaly/formation/web", tok, `{"quantity":3,"healthcheck":"/health","size":"gp1"}`)
 	if code != 200 || !strings.Contains(body, `"quantity":3`) || !strings.Contains(body, `"healthcheck":"/health"`) {
 		t.Fatalf("PATCH web: %d %s", code, body)
 	}
@@ -387,7 +387,7 @@ func TestE2E_Scale_FormationEndpoints(t *testing.T) {
 	waitDynos(t, ts, "scaly", "clock and workers listed", func(ds []client.Dyno) string {
 		names := map[string]bool{}
 		for _, d := range ds {
-			names[d.Name] = true
+			names[d.Type+"."+d.Name] = true
 		}
 		if !names["clock.1"] || !names["worker.1"] || !names["worker.2"] {
 			return "clock.1, worker.1 and worker.2 are not all listed"
@@ -417,7 +417,7 @@ func TestE2E_Scale_FormationEndpoints(t *testing.T) {
 	if ds[0].ID != lowest.ID {
 		t.Errorf("scaling down kept %s, want %s (highest numbers go first)", ds[0].Name, lowest.Name)
 	}
-	if code, body := ts.get(t, "scaly-default", "/"); code != 200 || !strings.HasPrefix(body, "version=1 dyno="+lowest.Name) {
+	if code, body := ts.get(t, "scaly-default", "/"); code != 200 || !strings.HasPrefix(body, "version=1 dyno="+lowest.Type+"."+lowest.Name) {
 		t.Fatalf("router after scaling down: %d %q", code, body)
 	}
 
@@ -461,7 +461,7 @@ func TestE2E_DynoList_Fields(t *testing.T) {
 	// the minimum uptime (2s) before it is running.
 	waitDynos(t, ts, "seen", "worker.1 starting", func(ds []client.Dyno) string {
 		for _, d := range ds {
-			if d.Name == "worker.1" && d.State == "starting" && !d.Ready && d.AdditionalInfo == "waiting for its health check" {
+			if d.Type == "worker" && d.Name == "1" && d.State == "starting" && !d.Ready && d.AdditionalInfo == "waiting for its health check" {
 				return ""
 			}
 		}
@@ -489,11 +489,11 @@ func TestE2E_DynoList_Fields(t *testing.T) {
 	}
 	web, worker := raw[0], raw[1] // ordered by type, then number
 	rel, _ := web["release"].(map[string]any)
-	if web["name"] != "web.1" || web["type"] != "web" || web["state"] != "running" || web["ready"] != true ||
+	if web["name"] != "1" || web["type"] != "web" || web["state"] != "running" || web["ready"] != true ||
 		rel["id"] != v1.ID || rel["version"] != float64(1) || web["command"] != "./testapp" || web["additional_info"] != "" {
 		t.Errorf("web dyno = %v", web)
 	}
-	if worker["name"] != "worker.1" || worker["type"] != "worker" || worker["state"] != "running" || worker["ready"] != false {
+	if worker["name"] != "1" || worker["type"] != "worker" || worker["state"] != "running" || worker["ready"] != false {
 		t.Errorf("worker dyno = %v", worker)
 	}
 	if code, body := ts.raw(t, "GET", "/apps/nope/dynos", "Bearer test-token", ""); code != 404 {
@@ -555,7 +555,7 @@ func TestE2E_RolloutUnderLoad_ZeroFailedRequests(t *testing.T) {
 		waitDynos(t, ts, "busy", "every dyno replaced", func(ds []client.Dyno) string {
 			for _, d := range ds {
 				if before[d.ID] != "" {
-					return d.Name + " is not replaced yet"
+					return d.Type + "." + d.Name + " is not replaced yet"
 				}
 			}
 			return settledOn(2, six)(ds)
@@ -660,10 +660,10 @@ func TestE2E_DynoRestart_OneAndAll_NoFailedRequest(t *testing.T) {
 	if code, body := ts.raw(t, "DELETE", "/apps/again/dynos", tok, ""); code != 409 {
 		t.Fatalf("restart before any release: %d %s", code, body)
 	}
-	ts.release(t, "again", client.NewRelease{Slug: pushFast(t, ts, "again", "web: ./testapp\n")})
-	scaleTo(t, ts, "again", map[string]any{"type": "web", "quantity": 3})
-	three := map[string]int{"web": 3}
-	ds := waitDynos(t, ts, "again", "3 web", settledOn(1, three))
+	ts.release(t, "again", client.NewRelease{Slug: pushFast(t, ts, "again", "web: ./testapp\nworker: ./testapp --worker\n")})
+	scaleTo(t, ts, "again", map[string]any{"type": "web", "quantity": 3}, map[string]any{"type": "worker", "quantity": 1})
+	three := map[string]int{"web": 3, "worker": 1}
+	ds := waitDynos(t, ts, "again", "3 web, 1 worker", settledOn(1, three))
 
 	l := startRouterLoad(t, ts, "again-default", 4, 1)
 	l.served(t, 50)
@@ -692,7 +692,50 @@ func TestE2E_DynoRestart_OneAndAll_NoFailedRequest(t *testing.T) {
 	restartOne("restart web.1 by name", "web.1", ds[0].ID)
 	restartOne("restart a dyno by id", ds[1].ID, ds[1].ID)
 
+	// One dyno, as a client asks for it: GET /dyno/{type.name} (Akkeris's
+	// singular) and the plural, or by id; a type or an unknown name is 404.
+	one := ds[1]
+	for _, path := range []string{"/apps/again/dyno/web." + one.Name, "/apps/again/dynos/web." + one.Name, "/apps/again-default/dyno/" + one.ID} {
+		code, body := ts.raw(t, "GET", path, tok, "")
+		var got map[string]any
+		json.Unmarshal([]byte(body), &got)
+		app, _ := got["app"].(map[string]any)
+		if code != 200 || got["type"] != "web" || got["name"] != one.Name || got["id"] != one.ID || got["size"] != "standard" ||
+			got["attach_url"] != "" || app["name"] != "again-default" {
+			t.Errorf("GET %s: %d %s", path, code, body)
+		}
+	}
+	for _, name := range []string{"web", "web.99", "clock"} {
+		if code, body := ts.raw(t, "GET", "/apps/again/dyno/"+name, tok, ""); code != 404 {
+			t.Errorf("GET dyno/%s: %d %s", name, code, body)
+		}
+	}
+
+	// DELETE /dynos/web restarts every web dyno, rolling, and no other.
 	before := dynoIDs(ds)
+	worker := ds[3].ID
+	l.during(t, "restart the web type", func() {
+		if code, body := ts.raw(t, "DELETE", "/apps/again/dynos/web", tok, ""); code != 202 {
+			t.Fatalf("DELETE dynos/web: %d %s", code, body)
+		}
+		ds = waitDynos(t, ts, "again", "web replaced", func(ds []client.Dyno) string {
+			now := dynoIDs(ds)
+			if now[worker] == "" {
+				return "the worker was replaced too"
+			}
+			for _, d := range ds {
+				if d.Type == "web" && before[d.ID] != "" {
+					return "web." + d.Name + " is not replaced yet"
+				}
+			}
+			return settledOn(1, three)(ds)
+		})
+	})
+	if code, body := ts.raw(t, "DELETE", "/apps/again/dynos/clock", tok, ""); code != 404 {
+		t.Errorf("restart of an unknown type: %d %s", code, body)
+	}
+
+	before = dynoIDs(ds)
 	l.during(t, "restart all", func() {
 		if code, body := ts.raw(t, "DELETE", "/apps/again/dynos", tok, ""); code != 202 {
 			t.Fatalf("DELETE dynos: %d %s", code, body)
@@ -700,7 +743,7 @@ func TestE2E_DynoRestart_OneAndAll_NoFailedRequest(t *testing.T) {
 		waitDynos(t, ts, "again", "all replaced", func(ds []client.Dyno) string {
 			for _, d := range ds {
 				if before[d.ID] != "" {
-					return d.Name + " is not replaced yet"
+					return d.Type + "." + d.Name + " is not replaced yet"
 				}
 			}
 			return settledOn(1, three)(ds)
@@ -734,7 +777,7 @@ func TestE2E_CrashAfterRelease_RestartsWithBackoff(t *testing.T) {
 		var got client.Dyno
 		waitDynos(t, ts, "flaky", fmt.Sprintf("web.2 crashed (attempt %d)", n), func(ds []client.Dyno) string {
 			for _, d := range ds {
-				if d.Name == "web.2" && d.State == "crashed" && strings.Contains(d.AdditionalInfo, fmt.Sprintf("restarting in %s (attempt %d)", delay, n)) {
+				if d.Type == "web" && d.Name == "2" && d.State == "crashed" && strings.Contains(d.AdditionalInfo, fmt.Sprintf("restarting in %s (attempt %d)", delay, n)) {
 					got = d
 					return ""
 				}
@@ -927,7 +970,7 @@ func TestE2E_ReleaseLog_FollowShowsEachStep(t *testing.T) {
 	}
 	oldNames := map[string]bool{}
 	for _, d := range old {
-		oldNames[d.Name] = true
+		oldNames[d.Type+"."+d.Name] = true
 	}
 	newCount := 0
 	names := make([]string, 0, len(seen))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,12 @@ type serveConfig struct {
 	DynoPids         int64
 	// MetricsToken, when set, is the bearer token GET /metrics needs.
 	MetricsToken string
+	// TLSCert and TLSKey (PEM files, both or neither) serve the API over
+	// HTTPS.
+	TLSCert, TLSKey string
+	// LogSessionTTL is how long a log session's URL may be opened; 0 is
+	// api.DefaultLogSessionTTL (tests shorten it).
+	LogSessionTTL time.Duration
 	// Token is the admin token; empty reads or creates DataDir/token.
 	Token string
 
@@ -167,6 +174,8 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.StringVar(&c.DynoMemory, "dyno-memory", defaultDynoMemory, "memory limit of each dyno (0 for none)")
 	f.Float64Var(&c.DynoCPU, "dyno-cpu", 1, "CPU share of each dyno, in cores (0 for no limit)")
 	f.Int64Var(&c.DynoPids, "dyno-pids", 256, "most processes and threads in one dyno (0 for no limit)")
+	f.StringVar(&c.TLSCert, "tls-cert", "", "serve the API over HTTPS with this certificate (PEM, chain included); needs --tls-key")
+	f.StringVar(&c.TLSKey, "tls-key", "", "the private key (PEM) of --tls-cert")
 	f.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token GET /metrics needs (default: none; prefer SLIPWAY_METRICS_TOKEN, as flags show in ps)")
 	return cmd
 }
@@ -209,6 +218,10 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		return nil, fmt.Errorf("--log-level: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+	tlsConfig, err := loadTLS(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkDataDir(c.DataDir); err != nil {
 		return nil, err
 	}
@@ -255,10 +268,14 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	}
 	closers = append(closers, routerLn.Close)
 	apiURL := "http://" + apiLn.Addr().String()
+	if tlsConfig != nil {
+		apiURL = "https://" + apiLn.Addr().String()
+	}
 	if c.PublicURL == "" {
 		c.PublicURL = apiURL
 	}
 	blobKey := sha256.Sum256([]byte("slug-blob:" + token))
+	logKey := sha256.Sum256([]byte("log-session:" + token)) // servers sharing the token serve each other's log sessions
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db.Postgres() {
@@ -282,10 +299,10 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	var eng *engine.Engine
 	engineRef := &lateEngine{}
 	a := api.New(api.Config{
-		Store: db, Engine: engineRef, Runtime: rt, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, SpoolDir: spoolDir, Logger: logger, Registry: reg,
+		Store: db, Engine: engineRef, Runtime: rt, RuntimeName: c.Runtime, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, SpoolDir: spoolDir, Logger: logger, Registry: reg,
 		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
 		SlugBlob: slugBlob, BlobKey: blobKey[:],
-		Egress: c.AllowPrivateFetch,
+		Egress: c.AllowPrivateFetch, LogKey: logKey[:], LogSessionTTL: c.LogSessionTTL,
 	})
 	a.RegisterGauges()
 	// Builds and hooks of scoped tokens connect through transports of
@@ -306,7 +323,12 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	deliverer := hook.New(hook.Config{Outbox: db, RetryBase: c.HookRetryBase, Logger: logger, ScopedClient: c.AllowPrivateFetch.Client(10 * time.Second)})
 	go func() { s.engineDone <- eng.Run(ectx) }()
 	go func() { s.hooksDone <- deliverer.Run(ectx) }()
-	go s.api.Serve(apiLn)
+	if tlsConfig != nil {
+		s.api.TLSConfig = tlsConfig
+		go s.api.ServeTLS(apiLn, "", "")
+	} else {
+		go s.api.Serve(apiLn)
+	}
 	go s.router.Serve(routerLn)
 	fmt.Fprintf(out, "Slipway API on %s, router on %s (apps at http://<name>-<space>.%s:%d/)\n", s.APIURL, s.RouterURL, baseDomain, routerPort)
 	fmt.Fprintf(out, "Data in %s, database %s\n", c.DataDir, redactDSN(c.Database))
@@ -432,6 +454,22 @@ func emptySpoolDir(dataDir string) (string, error) {
 		return "", fmt.Errorf("spool dir: %w", err)
 	}
 	return dir, nil
+}
+
+// loadTLS reads --tls-cert and --tls-key: nil for neither, an error for
+// one without the other or files that do not make a key pair.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, nil
+	case certFile == "" || keyFile == "":
+		return nil, errors.New("--tls-cert and --tls-key go together: give both (the certificate and its private key, PEM files) to serve the API over HTTPS, or neither for HTTP")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %v (both must be PEM files, the key the certificate's own)", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // lateEngine lets the API be built before the engine it calls.

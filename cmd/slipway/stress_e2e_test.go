@@ -470,7 +470,7 @@ func checkRecovered(t *testing.T, s *crashServer, dataDir string, wantLast strin
 	// those dynos. Anything else is an orphan of the killed server.
 	want := map[string]bool{}
 	for _, d := range ds {
-		want[fmt.Sprintf("%s v%d", d.Name, d.Release.Version)] = true
+		want[fmt.Sprintf("%s.%s v%d", d.Type, d.Name, d.Release.Version)] = true
 	}
 	var procs []osProc
 	deadline = time.Now().Add(5 * time.Second)

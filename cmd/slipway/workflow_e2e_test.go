@@ -129,10 +129,9 @@ func TestE2E_Pipelines_CouplingsAndDownstream(t *testing.T) {
 	ts := startTestServer(t, testConfig(t))
 	slug := pipelineFixture(t, ts)
 	tok := "Bearer test-token"
-	var stages []string
-	ts.c.Do(bg, "GET", "/pipeline-stages", nil, &stages)
-	if strings.Join(stages, ",") != "review,development,staging,production" {
-		t.Fatalf("stages = %v", stages)
+	stages, err := ts.c.PipelineStages(bg)
+	if err != nil || strings.Join(stages, ",") != "review,development,staging,production" {
+		t.Fatalf("stages = %v, %v", stages, err)
 	}
 	type coupling struct {
 		ID    string `json:"id"`
@@ -144,16 +143,18 @@ func TestE2E_Pipelines_CouplingsAndDownstream(t *testing.T) {
 			Contexts []string `json:"contexts"`
 		} `json:"required_status_checks"`
 	}
-	var byPipeline, byApp, all []coupling
+	var byPipeline, all []coupling
+	var stgCoupling coupling
 	ts.c.Do(bg, "GET", "/pipelines/shop/pipeline-couplings", nil, &byPipeline)
-	ts.c.Do(bg, "GET", "/apps/stg/pipeline-couplings", nil, &byApp)
+	ts.c.Do(bg, "GET", "/apps/stg/pipeline-couplings", nil, &stgCoupling)
 	ts.c.Do(bg, "GET", "/pipeline-couplings", nil, &all)
 	if len(byPipeline) != 3 || byPipeline[0].Stage != "development" || byPipeline[2].Stage != "production" || len(all) != 3 {
 		t.Fatalf("couplings = %+v", byPipeline)
 	}
-	if len(byApp) != 1 || byApp[0].App.Name != "stg-default" {
-		t.Fatalf("stg couplings = %+v", byApp)
+	if stgCoupling.App.Name != "stg-default" || stgCoupling.Stage != "staging" {
+		t.Fatalf("stg coupling = %+v", stgCoupling)
 	}
+	byApp := []coupling{stgCoupling}
 	errs := []struct {
 		name, method, path, body string
 		want                     int
@@ -406,6 +407,39 @@ func TestE2E_Webhooks_SignedRetriedAndAudited(t *testing.T) {
 	}
 	if !retried {
 		t.Fatalf("no delivery succeeded on its third attempt: %+v", results)
+	}
+	// Each attempt is a result with Akkeris's last_attempt, readable by id
+	// through the client.
+	all, err := ts.c.HookResults(bg, "hooked", h.ID)
+	if err != nil || len(all) < len(results) {
+		t.Fatalf("client results = %d, %v", len(all), err)
+	}
+	last := all[len(all)-1]
+	one, err := ts.c.HookResult(bg, "hooked-default", h.ID, last.ID)
+	if err != nil || one.ID != last.ID || one.LastAttempt.Request.URL != "http://"+ln.Addr().String()+"/hook" || one.LastAttempt.Request.Method != "post" ||
+		!strings.Contains(string(one.LastAttempt.Request.Body), `"action":"`+one.Event+`"`) || one.Hook.ID != h.ID || len(one.Hook.Events) != len(slipway.HookEvents()) ||
+		one.LastAttempt.Response.Code != one.Response.Code || (one.Status == "succeeded") != (one.Response.Code == 200) {
+		t.Fatalf("result = %+v, %v", one, err)
+	}
+	if one.Status == "succeeded" && one.LastAttempt.Response.Headers["Date"] == "" {
+		t.Fatalf("the answer's headers are not kept: %+v", one.LastAttempt.Response)
+	}
+	// The events the engine sends follow Webhook-Event-Payloads.md: the
+	// app by its bare name, with its space.
+	for _, e := range rc.events() {
+		app, _ := e["app"].(map[string]any)
+		space, _ := e["space"].(map[string]any)
+		if app["name"] != "hooked" || space["name"] != "default" {
+			t.Fatalf("%v event names the app %v in %v", e["action"], app, space)
+		}
+		if e["action"] == "released" {
+			dyno, _ := e["dyno"].(map[string]any)
+			slug, _ := e["slug"].(map[string]any)
+			blob, _ := slug["source_blob"].(map[string]any)
+			if id, _ := slug["id"].(string); dyno["type"] != "web" || len(id) != 36 || blob == nil || e["released_at"] == nil {
+				t.Fatalf("released = %v", e)
+			}
+		}
 	}
 	// The config value never leaves the server in an event.
 	for _, e := range rc.events() {

@@ -63,6 +63,7 @@ func podDyno(pod *corev1.Pod) slipway.Dyno {
 	d := slipway.Dyno{
 		ID:        string(pod.UID),
 		Name:      pod.Name,
+		Instance:  podInstance(pod.Name),
 		Type:      pod.Labels[LabelType],
 		State:     state,
 		Ready:     podReady(pod),
@@ -101,6 +102,22 @@ func podDyno(pod *corev1.Pod) slipway.Dyno {
 	return d
 }
 
+// podInstance is a pod's name within its type: what its Deployment's
+// ReplicaSet adds to the Deployment's name (the pod-template hash and a
+// random suffix, "7d9f8c5b4-x2k4q"), so that clients print web.7d9f8c5b4-x2k4q
+// as Akkeris clients do. A name of another form is its own instance.
+func podInstance(name string) string {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return name
+	}
+	j := strings.LastIndexByte(name[:i], '-')
+	if j < 0 {
+		return name
+	}
+	return name[j+1:]
+}
+
 // podState maps a pod to a dyno state and, when it is not running, why.
 func podState(pod *corev1.Pod) (state, info string) {
 	switch {
@@ -133,11 +150,12 @@ func podState(pod *corev1.Pod) (state, info string) {
 
 // Restart replaces the app's pods with fresh ones of the same template:
 // dyno "" restarts every Deployment with pods, a formation type restarts
-// its Deployment (both by setting the restartedAt annotation on the pod
+// its Deployments (both by setting the restartedAt annotation on the pod
 // template: a rolling update with the Deploy rules, reverted if it fails),
-// and a pod name or uid deletes that pod and waits until its replacement is
-// ready. Errors: ENotFound for an app with nothing in the cluster or an
-// unknown dyno; otherwise as Deploy.
+// and "type.instance", a pod name or uid deletes that pod and waits until
+// its replacement is ready (see slipway.Dyno.Selected). Errors: ENotFound
+// for an app with nothing in the cluster or a target that selects no dyno;
+// otherwise as Deploy.
 func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slipway.ProgressFunc) error {
 	a, _ := r.resolve(appID)
 	ns, err := r.locate(ctx, a)
@@ -179,7 +197,7 @@ func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slip
 	}
 	if dyno != "" && len(restart) == 0 {
 		for _, pod := range pods {
-			if pod.Name != dyno && string(pod.UID) != dyno || pod.Labels[LabelType] == "release" {
+			if d := podDyno(pod); !d.Selected(dyno) || pod.Labels[LabelType] == "release" {
 				continue
 			}
 			for _, dep := range deps {

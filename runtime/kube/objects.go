@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -305,6 +306,7 @@ func (r *Runtime) deployment(p *plan, d *slipway.Desired, f slipway.Formation, i
 		ObjectMeta: metav1.ObjectMeta{Labels: labels},
 		Spec:       r.podSpec(p, d, containerName(f.Type), f.Command, image, port, probe),
 	}
+	tmpl.Spec.Containers[0].Resources = sizeResources(f.Size)
 	tmpl.Annotations = map[string]string{AnnotationTemplate: templateHash(&tmpl)}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
@@ -377,4 +379,24 @@ func (r *Runtime) releaseJob(p *plan, d *slipway.Desired, command, image string)
 			Template:              corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
 		},
 	}
+}
+
+// sizeResources are the container's resource requests and limits for a
+// formation size (see slipway.Sizes): memory requested and limited alike,
+// so a dyno gets what its size promises and no more; CPU requested and
+// limited to the size's share. The default size sets none (the cluster's
+// defaults apply, as before sizes), and so leaves the template as it was.
+func sizeResources(size string) corev1.ResourceRequirements {
+	s, ok := slipway.FindSize(size)
+	if !ok || s.MemoryBytes == 0 && s.MilliCPU == 0 {
+		return corev1.ResourceRequirements{}
+	}
+	rl := corev1.ResourceList{}
+	if s.MemoryBytes > 0 {
+		rl[corev1.ResourceMemory] = *resource.NewQuantity(s.MemoryBytes, resource.BinarySI)
+	}
+	if s.MilliCPU > 0 {
+		rl[corev1.ResourceCPU] = *resource.NewMilliQuantity(s.MilliCPU, resource.DecimalSI)
+	}
+	return corev1.ResourceRequirements{Requests: rl, Limits: rl.DeepCopy()}
 }

@@ -10,7 +10,7 @@ import (
 
 // Every namespaced call the runtime makes in a full life cycle (release
 // phase, release, scale, failed release with revert, canary and blue-green
-// splits with their end and a failed split, restarts, dynos, remove) is allowed by the Role in README.md; cluster-scoped calls are
+// splits with their end and a failed split, restarts, dynos, logs, remove) is allowed by the Role in README.md; cluster-scoped calls are
 // the namespace get/create and the cross-namespace lists the README lists
 // for the ClusterRole.
 func TestRBAC_ReadmeRoleCoversEveryCall(t *testing.T) {
@@ -46,6 +46,9 @@ func TestRBAC_ReadmeRoleCoversEveryCall(t *testing.T) {
 	}
 	ds = h.waitPods(1)
 	if err := h.rt.Restart(ctx, appID, ds[0].Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.rt.Logs(ctx, appID, slipway.LogQuery{Lines: 10}, func([]slipway.LogLine) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := newRuntimeOn(t, h).Remove(ctx, appID); err != nil {

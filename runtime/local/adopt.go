@@ -115,7 +115,7 @@ func (r *Runtime) adopt(rec procRecord) (*dyno, error) {
 	a := r.appFor(ref)
 	sp := &spec{
 		app: ref, release: slipway.ReleaseRef{ID: rec.Release.ID, Version: rec.Release.Version},
-		typ: typ, command: rec.Command, healthcheck: rec.Healthcheck, key: rec.SpecKey,
+		typ: typ, command: rec.Command, healthcheck: rec.Healthcheck, size: rec.Size, key: rec.SpecKey,
 	}
 	now := r.now()
 	d := &dyno{

@@ -6,13 +6,15 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/slipway/slipway/runtime/local/dynoinit"
 )
 
 // Config is the local runtime's rollout strategy and environment. Zero
 // fields take the defaults documented on each field (see New).
 type Config struct {
 	// DataDir holds dynos.json (the processes this server started, for
-	// orphan clean-up after a crash) and logs/<app id>/<dyno>.log. Required.
+	// orphan clean-up after a crash) and logs/<app id>/<dyno>.log (and .log.1). Required.
 	DataDir string
 
 	// HealthyDeadline is how long a new dyno has to pass its health check
@@ -62,6 +64,12 @@ type Config struct {
 	// Isolation. Off by default (dynos run as the server's user).
 	Isolation Isolation
 
+	// LogMaxBytes caps each dyno's log file: past it the file's content
+	// moves to <dyno>.log.1 (the one older generation kept) and the file
+	// starts afresh, so a dyno keeps at most about twice this. Default
+	// 2 MiB.
+	LogMaxBytes int64
+
 	// AdoptGrace is how long dynos adopted from a previous server wait for
 	// a Deploy of their release before they are stopped. Default 5m.
 	AdoptGrace time.Duration
@@ -91,6 +99,9 @@ func (c Config) withDefaults() Config {
 	def(&c.AdoptGrace, adoptGraceDefault)
 	if c.Surge == 0 && c.MaxUnavailable == 0 {
 		c.Surge = 1
+	}
+	if c.LogMaxBytes == 0 {
+		c.LogMaxBytes = dynoinit.DefaultLogMaxBytes
 	}
 	if c.BaseDomain == "" {
 		c.BaseDomain = "localhost"
@@ -133,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.CrashBackoffMax != 0 && c.CrashBackoffBase > c.CrashBackoffMax {
 		return fmt.Errorf("local runtime: CrashBackoffBase (%s) must not exceed CrashBackoffMax (%s)", c.CrashBackoffBase, c.CrashBackoffMax)
+	}
+	if c.LogMaxBytes < 0 {
+		return fmt.Errorf("local runtime: LogMaxBytes must not be negative, got %d", c.LogMaxBytes)
 	}
 	if c.Surge < 0 || c.MaxUnavailable < 0 {
 		return fmt.Errorf("local runtime: surge (%d) and max unavailable (%d) must not be negative", c.Surge, c.MaxUnavailable)

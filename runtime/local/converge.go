@@ -22,6 +22,7 @@ type spec struct {
 	command     string
 	dir         string
 	healthcheck string
+	size        string   // the formation's size: the dynos' limits
 	env         []string // base env, config vars, SLIPWAY_*; PORT and DYNO come per process
 	key         string
 	// sameRun is key without the release: dynos with the same sameRun
@@ -59,11 +60,22 @@ func (r *Runtime) newSpec(d *slipway.Desired, p typePlan) *spec {
 		command:     p.command,
 		dir:         d.Slug.Dir,
 		healthcheck: p.healthcheck,
+		size:        p.size,
 		env:         env,
-		key:         d.Release.ID + "\x00" + d.Slug.Dir + "\x00" + p.command + "\x00" + p.healthcheck,
-		sameRun:     d.Slug.Dir + "\x00" + p.command + "\x00" + p.healthcheck + "\x00" + strings.Join(configEnv(env), "\x00"),
+		key:         d.Release.ID + "\x00" + d.Slug.Dir + "\x00" + p.command + "\x00" + p.healthcheck + sizeKey(p.size),
+		sameRun:     d.Slug.Dir + "\x00" + p.command + "\x00" + p.healthcheck + sizeKey(p.size) + "\x00" + strings.Join(configEnv(env), "\x00"),
 		reuse:       d.Reuse,
 	}
+}
+
+// sizeKey is the part of a spec's key that the size makes: nothing for
+// the default size, so that dynos started before sizes existed (and
+// adopted with their recorded key) still match.
+func sizeKey(size string) string {
+	if size == "" || size == slipway.DefaultSize {
+		return ""
+	}
+	return "\x00size=" + size
 }
 
 // target is how many dynos of one spec a formation type runs.

@@ -89,6 +89,7 @@ func (d *dyno) snapshot() slipway.Dyno {
 	return slipway.Dyno{
 		ID:             d.id,
 		Name:           d.name,
+		Instance:       strconv.Itoa(d.num),
 		Type:           d.typ,
 		State:          d.state,
 		Ready:          d.routed.Load(),
@@ -432,13 +433,13 @@ func (r *Runtime) startProcess(d *dyno) (*proc, error) {
 		}
 		home = sp.dir
 	}
-	header := fmt.Sprintf("--- %s %s v%d (release %s) starting on port %d: %s\n",
-		r.now().UTC().Format(time.RFC3339), d.name, sp.release.Version, sp.release.ID, port, sp.command)
+	header := fmt.Sprintf("%s v%d (release %s) starting on port %d: %s",
+		d.name, sp.release.Version, sp.release.ID, port, sp.command)
 	p, err := r.spawn(spawnSpec{
 		appID: d.app.id, appKey: sp.app.Key, logName: d.name, dynoID: d.id, command: sp.command, dir: sp.dir,
 		env: dynoEnv(sp.env, port, d.name, home), header: header, port: port,
 		release: relRef{ID: sp.release.ID, Version: sp.release.Version}, specKey: sp.key, healthcheck: sp.healthcheck,
-		onLine: d.tail.add,
+		onLine: d.tail.add, size: sp.size,
 	})
 	if err != nil {
 		if r.iso == nil {

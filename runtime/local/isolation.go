@@ -75,6 +75,7 @@ type box struct {
 	id         string
 	lease      dynonet.Lease
 	group      *dynocg.Group
+	limits     dynocg.Limits // the cgroup's, from the formation's size
 	limitBytes int64
 	// netns holds the dyno's network namespace open until release: the
 	// veth (and so its name and address) lives as long as the namespace,
@@ -112,9 +113,26 @@ func newIsolator(cfg Isolation, dataDir string) (*isolator, error) {
 	return &isolator{cfg: cfg, root: dataDir, pool: pool, cg: cg}, nil
 }
 
+// limits are the cgroup limits of a dyno of the given formation size: the
+// size's memory and CPU where it sets them (see slipway.Sizes), else the
+// server's MemoryBytes and CPU; Pids always the server's.
+func (iso *isolator) limits(size string) dynocg.Limits {
+	l := dynocg.Limits{MemoryBytes: iso.cfg.MemoryBytes, CPU: iso.cfg.CPU, Pids: iso.cfg.Pids}
+	if s, ok := slipway.FindSize(size); ok {
+		if s.MemoryBytes > 0 {
+			l.MemoryBytes = s.MemoryBytes
+		}
+		if s.MilliCPU > 0 {
+			l.CPU = float64(s.MilliCPU) / 1000
+		}
+	}
+	return l
+}
+
 // prepare fills spec for an isolated start of process id of app appID from
-// slug folder lower, and creates its overlay layers in dir.
-func (iso *isolator) prepare(appID, id, dir, lower string, spec *dynoinit.Spec) (*box, error) {
+// slug folder lower, and creates its overlay layers in dir. size is the
+// formation's, which sets the dyno's limits.
+func (iso *isolator) prepare(appID, id, dir, lower, size string, spec *dynoinit.Spec) (*box, error) {
 	uid, err := iso.cfg.AppUID(appID)
 	if err != nil {
 		return nil, fmt.Errorf("allocating the app's uid: %w", err)
@@ -150,7 +168,8 @@ func (iso *isolator) prepare(appID, id, dir, lower string, spec *dynoinit.Spec) 
 		spec.Nproc = uint64(iso.cfg.Pids) * uint64(slipway.MaxQuantity)
 	}
 	spec.Dir = ""
-	return &box{id: id, lease: lease, limitBytes: iso.cfg.MemoryBytes}, nil
+	lim := iso.limits(size)
+	return &box{id: id, lease: lease, limits: lim, limitBytes: lim.MemoryBytes}, nil
 }
 
 // attach puts the init pid into the dyno's cgroup and network before it
@@ -161,7 +180,7 @@ func (iso *isolator) attach(b *box, pid int) error {
 		return fmt.Errorf("opening the dyno's network namespace: %w", err)
 	}
 	b.netns = ns
-	g, err := iso.cg.Create(b.id, dynocg.Limits{MemoryBytes: iso.cfg.MemoryBytes, CPU: iso.cfg.CPU, Pids: iso.cfg.Pids})
+	g, err := iso.cg.Create(b.id, b.limits)
 	if err != nil {
 		return fmt.Errorf("creating the dyno's cgroup: %w", err)
 	}
@@ -215,7 +234,8 @@ func (iso *isolator) adopt(rec procRecord) (*box, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &box{id: rec.ID, lease: lease, limitBytes: iso.cfg.MemoryBytes}
+	lim := iso.limits(rec.Size)
+	b := &box{id: rec.ID, lease: lease, limits: lim, limitBytes: lim.MemoryBytes}
 	if b.netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", rec.PID)); err != nil {
 		iso.pool.Release(lease)
 		return nil, err

@@ -71,20 +71,28 @@ func humanMiB(b int64) string { return strconv.FormatInt(b>>20, 10) + " MiB" }
 
 // spawn starts `/bin/sh -c <command>` under a dyno init: isolated when the
 // runtime isolates (own namespaces, root, uid, cgroup and network), else in
-// dir as the server's user. Output goes, after header, to
-// DataDir/logs/<appID>/<logName>.log, and each line to onLine. The process
+// dir as the server's user. Output goes, after header (a line of the
+// slipway source), to DataDir/logs/<appID>/<logName>.log, rotated into
+// <logName>.log.1 past LogMaxBytes, and each line to onLine. The process
 // is recorded in dynos.json so that a restarted server adopts it.
 func (r *Runtime) spawn(ps spawnSpec) (*proc, error) {
 	logDir := filepath.Join(r.cfg.DataDir, "logs", ps.appID)
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(filepath.Join(logDir, ps.logName+".log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	// The init reads the log back when it rotates it into log.1.
+	logPath := filepath.Join(logDir, ps.logName+".log")
+	logf, err := os.OpenFile(logPath, os.O_APPEND|os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	if _, err := logf.WriteString(ps.header); err != nil {
+	prevf, err := os.OpenFile(logPath+".1", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer prevf.Close()
+	if _, err := logf.WriteString(dynoinit.FormatLogLine(r.now(), dynoinit.SourceSlipway, ps.header)); err != nil {
 		return nil, err
 	}
 	p := &proc{id: uuid.NewString(), port: ps.port, exited: make(chan struct{}), outDone: make(chan struct{})}
@@ -98,10 +106,10 @@ func (r *Runtime) spawn(ps spawnSpec) (*proc, error) {
 		return nil, err
 	}
 	defer statusf.Close()
-	spec := dynoinit.Spec{Command: ps.command, Env: ps.env, Dir: ps.dir}
+	spec := dynoinit.Spec{Command: ps.command, Env: ps.env, Dir: ps.dir, LogMaxBytes: r.cfg.LogMaxBytes}
 	var flags uintptr
 	if r.iso != nil {
-		b, err := r.iso.prepare(ps.appID, p.id, dir, ps.dir, &spec)
+		b, err := r.iso.prepare(ps.appID, p.id, dir, ps.dir, ps.size, &spec)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -130,7 +138,7 @@ func (r *Runtime) spawn(ps spawnSpec) (*proc, error) {
 		Path:        r.initPath,
 		Args:        []string{dynoinit.Argv0},
 		Env:         []string{},
-		ExtraFiles:  []*os.File{ctlR, logf, statusf, liveW},
+		ExtraFiles:  []*os.File{ctlR, logf, statusf, liveW, prevf},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Cloneflags: flags},
 	}
 	started := time.Now()
@@ -170,7 +178,7 @@ func (r *Runtime) spawn(ps spawnSpec) (*proc, error) {
 	rec := procRecord{
 		ID: p.id, App: ps.appID, AppKey: ps.appKey, Dyno: ps.logName, DynoID: ps.dynoID, PID: p.pid, PGID: p.pid,
 		StartTicks: procStartTicks(p.pid), Started: started.UTC(), Port: p.port, Addr: p.addr,
-		Release: ps.release, SpecKey: ps.specKey, Command: ps.command, Healthcheck: ps.healthcheck,
+		Release: ps.release, SpecKey: ps.specKey, Command: ps.command, Healthcheck: ps.healthcheck, Size: ps.size,
 	}
 	if p.box != nil {
 		rec.NetHost = p.box.lease.Host.String()
@@ -202,6 +210,7 @@ type spawnSpec struct {
 	release                relRef
 	specKey, healthcheck   string
 	onLine                 func(string)
+	size                   string // the formation's size; "" for the release phase
 }
 
 // relRef is a release as dynos.json records it.

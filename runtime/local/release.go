@@ -27,8 +27,7 @@ func (r *Runtime) releasePhase(ctx context.Context, a *app, d *slipway.Desired, 
 		home = d.Slug.Dir
 	}
 	env := dynoEnv(r.releaseEnv(d), 0, name, home)
-	header := fmt.Sprintf("--- %s %s v%d (release %s) starting: %s\n",
-		r.now().UTC().Format(time.RFC3339), name, d.Release.Version, d.Release.ID, command)
+	header := fmt.Sprintf("%s v%d (release %s) starting: %s", name, d.Release.Version, d.Release.ID, command)
 	var tl tail
 	onLine := func(line string) {
 		tl.add(line)

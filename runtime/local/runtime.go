@@ -25,7 +25,9 @@
 // and SLIPWAY_APP (the app name). Numbers are the lowest free per type, so
 // with surge 1 a rollout of web.1–3 starts web.4, then web.1 again, and so
 // on. Output is appended to DataDir/logs/<app id>/<dyno>.log after a header
-// line naming the release. Only the type "web" is routed.
+// line naming the release, a stamped line at a time, and rotated into
+// <dyno>.log.1 past Config.LogMaxBytes; Logs reads it back (a
+// slipway.LogSource). Only the type "web" is routed.
 //
 // Progress: each rollout step is one slipway.ProgressEvent (started,
 // healthy, routed, drained, stopped, failed, info, done) whose Message is a
@@ -218,6 +220,7 @@ type typePlan struct {
 	quantity    int
 	command     string
 	healthcheck string
+	size        string
 }
 
 // plan checks d and resolves its formations; nothing is started when it
@@ -247,7 +250,7 @@ func plan(d *slipway.Desired) ([]typePlan, error) {
 		if cmd == "" {
 			cmd = d.Slug.ProcessTypes[f.Type]
 		}
-		plans = append(plans, typePlan{typ: f.Type, quantity: f.Quantity, command: cmd, healthcheck: f.Healthcheck})
+		plans = append(plans, typePlan{typ: f.Type, quantity: f.Quantity, command: cmd, healthcheck: f.Healthcheck, size: f.Size})
 	}
 	return plans, nil
 }
@@ -325,10 +328,11 @@ func (r *Runtime) releasePhaseOnce(ctx context.Context, a *app, d *slipway.Desir
 	return nil
 }
 
-// Restart replaces all dynos of the app (dyno == "") or the one with that
-// name or id by fresh processes of the last deployed state, with the rolling
-// rules of Deploy. Errors: ENotFound for an app never deployed here or an
-// unknown dyno; otherwise as Deploy.
+// Restart replaces the dynos target selects (all for "", every dyno of a
+// type for its name, one for "type.N", web.1 or its id; see
+// slipway.Dyno.Selected) by fresh processes of the last deployed state,
+// with the rolling rules of Deploy. Errors: ENotFound for an app never
+// deployed here or a target that selects no dyno; otherwise as Deploy.
 func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slipway.ProgressFunc) error {
 	a := r.findApp(appID)
 	if a == nil {
@@ -348,7 +352,7 @@ func (r *Runtime) Restart(ctx context.Context, appID, dyno string, progress slip
 	last := a.last
 	replace := map[string]bool{}
 	for _, dy := range a.dynos {
-		if dyno == "" || dy.name == dyno || dy.id == dyno {
+		if snap := (slipway.Dyno{ID: dy.id, Name: dy.name, Type: dy.typ, Instance: strconv.Itoa(dy.num)}); snap.Selected(dyno) {
 			replace[dy.id] = true
 		}
 	}
@@ -475,6 +479,7 @@ func (r *Runtime) Remove(ctx context.Context, appID string) error {
 	r.mu.Unlock()
 	r.stopDynos(ds, newReporter(nil, r.log, a.id))
 	os.Remove(r.releasePhasePath(a.id))
+	os.RemoveAll(filepath.Join(r.cfg.DataDir, "logs", a.id))
 	return nil
 }
 

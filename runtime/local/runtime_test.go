@@ -239,6 +239,36 @@ func TestRestart(t *testing.T) {
 	}
 }
 
+// Restart of a process type replaces every dyno of that type, rolling,
+// and no other; the dynos' names are their instance within the type.
+func TestRestart_Type(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	f.mustDeploy(f.desired(1, testslug.UnpackedSlug(t, procfile), web(2), formation("worker", 1)))
+	before := f.dynos()
+	var inst []string
+	for _, d := range before {
+		inst = append(inst, d.Type+"."+d.Instance)
+	}
+	if strings.Join(inst, ",") != "web.1,web.2,worker.1" {
+		t.Fatalf("type.instance = %v", inst)
+	}
+	if err := f.rt.Restart(ctx, f.app.ID, "web", f.events.add); err != nil {
+		t.Fatalf("Restart web: %v", err)
+	}
+	after := f.dynos()
+	if len(after) != 3 || after[0].ID == before[0].ID || after[1].ID == before[1].ID || after[2].ID != before[2].ID {
+		t.Errorf("restart of web changed\nbefore %+v\nafter  %+v", before, after)
+	}
+	if err := f.rt.Restart(ctx, f.app.ID, "worker.1", nil); err != nil {
+		t.Fatalf("Restart worker.1: %v", err)
+	}
+	if err := f.rt.Restart(ctx, f.app.ID, "clock", nil); slipway.ErrorCode(err) != slipway.ENotFound {
+		t.Errorf("Restart of an unknown type: %v, want not_found", err)
+	}
+}
+
 func TestDeploy_RemovedFormationTypeIsStopped(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)

@@ -40,6 +40,7 @@ type procRecord struct {
 	SpecKey     string    `json:"spec_key,omitempty"`
 	Command     string    `json:"command,omitempty"`
 	Healthcheck string    `json:"healthcheck,omitempty"`
+	Size        string    `json:"size,omitempty"` // the formation's size, which set its limits
 }
 
 // stateFile is DataDir/dynos.json, rewritten (atomically) whenever a process

@@ -18,8 +18,10 @@
 // The server talks to the init over three inherited files: FD 3, a pipe
 // carrying the JSON Spec and then one byte that says "go" (the server puts
 // the init into its cgroup and network before sending it); FD 4, the log
-// file (opened for appending); FD 5, the status file. An optional FD 6
-// receives a copy of the output as it comes (the release phase streams it).
+// file (opened for reading and appending; see logfile.go for its lines);
+// FD 5, the status file. An optional FD 6 receives a copy of the output as
+// it comes (the release phase streams it); an optional FD 7 is the log's
+// older generation, which the init rotates the log into.
 package dynoinit
 
 import (
@@ -36,6 +38,7 @@ const (
 	FDLog     = 4
 	FDStatus  = 5
 	FDLive    = 6
+	FDLogPrev = 7
 )
 
 // GoByte, written after the Spec on the control pipe, lets the init start
@@ -70,6 +73,9 @@ type Spec struct {
 	TmpBytes int64 `json:"tmp_bytes,omitempty"`
 	// Hostname of the dyno's UTS namespace, with Isolate.
 	Hostname string `json:"hostname,omitempty"`
+	// LogMaxBytes is the size at which the log is rotated into FD 7; 0 is
+	// DefaultLogMaxBytes.
+	LogMaxBytes int64 `json:"log_max_bytes,omitempty"`
 }
 
 // Status is what the init writes to its status file: the command's pid as

@@ -22,11 +22,16 @@ import (
 // signal n ended it). Call it first thing in main (and in TestMain of
 // packages whose tests start dynos) when IsInit is true.
 func Main() {
+	// The inherited files are the init's, not the command's: without
+	// close-on-exec the command could write its own status or logs.
+	for fd := FDControl; fd <= FDLogPrev; fd++ {
+		syscall.CloseOnExec(fd)
+	}
 	logf := os.NewFile(FDLog, "log")
 	statf := os.NewFile(FDStatus, "status")
 	fail := func(format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
-		fmt.Fprintf(logf, "slipway init: %s\n", msg)
+		logf.WriteString(FormatLogLine(time.Now(), SourceSlipway, "slipway init: "+msg))
 		writeStatus(statf, Status{Done: true, ExitCode: 127, Error: msg})
 		os.Exit(127)
 	}
@@ -37,6 +42,10 @@ func Main() {
 	var live *os.File
 	if _, err := unix.FcntlInt(FDLive, unix.F_GETFD, 0); err == nil { // FDLive is optional
 		live = os.NewFile(FDLive, "live")
+	}
+	lw := &LogWriter{Log: logf, Max: spec.LogMaxBytes}
+	if _, err := unix.FcntlInt(FDLogPrev, unix.F_GETFD, 0); err == nil { // so is FDLogPrev
+		lw.Prev = os.NewFile(FDLogPrev, "log.1")
 	}
 	// Signals are caught before the command starts, so a SIGTERM sent at
 	// once is forwarded rather than lost.
@@ -85,7 +94,7 @@ func Main() {
 
 	outDone := make(chan struct{})
 	go func() {
-		copyOutput(logf, live, pr)
+		copyOutput(lw, live, pr)
 		close(outDone)
 	}()
 
@@ -176,7 +185,7 @@ func writeStatus(f *os.File, st Status) {
 // copyOutput copies the command's output to the log, and to live while
 // anyone reads it (a server that went away leaves a broken pipe: the log
 // goes on without it).
-func copyOutput(log, live *os.File, r io.Reader) {
+func copyOutput(log *LogWriter, live *os.File, r io.Reader) {
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := r.Read(buf)
@@ -190,6 +199,7 @@ func copyOutput(log, live *os.File, r io.Reader) {
 			}
 		}
 		if err != nil {
+			log.Flush()
 			if live != nil {
 				live.Close()
 			}
