@@ -44,9 +44,13 @@ func recordReleaseContents(ctx context.Context, tx *sql.Tx, appID, releaseID, ro
 // ReleaseContents returns r's slug, build, recorded formation and the
 // release a rollback restored, each nil when it is not known (any more).
 func (db *DB) ReleaseContents(ctx context.Context, r *slipway.Release) (*slipway.ReleaseContents, error) {
+	return db.releaseContents(ctx, db.r, r)
+}
+
+func (db *DB) releaseContents(ctx context.Context, q querier, r *slipway.Release) (*slipway.ReleaseContents, error) {
 	c := &slipway.ReleaseContents{Release: r}
 	var formation, rollbackOf string
-	err := db.r.QueryRowContext(ctx, `SELECT formation, rollback_of FROM releases WHERE id = $1`, r.ID).Scan(&formation, &rollbackOf)
+	err := q.QueryRowContext(ctx, `SELECT formation, rollback_of FROM releases WHERE id = $1`, r.ID).Scan(&formation, &rollbackOf)
 	if err != nil {
 		return nil, notFound(err, "Release %q was not found.", r.ID)
 	}
@@ -61,16 +65,16 @@ func (db *DB) ReleaseContents(ctx context.Context, r *slipway.Release) (*slipway
 		}
 	}
 	if rollbackOf != "" {
-		if c.RollbackOf, err = db.findRelease(ctx, db.r, "r.id = $1", rollbackOf); err != nil && slipway.ErrorCode(err) != slipway.ENotFound {
+		if c.RollbackOf, err = db.findRelease(ctx, q, "r.id = $1", rollbackOf); err != nil && slipway.ErrorCode(err) != slipway.ENotFound {
 			return nil, err
 		}
 	}
-	if c.Slug, err = findSlug(ctx, db.r, r.SlugID); err != nil && slipway.ErrorCode(err) != slipway.ENotFound {
+	if c.Slug, err = findSlug(ctx, q, r.SlugID); err != nil && slipway.ErrorCode(err) != slipway.ENotFound {
 		return nil, err
 	}
 	// A promoted release's slug is a build of another app: look the
 	// build up by id alone.
-	c.Build, err = scanBuild(db.r.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds WHERE id = $1`, r.SlugID))
+	c.Build, err = scanBuild(q.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds WHERE id = $1`, r.SlugID))
 	if err != nil && err != sql.ErrNoRows {
 		return nil, err
 	}
@@ -134,4 +138,33 @@ func (db *DB) DeliveryHistory(ctx context.Context, appIDs []string, since time.T
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// diffSummary is the one-line diff of a new release (created in tx)
+// against the app's current release, for the release event's payload;
+// "" when the app has no active hook, which saves the reads.
+func (db *DB) diffSummary(ctx context.Context, tx *sql.Tx, appID, id string) (string, error) {
+	var hooks int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM hooks WHERE app_id = $1 AND active = 1`, appID).Scan(&hooks); err != nil || hooks == 0 {
+		return "", err
+	}
+	to, err := db.findRelease(ctx, tx, "r.id = $1", id)
+	if err != nil {
+		return "", err
+	}
+	toC, err := db.releaseContents(ctx, tx, to)
+	if err != nil {
+		return "", err
+	}
+	var fromC *slipway.ReleaseContents
+	cur, err := db.findRelease(ctx, tx, "r.id = a.current_release_id AND a.id = $1", appID)
+	switch {
+	case err == nil:
+		if fromC, err = db.releaseContents(ctx, tx, cur); err != nil {
+			return "", err
+		}
+	case slipway.ErrorCode(err) != slipway.ENotFound:
+		return "", err
+	}
+	return slipway.DiffReleases(fromC, toC).Summary(), nil
 }

@@ -174,6 +174,12 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	if err != nil {
 		return "", err
 	}
+	// What changed, in one line (config keys, never values).
+	if rel, ok := data["release"].(map[string]any); ok {
+		if rel["diff_summary"], err = db.diffSummary(ctx, tx, app.ID, id); err != nil {
+			return "", err
+		}
+	}
 	if err := db.emit(ctx, tx, app, slipway.EventRelease, data); err != nil {
 		return "", err
 	}
