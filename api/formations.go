@@ -330,5 +330,5 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request, dyno string) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, wire.Message{Message: "Restarting dynos with a rolling restart; follow them with GET /apps/" + a.Key() + "/dynos."})
+	writeJSON(w, http.StatusAccepted, wire.Restart{Status: "pending", Message: "Restarting dynos with a rolling restart; follow them with GET /apps/" + a.Key() + "/dynos."})
 }

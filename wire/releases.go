@@ -191,3 +191,10 @@ type Dyno struct {
 	// Size is the size of the dyno's formation.
 	Size string `json:"size"`
 }
+
+// Restart is the answer (202) to a restart of dynos: Status is "pending",
+// as Dynos.md shows it, and Message says how to follow the restart.
+type Restart struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
