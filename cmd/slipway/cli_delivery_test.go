@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/client"
 )
 
@@ -89,4 +91,21 @@ func TestCLI_ReleasesDiffAndDeliveryMetrics(t *testing.T) {
 		t.Errorf("delivery-metrics --json = %+v", m)
 	}
 	h.fails(1, []string{"window", "365d"}, "delivery-metrics", "-a", "differ", "--window", "400d")
+
+	// The answers hold to docs/openapi.yaml: ts.c checks every one.
+	ctx := context.Background()
+	for _, c := range [][2]string{{"v1", ""}, {"v2", ""}, {"v1", "v2"}} {
+		if _, err := ts.c.ReleaseDiff(ctx, "differ", c[0], c[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ts.c.AppDeliveryMetrics(ctx, "differ", "1h"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.c.Builds(ctx, "differ"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.c.AppDeliveryMetrics(ctx, "differ", "1y"); slipway.ErrorCode(err) != slipway.EUnprocessable {
+		t.Fatalf("window 1y: %v, want unprocessable", err)
+	}
 }
