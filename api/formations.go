@@ -37,6 +37,9 @@ func (s *Server) listSizes(w http.ResponseWriter, r *http.Request) {
 	sizes := slipway.Sizes()
 	out := make([]wire.Size, 0, len(sizes))
 	for _, sz := range sizes {
+		if sz.Name == slipway.DefaultSize {
+			sz.MemoryBytes, sz.MilliCPU = s.cfg.DefaultSize.MemoryBytes, s.cfg.DefaultSize.MilliCPU
+		}
 		q := wire.SizeQuantities{}
 		if sz.MemoryBytes > 0 {
 			q.Memory = strconv.FormatInt(sz.MemoryBytes>>20, 10) + "Mi"

@@ -75,6 +75,9 @@ type Config struct {
 	// RuntimeName is the runtime dynos run on, "local" (the default) or
 	// "kubernetes"; the server's one region and one stack are named so.
 	RuntimeName string
+	// DefaultSize holds the memory and CPU of a dyno of the default size
+	// ("standard"), as GET /sizes shows them; zero for no limit.
+	DefaultSize slipway.Size
 	// Token is the admin token every request but /healthz and /metrics needs.
 	Token string
 	// MetricsToken, when set, is the token GET /metrics needs (as

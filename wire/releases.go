@@ -153,11 +153,10 @@ type SizeResources struct {
 	Limits   SizeQuantities `json:"limits"`
 }
 
-// SizeQuantities are memory and CPU; empty when the size leaves them to
-// the server.
+// SizeQuantities are memory ("512Mi") and CPU ("500m"); "" for no limit.
 type SizeQuantities struct {
-	Memory string `json:"memory,omitempty"`
-	CPU    string `json:"cpu,omitempty"`
+	Memory string `json:"memory"`
+	CPU    string `json:"cpu"`
 }
 
 // FormationUpdates is Heroku's form of the batch PATCH
