@@ -17,7 +17,7 @@ func TestStore_ReleaseFailure_RoundTrips(t *testing.T) {
 		a := mustApp(t, db, "failing")
 		slug := mustSlug(t, db, a.ID)
 		f := &slipway.Failure{Phase: slipway.FailHealth, Dyno: "web.2", Output: []string{"starting", "db [redacted] down"},
-			Health: &slipway.HealthAnswer{Check: "GET /health", Code: 503, Body: "down"},
+			Health:   &slipway.HealthAnswer{Check: "GET /health", Code: 503, Body: "down"},
 			Analysis: &slipway.Figures{Canary: slipway.TrafficSummary{Requests: 10, Errors: 2, ErrorRate: 0.2}}}
 		end := map[string]*slipway.Failure{slipway.ReleaseSucceeded: f, slipway.ReleaseFailed: f, slipway.ReleaseUnknown: {Phase: slipway.FailDeadline, Output: []string{}}}
 		want := map[int]*slipway.Failure{}
