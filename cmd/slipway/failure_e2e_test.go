@@ -112,4 +112,3 @@ func TestE2E_ReleaseFailure_CrashOutputRedacted(t *testing.T) {
 		t.Errorf("list = %s", list)
 	}
 }
-
