@@ -154,8 +154,11 @@ func (s *Server) getSlug(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "Slug %q was not found.", sl.ID))
 		return
 	}
+	bj := buildToJSON(a, b)
 	writeJSON(w, http.StatusOK, wire.Slug{ID: sl.ID, ProcessTypes: sl.ProcessTypes, Size: sl.Size, Checksum: sl.Checksum, Image: sl.Image,
-		SourceBlob: buildToJSON(a, b).SourceBlob, CreatedAt: wire.TimeOf(sl.CreatedAt)})
+		SourceBlob: bj.SourceBlob, CreatedAt: wire.TimeOf(sl.CreatedAt),
+		App: bj.App, Buildpacks: bj.Buildpacks, OutputStreamURL: bj.OutputStreamURL, Release: bj.Release, Slug: bj.Slug,
+		Status: bj.Status, UpdatedAt: bj.UpdatedAt, User: bj.User})
 }
 
 // SlugToken is the token a release's pods present to download its slug:

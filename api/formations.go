@@ -37,6 +37,9 @@ func (s *Server) listSizes(w http.ResponseWriter, r *http.Request) {
 	sizes := slipway.Sizes()
 	out := make([]wire.Size, 0, len(sizes))
 	for _, sz := range sizes {
+		if sz.Name == slipway.DefaultSize {
+			sz.MemoryBytes, sz.MilliCPU = s.cfg.DefaultSize.MemoryBytes, s.cfg.DefaultSize.MilliCPU
+		}
 		q := wire.SizeQuantities{}
 		if sz.MemoryBytes > 0 {
 			q.Memory = strconv.FormatInt(sz.MemoryBytes>>20, 10) + "Mi"
@@ -330,5 +333,5 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request, dyno string) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, wire.Message{Message: "Restarting dynos with a rolling restart; follow them with GET /apps/" + a.Key() + "/dynos."})
+	writeJSON(w, http.StatusAccepted, wire.Restart{Status: "pending", Message: "Restarting dynos with a rolling restart; follow them with GET /apps/" + a.Key() + "/dynos."})
 }

@@ -3,11 +3,13 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/slipway/slipway"
+	"github.com/slipway/slipway/api"
 )
 
 // PATCH honours Akkeris's removeHealthcheck and remove-command, single and
@@ -113,8 +115,18 @@ func TestSizes(t *testing.T) {
 	if gp2.Resources.Limits["memory"] != "512Mi" || gp2.Resources.Requests["memory"] != "512Mi" || gp2.Resources.Limits["cpu"] != "500m" || gp2.Description == "" {
 		t.Errorf("gp2 = %+v", gp2)
 	}
-	if std := got[byName["standard"]]; std.Name != "standard" || len(std.Resources.Limits) != 0 {
-		t.Errorf("standard = %+v", std)
+	if std := got[byName["standard"]]; std.Name != "standard" || std.Resources.Limits["memory"] != "" || std.Resources.Limits["cpu"] != "" {
+		t.Errorf("standard without server limits = %+v; want memory and cpu \"\"", std)
+	}
+	// A server with dyno limits shows them as the standard size's.
+	limited := api.New(api.Config{Store: f.db, Engine: nopEngine{}, Runtime: stubRuntime{}, Token: "admin-token", MaxSlug: 1 << 20, SpoolDir: t.TempDir(),
+		DefaultSize: slipway.Size{MemoryBytes: 512 << 20, MilliCPU: 1000}})
+	req := httptest.NewRequest("GET", "/sizes", nil)
+	req.Header.Set("Authorization", admin)
+	w := httptest.NewRecorder()
+	limited.ServeHTTP(w, req)
+	if !strings.Contains(w.Body.String(), `{"name":"standard","description":"The server's default dyno limits.","resources":{"requests":{"memory":"512Mi","cpu":"1000m"},"limits":{"memory":"512Mi","cpu":"1000m"}}}`) {
+		t.Errorf("GET /sizes with 512 MiB and 1 CPU per dyno: %s", w.Body)
 	}
 	if rec := f.do("GET", "/sizes", "", ""); rec.Code != 401 {
 		t.Errorf("without a token: %d", rec.Code)

@@ -74,6 +74,9 @@ type Config struct {
 	// RuntimeName is the runtime dynos run on, "local" (the default) or
 	// "kubernetes"; the server's one region and one stack are named so.
 	RuntimeName string
+	// DefaultSize holds the memory and CPU of a dyno of the default size
+	// ("standard"), as GET /sizes shows them; zero for no limit.
+	DefaultSize slipway.Size
 	// Token is the admin token every request but /healthz and /metrics needs.
 	Token string
 	// MetricsToken, when set, is the token GET /metrics needs (as
@@ -120,6 +123,7 @@ type Server struct {
 	handler http.Handler
 	metrics *Metrics
 	logKey  []byte
+	spec    []byte // docs/openapi.yaml as JSON, for GET /openapi.json
 }
 
 // adminUser is who the admin token acts as in release and build records.
@@ -148,7 +152,7 @@ func New(cfg Config) *Server {
 	if cfg.LogStreamMax <= 0 {
 		cfg.LogStreamMax = DefaultLogStreamMax
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry), logKey: cfg.LogKey}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, metrics: newMetrics(cfg.Registry), logKey: cfg.LogKey, spec: specJSON()}
 	if len(s.logKey) == 0 {
 		s.logKey = make([]byte, 32)
 		rand.Read(s.logKey)
@@ -168,12 +172,13 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.recoverer, s.instrument)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "No endpoint %s %s; see API.md for the routes.", slipway.Clip(r.Method), slipway.Clip(r.URL.Path)))
+		s.writeError(w, r, slipway.Errorf(slipway.ENotFound, "No endpoint %s %s; see /openapi.json for the routes.", slipway.Clip(r.Method), slipway.Clip(r.URL.Path)))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, slipway.Errorf(slipway.EMethodNotAllowed, "Method %s is not allowed on %s.", slipway.Clip(r.Method), slipway.Clip(r.URL.Path)))
 	})
 	r.Get("/healthz", s.healthz)
+	r.Get("/openapi.json", s.openAPI)
 	// Pods download their slug with a per-release token (or the admin
 	// token); the route checks it itself.
 	r.Get("/slugs/{slug}/blob", s.getSlugBlob)

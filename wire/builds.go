@@ -57,12 +57,24 @@ type BuildResult struct {
 }
 
 // Slug is what a build made: an archive's process types, or an image.
+//
+// It also carries the fields of the build that made it (app, status, user,
+// …): Builds.md shows a slug answered much as its build is; slug.id is the
+// slug's own id.
 type Slug struct {
-	Checksum     string            `json:"checksum"`
-	CreatedAt    Time              `json:"created_at"`
-	ID           string            `json:"id"`
-	Image        string            `json:"image"`
-	ProcessTypes map[string]string `json:"process_types"`
-	Size         int64             `json:"size"`
-	SourceBlob   SourceBlob        `json:"source_blob"`
+	App             AppRef            `json:"app"`
+	Buildpacks      *[]string         `json:"buildpacks"`
+	Checksum        string            `json:"checksum"`
+	CreatedAt       Time              `json:"created_at"`
+	ID              string            `json:"id"`
+	Image           string            `json:"image"`
+	OutputStreamURL string            `json:"output_stream_url"`
+	ProcessTypes    map[string]string `json:"process_types"`
+	Release         *IDRef            `json:"release"`
+	Size            int64             `json:"size"`
+	Slug            *IDRef            `json:"slug"`
+	SourceBlob      SourceBlob        `json:"source_blob"`
+	Status          string            `json:"status"`
+	UpdatedAt       Time              `json:"updated_at"`
+	User            User              `json:"user"`
 }

@@ -156,11 +156,10 @@ type SizeResources struct {
 	Limits   SizeQuantities `json:"limits"`
 }
 
-// SizeQuantities are memory and CPU; empty when the size leaves them to
-// the server.
+// SizeQuantities are memory ("512Mi") and CPU ("500m"); "" for no limit.
 type SizeQuantities struct {
-	Memory string `json:"memory,omitempty"`
-	CPU    string `json:"cpu,omitempty"`
+	Memory string `json:"memory"`
+	CPU    string `json:"cpu"`
 }
 
 // FormationUpdates is Heroku's form of the batch PATCH
@@ -193,4 +192,11 @@ type Dyno struct {
 	AttachURL string `json:"attach_url"`
 	// Size is the size of the dyno's formation.
 	Size string `json:"size"`
+}
+
+// Restart is the answer (202) to a restart of dynos: Status is "pending",
+// as Dynos.md shows it, and Message says how to follow the restart.
+type Restart struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
 }

@@ -47,6 +47,8 @@ func startTestServer(t *testing.T, cfg serveConfig) *testServer {
 		t.Fatal(err)
 	}
 	ts := &testServer{server: srv, c: client.New(srv.APIURL, srv.Token), dataDir: cfg.DataDir, cfg: cfg}
+	// Every JSON answer the tests get is held against docs/openapi.yaml.
+	ts.c.HTTP.Transport = newSpecCheck(t, nil)
 	t.Cleanup(func() { ts.stop(t) })
 	return ts
 }
@@ -127,7 +129,7 @@ func (ts *testServer) raw(t *testing.T, method, path, token, body string) (int, 
 	if token != "" {
 		req.Header.Set("Authorization", token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: ts.c.HTTP.Transport}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

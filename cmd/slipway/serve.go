@@ -289,8 +289,10 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	}
 	closers = append(closers, closeRT)
 	routerPort := routerLn.Addr().(*net.TCPAddr).Port
+	var defaultSize slipway.Size
 	if lrt, ok := rt.(*local.Runtime); ok {
 		reg.MustRegister(lrt.RouterCollector())
+		defaultSize = lrt.DefaultSize()
 	}
 	baseDomain := strings.ToLower(strings.Trim(c.BaseDomain, "."))
 	// The engine needs the API's metrics observer and the API needs the
@@ -299,7 +301,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	var eng *engine.Engine
 	engineRef := &lateEngine{}
 	a := api.New(api.Config{
-		Store: db, Engine: engineRef, Runtime: rt, RuntimeName: c.Runtime, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, SpoolDir: spoolDir, Logger: logger, Registry: reg,
+		Store: db, Engine: engineRef, Runtime: rt, RuntimeName: c.Runtime, DefaultSize: defaultSize, Token: token, MetricsToken: c.MetricsToken, MaxSlug: c.MaxSlugSize, SpoolDir: spoolDir, Logger: logger, Registry: reg,
 		WebURL:   func(key string) string { return fmt.Sprintf("http://%s.%s:%d/", key, baseDomain, routerPort) },
 		SlugBlob: slugBlob, BlobKey: blobKey[:],
 		Egress: c.AllowPrivateFetch, LogKey: logKey[:], LogSessionTTL: c.LogSessionTTL,

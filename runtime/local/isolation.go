@@ -273,3 +273,12 @@ func dynoEnv(base []string, port int, dyno, home string) []string {
 	}
 	return append(env, "DYNO="+dyno, "HOME="+home)
 }
+
+// DefaultSize is the memory and CPU a dyno of the default size gets: the
+// isolation's limits, none when dynos are not isolated.
+func (r *Runtime) DefaultSize() slipway.Size {
+	if !r.cfg.Isolation.Enabled {
+		return slipway.Size{}
+	}
+	return slipway.Size{MemoryBytes: r.cfg.Isolation.MemoryBytes, MilliCPU: int64(r.cfg.Isolation.CPU * 1000)}
+}
