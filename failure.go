@@ -130,14 +130,20 @@ type Redactor struct {
 	r *strings.Replacer
 }
 
-// NewRedactor returns a Redactor of the values of config. Every
-// non-empty value is replaced, the longer ones first, so that a value
-// holding another never leaks its rest.
+// MinRedacted is the length from which config values are redacted. A
+// shorter value ("1", "on", "2") cannot be told from ordinary text: it
+// would turn "v2" and "exit status 1" into [redacted] in every line, and
+// it is too short to be a secret anyway.
+const MinRedacted = 4
+
+// NewRedactor returns a Redactor of the values of config: every value of
+// MinRedacted bytes or more that is not blank is replaced, the longer ones
+// first, so that a value holding another never leaks its rest.
 func NewRedactor(config map[string]string) *Redactor {
 	vals := make([]string, 0, len(config))
 	seen := map[string]bool{}
 	for _, v := range config {
-		if v != "" && !seen[v] {
+		if len(v) >= MinRedacted && strings.TrimSpace(v) != "" && !seen[v] {
 			seen[v] = true
 			vals = append(vals, v)
 		}
