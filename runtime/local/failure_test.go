@@ -1,6 +1,7 @@
 package local
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,22 @@ func TestDeploy_Failure_Build(t *testing.T) {
 		if fl := slipway.FailureOf(err); fl == nil || fl.Phase != slipway.FailBuild {
 			t.Errorf("slug %s: failure = %+v (%v), want build", slug.ID, fl, err)
 		}
+	}
+}
+
+// A dyno that cannot be started at all (here: no free port for it)
+// fails in the start phase.
+func TestDeploy_Failure_Start(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	f := newFixture(t, func(c *Config) { c.PortMin, c.PortMax = port, port })
+	err = f.deploy(f.desired(1, testslug.UnpackedSlug(t, procfile), web(1)))
+	if fl := slipway.FailureOf(err); fl == nil || fl.Phase != slipway.FailStart || fl.Dyno != "web.1" {
+		t.Fatalf("failure = %+v (%v), want start of web.1", fl, err)
 	}
 }
