@@ -44,6 +44,10 @@ func buildToJSON(a *slipway.App, b *slipway.Build) wire.Build {
 		Status: b.Status, User: wire.User{ID: b.UserID, Email: b.UserEmail},
 		OutputStreamURL: "/apps/" + b.AppID + "/builds/" + b.ID + "/result",
 	}
+	if !b.CommitTime.IsZero() {
+		t := wire.TimeOf(b.CommitTime)
+		j.SourceBlob.CommitTime = &t
+	}
 	if b.Status == slipway.BuildSucceeded {
 		j.Slug = &wire.IDRef{ID: b.ID}
 	}

@@ -148,7 +148,7 @@ func TestStore_EventPayloads_FollowTheReference(t *testing.T) {
 		want := map[string]map[string]string{
 			slipway.EventBuild: {"build.id": "string", "build.result": "string", "build.created_at": "string", "build.repo": "string",
 				"build.branch": "string", "build.commit": "string"},
-			slipway.EventRelease: {"release.id": "string", "release.result": "string", "release.created_at": "string", "release.version": "number",
+			slipway.EventRelease: {"release.id": "string", "release.diff_summary": "string", "release.result": "string", "release.created_at": "string", "release.version": "number",
 				"release.description": "string", "build.id": "string", "build.result": "string", "build.repo": "string", "build.commit": "string", "build.branch": "string"},
 			slipway.EventReleased: {"dyno.type": "string", "release.id": "string", "release.created_at": "string", "release.updated_at": "string",
 				"release.version": "number", "slug.id": "string", "slug.image": "string", "slug.source_blob.checksum": "string",

@@ -83,7 +83,7 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	if _, err := tx.ExecContext(ctx, `UPDATE apps SET release_seq = release_seq WHERE id = $1`, app.ID); err != nil {
 		return "", err
 	}
-	var slugID, desc string
+	var slugID, desc, rollbackOf string
 	var cfg map[string]string
 	switch {
 	case nr.ConfigChange != nil:
@@ -120,7 +120,7 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 		if !slipway.ReleaseTerminal(target.Status) {
 			return "", slipway.Errorf(slipway.EConflict, "Release v%d is still %s; roll back to a release that has finished.", target.Version, target.Status)
 		}
-		slugID, cfg = target.SlugID, target.Config
+		slugID, cfg, rollbackOf = target.SlugID, target.Config, target.ID
 		if err := replaceConfigVars(ctx, tx, app.ID, cfg); err != nil {
 			return "", err
 		}
@@ -168,11 +168,20 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	if err != nil {
 		return "", err
 	}
+	if err := recordReleaseContents(ctx, tx, app.ID, id, rollbackOf); err != nil {
+		return "", err
+	}
 	r := &slipway.Release{ID: id, Version: version, SlugID: slugID, Description: desc, Status: slipway.ReleaseQueued, Trigger: nr.Trigger,
 		CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now)}
 	data, err := releaseEventData(ctx, tx, r)
 	if err != nil {
 		return "", err
+	}
+	// What changed, in one line (config keys, never values).
+	if rel, ok := data["release"].(map[string]any); ok {
+		if rel["diff_summary"], err = db.diffSummary(ctx, tx, app.ID, id); err != nil {
+			return "", err
+		}
 	}
 	if err := db.emit(ctx, tx, app, slipway.EventRelease, data); err != nil {
 		return "", err
