@@ -61,7 +61,7 @@ func releaseToJSON(r *slipway.Release) wire.Release {
 		ID: r.ID, App: wire.AppRef{ID: r.AppID, Name: r.AppKey}, CreatedAt: wire.TimeOf(r.CreatedAt), UpdatedAt: wire.TimeOf(r.UpdatedAt),
 		Description: r.Description, Slug: wire.IDRef{ID: r.SlugID}, Status: r.Status, State: r.State,
 		User: wire.User{ID: r.UserID, Email: r.UserEmail}, Version: r.Version, Current: r.Current, Trigger: r.Trigger,
-		Error: r.Error, OutputStreamURL: "/apps/" + r.AppID + "/releases/" + r.ID + "/log", Strategy: strategyName(r),
+		Error: r.Error, Failure: r.Failure, OutputStreamURL: "/apps/" + r.AppID + "/releases/" + r.ID + "/log", Strategy: strategyName(r),
 	}
 }
 
