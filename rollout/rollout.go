@@ -120,9 +120,13 @@ func Plan(o Observation) Decision {
 	if st.Phase == "" {
 		st = begin(s, o.Now)
 	}
+	// A promotion or an abort is stored before it is carried out; found
+	// again, it was cut short (the server stopped), so it runs again.
 	switch st.Phase {
-	case slipway.PhaseDone, slipway.PhaseAborted:
-		return Decision{Kind: Wait, State: st}
+	case slipway.PhaseDone:
+		return Decision{Kind: Promote, State: st}
+	case slipway.PhaseAborted:
+		return Decision{Kind: Abort, Reason: st.Reason, State: st}
 	}
 	if st.Request == slipway.RequestAbort {
 		by := "a user"
