@@ -26,10 +26,13 @@ type Build struct {
 	Version   string
 	Author    string
 	Message   string
-	UserID    string
-	UserEmail string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// CommitTime is when the build's commit was made, as the pusher said
+	// (the zero time when not given); lead time for changes runs from it.
+	CommitTime time.Time
+	UserID     string
+	UserEmail  string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Slug is the output of a succeeded build; its id equals the build's id.

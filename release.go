@@ -59,6 +59,9 @@ type Release struct {
 	UserID      string
 	UserEmail   string
 	Error       string // why it failed, "" otherwise
+	// Failure is why a failed or unknown release ended, as data; nil for
+	// other releases (and those that failed before it was recorded).
+	Failure *Failure
 	// Strategy is the strategy the release rolls out with, as it was when
 	// the release was made (the zero value is the rolling restart).
 	Strategy  Strategy
@@ -274,6 +277,11 @@ type ReleaseQueue interface {
 	// release; EConflict for a transition ReleaseTransitionAllowed
 	// refuses.
 	SetReleaseStatus(ctx context.Context, id, status, reason string) error
+	// FinishRelease is SetReleaseStatus that also records f (redacted by
+	// the caller: see Redactor) with a failed or unknown release, so that
+	// the release and its release_failed event carry it. f is ignored for
+	// other statuses.
+	FinishRelease(ctx context.Context, id, status, reason string, f *Failure) error
 	// AppendReleaseLog adds a line, stamped with the time, to the
 	// release's log.
 	AppendReleaseLog(ctx context.Context, id string, line string) error

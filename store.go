@@ -44,6 +44,7 @@ type Store interface {
 	Outbox
 	AuditStore
 	RolloutStore
+	DeliveryStore
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

@@ -28,6 +28,8 @@ type buildBody struct {
 	Org      string `json:"org"`
 	Author   string `json:"author"`
 	Message  string `json:"message"`
+	// CommitTime is RFC 3339; it becomes source_blob.commit_time.
+	CommitTime string `json:"commit_time"`
 }
 
 // maxFieldName bounds a JSON field name of a build body.

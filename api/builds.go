@@ -32,6 +32,12 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 	if err == nil && (strings.HasPrefix(body.URL, "http://") || strings.HasPrefix(body.URL, "https://")) {
 		err = s.checkScopedURL(r, body.URL, "builds")
 	}
+	var commitTime time.Time
+	if err == nil && body.CommitTime != "" {
+		if commitTime, err = time.Parse(time.RFC3339, body.CommitTime); err != nil {
+			err = slipway.Errorf(slipway.EUnprocessable, "source_blob.commit_time (commit_time) must be an RFC 3339 time such as 2026-11-30T06:53:18Z, not %q.", slipway.Clip(body.CommitTime))
+		}
+	}
 	if err != nil {
 		os.Remove(file)
 		s.writeError(w, r, err)
@@ -39,7 +45,8 @@ func (s *Server) createBuild(w http.ResponseWriter, r *http.Request) {
 	}
 	u := currentUser(r)
 	b := &slipway.Build{AppID: a.ID, SourceURL: shown, Checksum: body.Checksum, Repo: body.Repo, SHA: body.SHA,
-		Branch: body.Branch, Version: body.Version, Author: body.Author, Message: body.Message, UserID: u.ID, UserEmail: u.Email}
+		Branch: body.Branch, Version: body.Version, Author: body.Author, Message: body.Message, UserID: u.ID, UserEmail: u.Email,
+		CommitTime: commitTime}
 	if err := s.st.CreateBuild(r.Context(), b); err != nil {
 		os.Remove(file)
 		s.writeError(w, r, err)

@@ -44,6 +44,10 @@ func buildToJSON(a *slipway.App, b *slipway.Build) wire.Build {
 		Status: b.Status, User: wire.User{ID: b.UserID, Email: b.UserEmail},
 		OutputStreamURL: "/apps/" + b.AppID + "/builds/" + b.ID + "/result",
 	}
+	if !b.CommitTime.IsZero() {
+		t := wire.TimeOf(b.CommitTime)
+		j.SourceBlob.CommitTime = &t
+	}
 	if b.Status == slipway.BuildSucceeded {
 		j.Slug = &wire.IDRef{ID: b.ID}
 	}
@@ -57,7 +61,7 @@ func releaseToJSON(r *slipway.Release) wire.Release {
 		ID: r.ID, App: wire.AppRef{ID: r.AppID, Name: r.AppKey}, CreatedAt: wire.TimeOf(r.CreatedAt), UpdatedAt: wire.TimeOf(r.UpdatedAt),
 		Description: r.Description, Slug: wire.IDRef{ID: r.SlugID}, Status: r.Status, State: r.State,
 		User: wire.User{ID: r.UserID, Email: r.UserEmail}, Version: r.Version, Current: r.Current, Trigger: r.Trigger,
-		Error: r.Error, OutputStreamURL: "/apps/" + r.AppID + "/releases/" + r.ID + "/log", Strategy: strategyName(r),
+		Error: r.Error, Failure: r.Failure, OutputStreamURL: "/apps/" + r.AppID + "/releases/" + r.ID + "/log", Strategy: strategyName(r),
 	}
 }
 

@@ -59,6 +59,7 @@ func (s *Server) RegisterGauges() {
 		return float64(len(ids))
 	}))
 	reg.MustRegister(&dynoCollector{s: s, desc: prometheus.NewDesc("slipway_dynos", "Dynos by state.", []string{"state"}, nil)})
+	reg.MustRegister(newDeliveryCollector(s))
 }
 
 type dynoCollector struct {

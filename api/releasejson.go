@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"unicode/utf8"
 
@@ -45,6 +47,8 @@ func appendRelease(b []byte, r *slipway.Release) []byte {
 		b = append(b, `,"error":`...)
 		b = appendString(b, r.Error)
 	}
+	b = append(b, `,"failure":`...)
+	b = appendFailure(b, r.Failure)
 	b = append(b, `,"output_stream_url":`...)
 	b = appendString(b, "/apps/"+r.AppID+"/releases/"+r.ID+"/log")
 	if name := strategyName(r); name != "" {
@@ -52,6 +56,21 @@ func appendRelease(b []byte, r *slipway.Release) []byte {
 		b = appendString(b, name)
 	}
 	return append(b, '}')
+}
+
+// appendFailure appends f as encoding/json writes it with HTML escaping
+// off; failures are few, so it takes the slow road.
+func appendFailure(b []byte, f *slipway.Failure) []byte {
+	if f == nil {
+		return append(b, "null"...)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(f); err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 const hexDigits = "0123456789abcdef"

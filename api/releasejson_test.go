@@ -18,9 +18,13 @@ func TestAppendRelease_MatchesEncodingJSON(t *testing.T) {
 	base := slipway.Release{ID: "1b2c", AppID: "a1", AppName: "hello", AppKey: "hello-default", Version: 42, SlugID: "s1", Status: "failed",
 		State: "pending", Current: true, Trigger: "deploy", UserID: "u1", CreatedAt: time.Unix(1468888461, 602e6), UpdatedAt: time.Unix(1468888462, 1e6)}
 	odd := []string{"", "plain", `quote " and \ backslash`, "new\nline\ttab\r\b\f", "ctl\x00\x1f", "<html>&amp;", "bad utf8 \xff\xfe", "line\u2028sep\u2029", "héllo ✓ 🚀"}
-	for _, s := range odd {
+	for i, s := range odd {
 		r := base
 		r.Description, r.Error, r.UserEmail = s, s, s
+		if i%2 == 1 {
+			r.Failure = &slipway.Failure{Phase: slipway.FailHealth, Dyno: s, ExitCode: slipway.ExitStatus(i), Output: []string{s, "<b>"},
+				Health: &slipway.HealthAnswer{Check: "GET /health", Code: 500, Body: s}, Check: &slipway.FailedCheck{Context: "ci/x", TargetURL: "https://x/?a=1&b=2"}}
+		}
 		want := marshal(t, releaseToJSON(&r))
 		if got := appendRelease(nil, &r); string(got) != want {
 			t.Errorf("for %q:\n got %s\nwant %s", s, got, want)

@@ -59,6 +59,7 @@ type Store interface {
 	slipway.HookStore      // hooks and their results
 	slipway.AuditStore     // /audits
 	slipway.RolloutStore   // release strategies and rollout actions
+	slipway.DeliveryStore  // release diffs and delivery metrics
 
 	// AppsWithWork (slipway.ReleaseQueue) is a gauge of /metrics.
 	AppsWithWork(ctx context.Context) ([]string, error)
@@ -105,6 +106,9 @@ type Config struct {
 	Egress   egress.Policy
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
+	// Now is the clock delivery metrics end their window at (default
+	// time.Now); tests fix it.
+	Now func() time.Time
 
 	// LogKey signs log session URLs (see logs.go); servers that share it
 	// serve each other's sessions. Default: a random key of this server.
@@ -145,6 +149,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.LogSessionTTL <= 0 {
 		cfg.LogSessionTTL = DefaultLogSessionTTL
@@ -223,6 +230,8 @@ func (s *Server) routes() http.Handler {
 			r.Get("/releases", s.listReleases)
 			r.Get("/releases/{release}", s.getRelease)
 			r.Get("/releases/{release}/log", s.getReleaseLog)
+			r.Get("/releases/{release}/diff", s.getReleaseDiff)
+			r.Get("/delivery-metrics", s.getAppDeliveryMetrics)
 			r.Post("/releases/{release}/actions/{action}", s.releaseAction)
 			r.Get("/release-strategy", s.getStrategy)
 			r.Put("/release-strategy", s.putStrategy)
@@ -264,6 +273,7 @@ func (s *Server) routes() http.Handler {
 			r.Get("/pipelines/{pipeline}", s.getPipeline)
 			r.Delete("/pipelines/{pipeline}", s.deletePipeline)
 			r.Get("/pipelines/{pipeline}/pipeline-couplings", s.listPipelineCouplings)
+			r.Get("/pipelines/{pipeline}/delivery-metrics", s.getPipelineDeliveryMetrics)
 			r.Get("/pipelines/{pipeline}/statuses", s.listPipelineStatuses)
 			r.Get("/pipeline-stages", s.listStages)
 			r.Post("/pipeline-couplings", s.createCoupling)

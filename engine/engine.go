@@ -502,7 +502,7 @@ func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
 		}
 		if e.cfg.Now().Sub(started) > e.cfg.ReleaseDeadline {
 			e.logf(ctx, r, "Release v%d passed its deadline of %s while the server was down; its outcome is unknown.", r.Version, e.cfg.ReleaseDeadline)
-			return e.finish(ctx, r, slipway.ReleaseUnknown, "release deadline passed", started)
+			return e.finish(ctx, r, slipway.ReleaseUnknown, "release deadline passed", started, &slipway.Failure{Phase: slipway.FailDeadline})
 		}
 		e.logf(ctx, r, "Release v%d resumed after a server restart.", r.Version)
 	}
@@ -519,7 +519,7 @@ func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
 			return err
 		}
 		e.logf(ctx, r, "release_failed: %s", slipway.ErrorMessage(err))
-		return e.finish(ctx, r, slipway.ReleaseFailed, slipway.ErrorMessage(err), started)
+		return e.finish(ctx, r, slipway.ReleaseFailed, slipway.ErrorMessage(err), started, placeFailure(err))
 	}
 	// Within a blue-green release's scale-down delay the replaced
 	// release's dynos still run: a rollback to them moves traffic only.
@@ -551,40 +551,84 @@ func (e *Engine) carryOut(ctx context.Context, r *slipway.Release) error {
 			}
 		}
 		e.logf(ctx, r, "Release v%d succeeded.", r.Version)
-		return e.finish(ctx, r, slipway.ReleaseSucceeded, "", started)
+		return e.finish(ctx, r, slipway.ReleaseSucceeded, "", started, nil)
 	case (errors.Is(err, context.DeadlineExceeded) || dctx.Err() != nil) && se == nil:
 		// The runtime never said how it ended: its outcome is unknown.
 		// (A runtime that reverted says so in a *slipway.Error, and the
 		// release has failed.)
 		e.logf(ctx, r, "Release v%d did not finish within the release deadline of %s; its outcome is unknown.", r.Version, e.cfg.ReleaseDeadline)
-		return e.finish(ctx, r, slipway.ReleaseUnknown, "release deadline passed", started)
+		return e.finish(ctx, r, slipway.ReleaseUnknown, "release deadline passed", started, deadlineFailure(err))
 	default:
 		msg := err.Error()
 		if se != nil {
 			msg = se.Message
 		}
 		e.logf(ctx, r, "release_failed: %s", msg)
-		return e.finish(ctx, r, slipway.ReleaseFailed, msg, started)
+		return e.finish(ctx, r, slipway.ReleaseFailed, msg, started, placeFailure(err))
 	}
 }
 
-func (e *Engine) finish(ctx context.Context, r *slipway.Release, status, reason string, started time.Time) error {
-	if err := e.cfg.Store.SetReleaseStatus(ctx, r.ID, status, reason); err != nil {
+// finish ends a release with status. A failed or unknown release records
+// reason, its error, and f, why it ended as data (a Failure of phase start
+// when f is nil); both have every config value of the release replaced
+// by [redacted] first, as its log lines have.
+func (e *Engine) finish(ctx context.Context, r *slipway.Release, status, reason string, started time.Time, f *slipway.Failure) error {
+	if status == slipway.ReleaseSucceeded {
+		f = nil
+	} else if f == nil {
+		f = &slipway.Failure{Phase: slipway.FailStart}
+	}
+	x := slipway.NewRedactor(r.Config)
+	reason, f = x.String(reason), x.Failure(f)
+	if err := e.cfg.Store.FinishRelease(ctx, r.ID, status, reason, f); err != nil {
 		return err
 	}
 	r.Status = status
 	r.Error = reason
+	r.Failure = f
 	if e.cfg.Events != nil {
 		e.cfg.Events.ReleaseFinished(r, status, e.cfg.Now().Sub(started))
 	}
 	return nil
 }
 
+// logf appends a line to the release's log, with every config value of
+// the release replaced by [redacted]: lines carry the output of its
+// processes (the release phase, a dyno that crashed), which may print
+// them.
 func (e *Engine) logf(ctx context.Context, r *slipway.Release, format string, args ...any) {
-	line := fmt.Sprintf(format, args...)
+	line := slipway.NewRedactor(r.Config).String(fmt.Sprintf(format, args...))
 	if err := e.cfg.Store.AppendReleaseLog(ctx, r.ID, line); err != nil && ctx.Err() == nil {
 		e.log.Error("release log", "release", r.ID, "err", err)
 	}
+}
+
+// placeFailure is why a placement failed, as data: what the runtime
+// attached to err, else build for a slug it cannot run (gone, or of a
+// kind it does not run) and start for anything else.
+func placeFailure(err error) *slipway.Failure {
+	if f := slipway.FailureOf(err); f != nil {
+		return f
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &slipway.Failure{Phase: slipway.FailDeadline}
+	}
+	switch slipway.ErrorCode(err) {
+	case slipway.EConflict, slipway.ENotImplemented:
+		return &slipway.Failure{Phase: slipway.FailBuild}
+	}
+	return &slipway.Failure{Phase: slipway.FailStart}
+}
+
+// deadlineFailure is a rollout cut off by the release deadline; what the
+// runtime knew of the dyno it was waiting for, if it said, is kept.
+func deadlineFailure(err error) *slipway.Failure {
+	f := &slipway.Failure{Phase: slipway.FailDeadline}
+	if rf := slipway.FailureOf(err); rf != nil {
+		*f = *rf
+		f.Phase = slipway.FailDeadline
+	}
+	return f
 }
 
 // formatEvent is a progress event's log line: runtimes write complete

@@ -33,8 +33,10 @@ func (e *Engine) carryOutGated(ctx context.Context, r *slipway.Release, sp slipw
 	}
 	for ctx.Err() == nil {
 		obs := rollout.Observation{Now: e.cfg.Now(), Strategy: r.Strategy, State: *state}
+		superseded := false
 		if newer, err := st.FindRelease(ctx, r.AppID, "v"+strconv.Itoa(r.Version+1)); err == nil && obs.State.Phase != slipway.PhaseAborted {
 			obs.State.Request, obs.State.By = slipway.RequestAbort, "v"+strconv.Itoa(newer.Version)+", a newer release"
+			superseded = true
 		}
 		if obs.Checks, err = e.checks(ctx, r.ID); err != nil {
 			return err
@@ -90,7 +92,7 @@ func (e *Engine) carryOutGated(ctx context.Context, r *slipway.Release, sp slipw
 				return err
 			}
 			e.logf(ctx, r, "Release v%d succeeded.", r.Version)
-			return e.finish(ctx, r, slipway.ReleaseSucceeded, "", state.Started)
+			return e.finish(ctx, r, slipway.ReleaseSucceeded, "", state.Started, nil)
 		case rollout.Abort:
 			e.logf(ctx, r, "release_aborted: %s Going back to v%d.", d.Reason, cur.Version)
 			if err := e.deployGated(ctx, r, cur); err != nil && ctx.Err() == nil {
@@ -99,7 +101,11 @@ func (e *Engine) carryOutGated(ctx context.Context, r *slipway.Release, sp slipw
 			if ctx.Err() != nil {
 				return ctx.Err() // resumes: the abort is stored and runs again
 			}
-			return e.finish(ctx, r, slipway.ReleaseFailed, d.Reason, state.Started)
+			f, err := e.abortFailure(ctx, r, d.Failure, superseded)
+			if err != nil {
+				return err
+			}
+			return e.finish(ctx, r, slipway.ReleaseFailed, d.Reason, state.Started, f)
 		}
 	}
 	return ctx.Err()
@@ -160,7 +166,34 @@ func (e *Engine) failGated(ctx context.Context, r *slipway.Release, state *slipw
 		return err
 	}
 	e.logf(ctx, r, "release_failed: %s", msg)
-	return e.finish(ctx, r, slipway.ReleaseFailed, msg, state.Started)
+	return e.finish(ctx, r, slipway.ReleaseFailed, msg, state.Started, placeFailure(err))
+}
+
+// abortFailure completes the planner's failure of an abort with what only
+// the engine knows: that a newer release asked for it (superseded), and
+// the failed check's target_url.
+func (e *Engine) abortFailure(ctx context.Context, r *slipway.Release, f *slipway.Failure, superseded bool) (*slipway.Failure, error) {
+	if f == nil {
+		f = &slipway.Failure{Phase: slipway.FailAborted}
+	}
+	out := *f
+	if superseded && out.Phase == slipway.FailAborted {
+		out.Phase = slipway.FailSuperseded
+	}
+	if out.Check != nil {
+		ss, err := e.cfg.Store.ListReleaseStatuses(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		c := *out.Check
+		for _, s := range ss {
+			if s.Context == c.Context {
+				c.TargetURL = s.TargetURL
+			}
+		}
+		out.Check = &c
+	}
+	return &out, nil
 }
 
 // checks is the newest state of each check context of the release.

@@ -19,13 +19,15 @@ type fakeSplitter struct {
 	mu      sync.Mutex
 	steps   []string // "v2@10%:web=1+1" per Split
 	traffic map[string]slipway.Traffic
+	// splitErr, when set, is what every Split returns.
+	splitErr error
 }
 
 func (f *fakeSplitter) Split(ctx context.Context, s slipway.Split, p slipway.ProgressFunc) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.steps = append(f.steps, fmt.Sprintf("v%d@%d%%:web=%d+%d", s.Canary.Release.Version, s.Weight, s.Stables["web"], s.Canaries["web"]))
-	return nil
+	return f.splitErr
 }
 
 func (f *fakeSplitter) Traffic(appID string) map[string]slipway.Traffic {

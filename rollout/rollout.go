@@ -65,7 +65,11 @@ type Decision struct {
 	Weight int       // Place: the share of traffic for the new release
 	Until  time.Time // Wait: when to plan again
 	Reason string    // Abort: why, one sentence
-	State  slipway.Rollout
+	// Failure is why, as data (Abort): the phase (aborted, check or
+	// analysis) and what it rests on. The engine adds what the planner
+	// does not see (a check's target_url, that a newer release aborted).
+	Failure *slipway.Failure
+	State   slipway.Rollout
 }
 
 // Observation is what the planner sees of a rollout.
@@ -116,19 +120,27 @@ func Plan(o Observation) Decision {
 	if st.Phase == "" {
 		st = begin(s, o.Now)
 	}
+	// A promotion or an abort is stored before it is carried out; found
+	// again, it was cut short (the server stopped), so it runs again.
 	switch st.Phase {
-	case slipway.PhaseDone, slipway.PhaseAborted:
-		return Decision{Kind: Wait, State: st}
+	case slipway.PhaseDone:
+		return Decision{Kind: Promote, State: st}
+	case slipway.PhaseAborted:
+		return Decision{Kind: Abort, Reason: st.Reason, State: st}
 	}
 	if st.Request == slipway.RequestAbort {
 		by := "a user"
 		if st.By != "" {
 			by = st.By
 		}
-		return abort(st, fmt.Sprintf("Aborted by %s at step %d (%d%% on the new release).", by, st.Step+1, st.Weight))
+		d := abort(st, fmt.Sprintf("Aborted by %s at step %d (%d%% on the new release).", by, st.Step+1, st.Weight))
+		d.Failure = &slipway.Failure{Phase: slipway.FailAborted, AbortedBy: by}
+		return d
 	}
 	if c, state, ok := failedCheck(s.RequiredChecks, o.Checks); ok {
-		return abort(st, fmt.Sprintf("The required check %s reported %s.", c, state))
+		d := abort(st, fmt.Sprintf("The required check %s reported %s.", c, state))
+		d.Failure = &slipway.Failure{Phase: slipway.FailCheck, Check: &slipway.FailedCheck{Context: c, State: state}}
+		return d
 	}
 	if !st.Placed && st.Weight >= 100 {
 		return promote(st) // a canary step at 100% is the promotion
@@ -144,7 +156,10 @@ func Plan(o Observation) Decision {
 			Stable: o.Traffic.Stable.Since(st.Baseline.Stable).Summary(),
 		}
 		if why := breach(s.Analysis, st.Analysis.Canary); why != "" {
-			return abort(st, why)
+			d := abort(st, why)
+			figures := st.Analysis
+			d.Failure = &slipway.Failure{Phase: slipway.FailAnalysis, Analysis: &figures}
+			return d
 		}
 	}
 	switch st.Request {

@@ -94,6 +94,12 @@ func TestPlan_Canary(t *testing.T) {
 			traffic: &slipway.TrafficPair{Canary: traffic(40, 20, false)}, want: rollout.Wait, phase: "analyzing"},
 		{name: "a slow canary aborts on p99", strategy: analysed, state: a0, now: t0.Add(5 * time.Second),
 			traffic: &slipway.TrafficPair{Canary: traffic(100, 0, true)}, want: rollout.Abort, phase: "aborted", reason: "p99 latency"},
+		{name: "an abort cut short by a restart runs again", strategy: timed,
+			state: with(step1, func(s *slipway.Rollout) { s.Phase, s.Reason = slipway.PhaseAborted, "ci/smoke reported failure" }),
+			now:   t0.Add(time.Hour), want: rollout.Abort, phase: "aborted", step: 1, reason: "ci/smoke reported failure"},
+		{name: "a promotion cut short by a restart runs again", strategy: timed,
+			state: with(step1, func(s *slipway.Rollout) { s.Phase = slipway.PhaseDone }),
+			now:   t0.Add(time.Hour), want: rollout.Promote, phase: "done", step: 1},
 		{name: "a healthy canary goes on after an interval", strategy: analysed, state: a0, now: t0.Add(15 * time.Second),
 			traffic: &slipway.TrafficPair{Canary: traffic(100, 1, false)}, want: rollout.Promote, phase: "promoting"},
 	}

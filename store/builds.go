@@ -11,16 +11,20 @@ import (
 	"github.com/slipway/slipway"
 )
 
-const buildColumns = `id, app_id, status, source_url, checksum, repo, sha, branch, version, author, message, user_id, user_email, created_at, updated_at`
+const buildColumns = `id, app_id, status, source_url, checksum, repo, sha, branch, version, author, message, user_id, user_email, created_at, updated_at, commit_time`
 
 func scanBuild(sc scanner) (*slipway.Build, error) {
 	var b slipway.Build
 	var c, u int64
+	var commit sql.NullInt64
 	if err := sc.Scan(&b.ID, &b.AppID, &b.Status, &b.SourceURL, &b.Checksum, &b.Repo, &b.SHA, &b.Branch, &b.Version,
-		&b.Author, &b.Message, &b.UserID, &b.UserEmail, &c, &u); err != nil {
+		&b.Author, &b.Message, &b.UserID, &b.UserEmail, &c, &u, &commit); err != nil {
 		return nil, err
 	}
 	b.CreatedAt, b.UpdatedAt = fromMicros(c), fromMicros(u)
+	if commit.Valid {
+		b.CommitTime = fromMicros(commit.Int64)
+	}
 	return &b, nil
 }
 
@@ -30,9 +34,13 @@ func (db *DB) CreateBuild(ctx context.Context, b *slipway.Build) error {
 	b.Status = slipway.BuildQueued
 	b.CreatedAt = db.Now().UTC()
 	b.UpdatedAt = b.CreatedAt
-	_, err := db.w.ExecContext(ctx, `INSERT INTO builds (`+buildColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)`,
+	var commit sql.NullInt64
+	if !b.CommitTime.IsZero() {
+		commit = sql.NullInt64{Int64: micros(b.CommitTime), Valid: true}
+	}
+	_, err := db.w.ExecContext(ctx, `INSERT INTO builds (`+buildColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)`,
 		b.ID, b.AppID, b.Status, b.SourceURL, b.Checksum, b.Repo, b.SHA, b.Branch, b.Version, b.Author, b.Message,
-		b.UserID, b.UserEmail, micros(b.CreatedAt))
+		b.UserID, b.UserEmail, micros(b.CreatedAt), commit)
 	return err
 }
 

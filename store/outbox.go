@@ -106,6 +106,9 @@ func releaseEventData(ctx context.Context, q querier, r *slipway.Release) (map[s
 	if r.Error != "" {
 		rel["error"] = r.Error
 	}
+	if r.Status == slipway.ReleaseFailed || r.Status == slipway.ReleaseUnknown {
+		rel["failure"] = r.Failure // null when the release failed before failures were recorded
+	}
 	build := map[string]any{"id": r.SlugID} // a slug's id is its build's
 	b, err := findBuildTx(ctx, q, r.SlugID)
 	switch {

@@ -101,7 +101,7 @@ func TestStore_EventPayloads_FollowTheReference(t *testing.T) {
 			t.Fatal(err)
 		}
 		db.SetReleaseStatus(ctx, bad.ID, slipway.ReleasePending, "")
-		if err := db.SetReleaseStatus(ctx, bad.ID, slipway.ReleaseFailed, "web crashed"); err != nil {
+		if err := db.FinishRelease(ctx, bad.ID, slipway.ReleaseFailed, "web crashed", &slipway.Failure{Phase: slipway.FailCrash, Dyno: "web.1", ExitCode: slipway.ExitStatus(1), Output: []string{"boom"}}); err != nil {
 			t.Fatal(err)
 		}
 		one := 2
@@ -148,13 +148,14 @@ func TestStore_EventPayloads_FollowTheReference(t *testing.T) {
 		want := map[string]map[string]string{
 			slipway.EventBuild: {"build.id": "string", "build.result": "string", "build.created_at": "string", "build.repo": "string",
 				"build.branch": "string", "build.commit": "string"},
-			slipway.EventRelease: {"release.id": "string", "release.result": "string", "release.created_at": "string", "release.version": "number",
+			slipway.EventRelease: {"release.id": "string", "release.diff_summary": "string", "release.result": "string", "release.created_at": "string", "release.version": "number",
 				"release.description": "string", "build.id": "string", "build.result": "string", "build.repo": "string", "build.commit": "string", "build.branch": "string"},
 			slipway.EventReleased: {"dyno.type": "string", "release.id": "string", "release.created_at": "string", "release.updated_at": "string",
 				"release.version": "number", "slug.id": "string", "slug.image": "string", "slug.source_blob.checksum": "string",
 				"slug.source_blob.commit": "string", "slug.source_blob.repo": "string", "slug.source_blob.branch": "string",
 				"slug.source_blob.author": "string", "slug.source_blob.message": "string", "slug.source_blob.version": "string", "released_at": "string"},
-			slipway.EventReleaseFailed: {"release.id": "string", "release.result": "string", "release.version": "number", "build.id": "string"},
+			slipway.EventReleaseFailed: {"release.id": "string", "release.result": "string", "release.version": "number", "build.id": "string",
+				"release.failure.phase": "string", "release.failure.dyno": "string", "release.failure.exit_code": "number", "release.failure.output": "array"},
 			slipway.EventReleasePaused: {"release.id": "string", "release.result": "string", "build.id": "string", "rollout_action": "string"},
 			slipway.EventFormationChange: {"change": "string", "changes.0.type": "string", "changes.0.quantity": "number", "changes.0.size": "string",
 				"changes.0.port": "number", "changes.0.command": "string", "formation": "array"},
@@ -223,7 +224,8 @@ func TestStore_EventPayloads_FollowTheReference(t *testing.T) {
 		if at(slipway.EventReleasePaused, 0, "rollout_action") != "pause" {
 			t.Errorf("release_paused payload = %v", got[slipway.EventReleasePaused])
 		}
-		if at(slipway.EventReleaseFailed, 0, "release.result") != "failed" || at(slipway.EventReleaseFailed, 0, "release.error") != "web crashed" {
+		if at(slipway.EventReleaseFailed, 0, "release.result") != "failed" || at(slipway.EventReleaseFailed, 0, "release.error") != "web crashed" ||
+			at(slipway.EventReleaseFailed, 0, "release.failure.phase") != "crash" || at(slipway.EventReleaseFailed, 0, "release.failure.output.0") != "boom" {
 			t.Errorf("release_failed payload = %v", got[slipway.EventReleaseFailed])
 		}
 	})

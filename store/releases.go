@@ -21,7 +21,7 @@ const releaseSelect = `SELECT r.id, r.app_id, a.name, (SELECT a.name || '-' || s
 	r.version, r.slug_id, r.config, ` + releaseTail
 
 const releaseTail = `r.description, r.status,
-	r.trigger_kind, r.user_id, r.user_email, r.error, r.strategy, r.created_at, r.updated_at,
+	r.trigger_kind, r.user_id, r.user_email, r.error, r.failure, r.strategy, r.created_at, r.updated_at,
 	COALESCE((SELECT MAX(CASE s.state WHEN 'error' THEN 3 WHEN 'failure' THEN 2 WHEN 'pending' THEN 1 ELSE 0 END)
 		FROM release_statuses s WHERE s.release_id = r.id), 0),
 	CASE WHEN a.current_release_id = r.id THEN 1 ELSE 0 END
@@ -32,11 +32,14 @@ var stateRanks = [...]string{slipway.StateSuccess, slipway.StatePending, slipway
 func scanRelease(sc scanner) (*slipway.Release, error) {
 	var r slipway.Release
 	var cfg []byte
-	var strategy string
+	var strategy, failure string
 	var c, u int64
 	var rank, current int
 	if err := sc.Scan(&r.ID, &r.AppID, &r.AppName, &r.AppKey, &r.Version, &r.SlugID, &cfg, &r.Description, &r.Status,
-		&r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &strategy, &c, &u, &rank, &current); err != nil {
+		&r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &failure, &strategy, &c, &u, &rank, &current); err != nil {
+		return nil, err
+	}
+	if err := readFailure(failure, &r.Failure); err != nil {
 		return nil, err
 	}
 	if err := readStrategy(strategy, &r.Strategy); err != nil {
@@ -80,7 +83,7 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	if _, err := tx.ExecContext(ctx, `UPDATE apps SET release_seq = release_seq WHERE id = $1`, app.ID); err != nil {
 		return "", err
 	}
-	var slugID, desc string
+	var slugID, desc, rollbackOf string
 	var cfg map[string]string
 	switch {
 	case nr.ConfigChange != nil:
@@ -117,7 +120,7 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 		if !slipway.ReleaseTerminal(target.Status) {
 			return "", slipway.Errorf(slipway.EConflict, "Release v%d is still %s; roll back to a release that has finished.", target.Version, target.Status)
 		}
-		slugID, cfg = target.SlugID, target.Config
+		slugID, cfg, rollbackOf = target.SlugID, target.Config, target.ID
 		if err := replaceConfigVars(ctx, tx, app.ID, cfg); err != nil {
 			return "", err
 		}
@@ -165,11 +168,20 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	if err != nil {
 		return "", err
 	}
+	if err := recordReleaseContents(ctx, tx, app.ID, id, rollbackOf); err != nil {
+		return "", err
+	}
 	r := &slipway.Release{ID: id, Version: version, SlugID: slugID, Description: desc, Status: slipway.ReleaseQueued, Trigger: nr.Trigger,
 		CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now)}
 	data, err := releaseEventData(ctx, tx, r)
 	if err != nil {
 		return "", err
+	}
+	// What changed, in one line (config keys, never values).
+	if rel, ok := data["release"].(map[string]any); ok {
+		if rel["diff_summary"], err = db.diffSummary(ctx, tx, app.ID, id); err != nil {
+			return "", err
+		}
 	}
 	if err := db.emit(ctx, tx, app, slipway.EventRelease, data); err != nil {
 		return "", err
@@ -345,7 +357,7 @@ func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn
 	if err != nil {
 		return notFound(err, "App %q was not found.", appID)
 	}
-	q := `SELECT id, version, slug_id, description, status, trigger_kind, user_id, user_email, error, strategy, created_at, updated_at FROM releases WHERE app_id = $1`
+	q := `SELECT id, version, slug_id, description, status, trigger_kind, user_id, user_email, error, failure, strategy, created_at, updated_at FROM releases WHERE app_id = $1`
 	args := []any{appID}
 	// Versions are contiguous (1..seq), so a page's versions are known
 	// before it is read: lo..hi bounds the check states to fetch.
@@ -388,8 +400,11 @@ func (db *DB) ListReleases(ctx context.Context, appID string, p slipway.Page, fn
 	for rows.Next() {
 		r := slipway.Release{AppID: appID, AppName: appName, AppKey: appKey}
 		var c, u int64
-		var strategy string
-		if err := rows.Scan(&r.ID, &r.Version, &r.SlugID, &r.Description, &r.Status, &r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &strategy, &c, &u); err != nil {
+		var strategy, failure string
+		if err := rows.Scan(&r.ID, &r.Version, &r.SlugID, &r.Description, &r.Status, &r.Trigger, &r.UserID, &r.UserEmail, &r.Error, &failure, &strategy, &c, &u); err != nil {
+			return err
+		}
+		if err := readFailure(failure, &r.Failure); err != nil {
 			return err
 		}
 		if err := readStrategy(strategy, &r.Strategy); err != nil {
@@ -492,6 +507,21 @@ func (db *DB) appIDs(ctx context.Context, query string, args ...any) ([]string, 
 // SetReleaseStatus moves a release to status, keeping the app's current
 // release in step. EConflict for a transition the state machine refuses.
 func (db *DB) SetReleaseStatus(ctx context.Context, id, status, reason string) error {
+	return db.FinishRelease(ctx, id, status, reason, nil)
+}
+
+// FinishRelease is SetReleaseStatus that also records f, why a failed or
+// unknown release ended, with the release; its release_failed event
+// carries it. See slipway.ReleaseQueue.
+func (db *DB) FinishRelease(ctx context.Context, id, status, reason string, f *slipway.Failure) error {
+	failure := ""
+	if f != nil && (status == slipway.ReleaseFailed || status == slipway.ReleaseUnknown) {
+		b, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		failure = string(b)
+	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		var from, appID string
 		err := tx.QueryRowContext(ctx, `SELECT status, app_id FROM releases WHERE id = $1`, id).Scan(&from, &appID)
@@ -502,7 +532,7 @@ func (db *DB) SetReleaseStatus(ctx context.Context, id, status, reason string) e
 			return slipway.Errorf(slipway.EConflict, "Release %s cannot move from %s to %s.", id, from, status)
 		}
 		now := micros(db.Now())
-		if _, err := tx.ExecContext(ctx, `UPDATE releases SET status = $1, error = $2, updated_at = $3 WHERE id = $4`, status, reason, now, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE releases SET status = $1, error = $2, failure = $3, updated_at = $4 WHERE id = $5`, status, reason, failure, now, id); err != nil {
 			return err
 		}
 		if status == slipway.ReleaseSucceeded || status == slipway.ReleaseUnknown {
@@ -558,4 +588,13 @@ func (db *DB) ReleaseLog(ctx context.Context, id string, after int64) ([]slipway
 		out = append(out, l)
 	}
 	return out, rows.Err()
+}
+
+// readFailure decodes a release's stored failure; "" is none.
+func readFailure(s string, f **slipway.Failure) error {
+	if s == "" {
+		return nil
+	}
+	*f = new(slipway.Failure)
+	return json.Unmarshal([]byte(s), *f)
 }

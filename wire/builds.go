@@ -11,6 +11,8 @@ type SourceBlob struct {
 	Repo     string `json:"repo"`
 	Author   string `json:"author"`
 	Message  string `json:"message"`
+	// CommitTime is when the commit was made, when the build gave it.
+	CommitTime *Time `json:"commit_time,omitempty"`
 }
 
 // Build is a build. Slug is set once it succeeded; its id is the build's.
@@ -42,6 +44,9 @@ type NewBuild struct {
 	Org      string `json:"org,omitempty"`
 	Author   string `json:"author,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// CommitTime is the RFC 3339 time of the commit built, which lead
+	// time for changes starts from.
+	CommitTime string `json:"commit_time,omitempty"`
 }
 
 // BuildStatus is a build's id and status, as its result shows them.

@@ -20,6 +20,9 @@ type Release struct {
 	Current bool   `json:"current"`
 	Trigger string `json:"trigger"`
 	Error   string `json:"error,omitempty"`
+	// Failure is why a failed or unknown release ended, as data; null
+	// for other releases.
+	Failure *slipway.Failure `json:"failure"`
 	// OutputStreamURL is the path of the release's rollout log.
 	OutputStreamURL string `json:"output_stream_url"`
 	// Strategy is the strategy the release rolls out with ("rolling",

@@ -26,6 +26,8 @@ names, in .gitignore syntax), a .tar.gz or .zip archive, an
 http(s):// URL of an archive the server fetches, or a docker:// image. A
 folder or archive is sent with its sha256 checksum, which the server checks.
 The folder or archive holds a Procfile at its top (web: ./server).
+A folder inside a git repository also records the commit checked out (its
+sha, branch and commit time, which lead time for changes starts from).
 
 The build's output is shown as it comes; then the release is created and its
 rollout followed: on a terminal with a bar per process type of the dynos on
@@ -68,7 +70,14 @@ reason is printed and the exit code is 1.`,
 			} else {
 				say("Building from %s\n", src.What)
 			}
-			b, err := c.CreateBuild(r.ctx, app, client.NewBuild{URL: src.URL, Checksum: src.Checksum, Version: version})
+			nb := client.NewBuild{URL: src.URL, Checksum: src.Checksum, Version: version}
+			if src.Dir != "" {
+				// Lead time for changes starts at the commit.
+				if gc := headCommit(r.ctx, src.Dir); gc != nil {
+					nb.SHA, nb.Branch, nb.CommitTime = gc.SHA, gc.Branch, gc.Time
+				}
+			}
+			b, err := c.CreateBuild(r.ctx, app, nb)
 			if err != nil {
 				return err
 			}

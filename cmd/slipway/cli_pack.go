@@ -23,6 +23,8 @@ type buildSource struct {
 	Checksum string
 	// What says what was packed or referenced, for the person deploying.
 	What string
+	// Dir is the folder packed, "" for any other source.
+	Dir string
 }
 
 // resolveSource turns deploy's argument into a build source: a docker:// or
@@ -41,8 +43,9 @@ func resolveSource(arg string) (buildSource, error) {
 			hint: "Give a folder with a Procfile, a .tar.gz or .zip archive, an http(s):// archive URL or a docker:// image."}
 	}
 	var data []byte
-	var what string
+	var what, dir string
 	if fi.IsDir() {
+		dir = arg
 		var files int
 		if data, files, err = packDir(arg); err != nil {
 			return buildSource{}, err
@@ -59,6 +62,7 @@ func resolveSource(arg string) (buildSource, error) {
 		URL:      "data:" + archiveMIME(data) + ";base64," + base64.StdEncoding.EncodeToString(data),
 		Checksum: "sha256:" + hex.EncodeToString(sum[:]),
 		What:     what,
+		Dir:      dir,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -197,6 +198,7 @@ func (cl *cli) releasesInfoCmd() *cobra.Command {
 				{"By", rel.User.Email}, {"Created", fmt.Sprintf("%s (%s)", rel.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.ago(rel.CreatedAt))},
 				{"ID", rel.ID},
 			})
+			r.printFailure(rel.Failure)
 			if len(log.Lines) > 0 {
 				r.printf("\n")
 				r.heading("Rollout log")
@@ -375,4 +377,69 @@ func first(args []string) string {
 		return ""
 	}
 	return args[0]
+}
+
+// failureFields are a release's failure as releases:info shows it: the
+// phase and dyno, how the process ended, the health check's last answer,
+// the failed check, the analysis figures and who aborted.
+func failureFields(f *slipway.Failure) [][2]string {
+	phase := f.Phase
+	if f.Dyno != "" {
+		phase += " (" + f.Dyno + ")"
+	}
+	exit := f.Signal
+	if f.ExitCode != nil {
+		exit = fmt.Sprintf("exit code %d", *f.ExitCode)
+	}
+	health := ""
+	if h := f.Health; h != nil {
+		health = h.Check
+		switch {
+		case h.Code != 0:
+			health += fmt.Sprintf(" answered %d", h.Code)
+			if body := strings.TrimSpace(h.Body); body != "" {
+				first, _, _ := strings.Cut(body, "\n")
+				health += ": " + strconv.Quote(first)
+			}
+		case h.Error != "":
+			health += ": " + h.Error
+		}
+	}
+	check := ""
+	if c := f.Check; c != nil {
+		check = c.Context + " reported " + c.State
+		if c.TargetURL != "" {
+			check += " (" + c.TargetURL + ")"
+		}
+	}
+	analysis := ""
+	if a := f.Analysis; a != nil {
+		analysis = fmt.Sprintf("new release: %d requests, %d errors (%.2f%%), p99 %g ms; stable: %d requests, %.2f%% errors",
+			a.Canary.Requests, a.Canary.Errors, a.Canary.ErrorRate*100, a.Canary.P99Ms, a.Stable.Requests, a.Stable.ErrorRate*100)
+	}
+	return [][2]string{{"Failed in", phase}, {"Exit", exit}, {"Health check", health}, {"Check", check},
+		{"Analysis", analysis}, {"Aborted by", f.AbortedBy}}
+}
+
+// printFailure shows why a release failed: its failure's fields, then the
+// failing process's last output lines (config values already redacted
+// by the server). Nothing for nil.
+func (r *run) printFailure(f *slipway.Failure) {
+	if f == nil {
+		return
+	}
+	r.printf("\n")
+	r.heading("Why it failed")
+	r.fields(failureFields(f))
+	if len(f.Output) > 0 {
+		who := "the process"
+		if f.Dyno != "" {
+			who = f.Dyno
+		}
+		r.printf("\n")
+		r.heading("Last output of " + who)
+		for _, l := range f.Output {
+			r.printf("  %s\n", l)
+		}
+	}
 }

@@ -105,6 +105,8 @@ func (r *run) followRelease(c *client.Client, app string, rel *client.Release) (
 			counts = " (" + c + ")"
 		}
 		r.printf("%s Released v%d to %s in %s%s.\n", r.paint(green, "✓"), final.Version, app, took, counts)
+	} else {
+		r.printFailure(final.Failure)
 	}
 	return final, releaseOutcome(final, app)
 }

@@ -82,6 +82,7 @@ deploy with slipway deploy. Every client command takes --json for scripts;
 		cl.releasesCmd(), cl.releasesInfoCmd(), cl.releasesCreateCmd(), cl.releasesRollbackCmd(),
 		cl.releasesStatusesCmd(), cl.releasesWaitCmd(), cl.releasesStrategyCmd(),
 		cl.releasesPromoteCmd(), cl.releasesAbortCmd(), cl.releasesPauseCmd(), cl.releasesResumeCmd())
+	add("deploy", cl.releasesDiffCmd(), cl.deliveryMetricsCmd())
 	add("dynos", cl.psCmd(), cl.psScaleCmd(), cl.psRestartCmd(), cl.logsCmd(),
 		cl.configCmd(), cl.configGetCmd(), cl.configSetCmd(), cl.configUnsetCmd())
 	add("pipelines", cl.pipelinesCmd(), cl.pipelinesInfoCmd(), cl.pipelinesCreateCmd(), cl.pipelinesAddCmd(),

@@ -19,12 +19,13 @@ import (
 )
 
 // The conformance suite holds Slipway's answers against the Akkeris
-// reference (shared/akkeris-reference/*.md): one row per documented
+// reference (Akkeris's own API pages, Apache-2.0, named in each row's
+// ref): one row per documented
 // endpoint that Slipway serves, sending the request of the page's curl
 // example and checking that every field of the documented answer is
 // there, with the documented JSON type and nesting. Values may differ.
-// Where the pages are wrong about Akkeris itself (issue 14: a version of
-// "", numeric build ids, lists drawn as one object, a promotion created
+// Where the pages are wrong about Akkeris itself (a version of "",
+// numeric build ids, lists drawn as one object, a promotion created
 // with 200), API.md's type, list or status wins; DECISIONS.md lists
 // those cases and the endpoints Slipway leaves out.
 

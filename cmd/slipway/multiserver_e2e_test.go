@@ -300,8 +300,12 @@ func TestE2E_TwoServers_CanaryGoesOnAfterTheHolderDies(t *testing.T) {
 	if _, err := b.c.PromoteRelease(ctx, "relay", v2.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.c.WaitRelease(ctx, "relay", v2.ID); err != nil || got.Status != "succeeded" {
-		t.Fatalf("v2 = %+v, %v", got, err)
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if got, err := b.c.WaitRelease(wctx, "relay", v2.ID); err != nil || got.Status != "succeeded" {
+		var log struct{ Lines []string }
+		b.c.Do(ctx, "GET", "/apps/relay/releases/"+v2.ID+"/log", nil, &log)
+		t.Fatalf("v2 after the promote = %+v, %v\nits log:\n%s\nb's output:\n%s", got, err, strings.Join(log.Lines, "\n"), b.output())
 	}
 	// a left its dynos running when it died; a restart on its data dir
 	// stops them (it does not hold the app) before the test ends.

@@ -49,9 +49,8 @@ type browser struct {
 	n    int
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+func newBrowser(t *testing.T, path, base string) *browser {
 	t.Helper()
-	path := chromiumPath(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")), chromedp.WindowSize(1280, 900))
@@ -163,10 +162,11 @@ func (b *browser) axe(page string) {
 }
 
 func TestBrowser_Dashboard(t *testing.T) {
+	chromium := chromiumPath(t)
 	cfg := testConfig(t)
 	cfg.UI = true
 	ts := startTestServer(t, cfg)
-	b := newBrowser(t, ts.APIURL)
+	b := newBrowser(t, chromium, ts.APIURL)
 
 	if _, err := ts.c.CreateApp(bg, "shop", "", ""); err != nil {
 		t.Fatal(err)

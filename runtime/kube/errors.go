@@ -112,7 +112,8 @@ func apiMessage(err error) string {
 func causeMessage(err error) string { return slipway.Message(err) }
 
 // wrapCause returns an EUnprocessable error with msg that still matches
-// cause with errors.Is (so a cancelled context stays detectable).
+// cause with errors.Is (so a cancelled context stays detectable) and
+// carries cause's slipway.Failure.
 func wrapCause(cause error, msg string) error {
-	return slipway.WithCause(slipway.EUnprocessable, cause, msg)
+	return slipway.WithFailure(slipway.WithCause(slipway.EUnprocessable, cause, msg), slipway.FailureOf(cause))
 }

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	slipway "github.com/slipway/slipway"
 
@@ -118,14 +121,23 @@ func (r *Runtime) releasePhase(ctx context.Context, p *plan, rep *reporter) erro
 			rep.Emit(slipway.EventInfo, "", "release", "release phase finished in %s", fmtDur(r.now().Sub(start).Round(100*time.Millisecond)))
 			return nil
 		case batchv1.JobFailed:
-			last := r.jobOutput(ctx, p.ns, pods, rep)
-			return slipway.Errorf(slipway.EUnprocessable, "%s", withLast("Release phase failed: the release command "+jobFailure(job, why, pods, r.cfg.ReleasePhaseTimeout), last))
+			out := r.jobOutput(ctx, p.ns, pods, rep)
+			last := ""
+			for _, l := range out {
+				if strings.TrimSpace(l) != "" {
+					last = l
+				}
+			}
+			return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s", withLast("Release phase failed: the release command "+jobFailure(job, why, pods, r.cfg.ReleasePhaseTimeout), last)),
+				jobFailureData(pods, out))
 		}
 		for i := range pods {
 			if problem := podFailure(&pods[i]); problem != "" {
 				// A pod that cannot start never ends the Job by itself.
 				api.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
-				return slipway.Errorf(slipway.EUnprocessable, "Release phase failed: pod %s %s.", pods[i].Name, problem)
+				f := r.podFailureData(ctx, p.ns, &pods[i])
+				f.Phase = slipway.FailReleasePhase
+				return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "Release phase failed: pod %s %s.", pods[i].Name, problem), f)
 			}
 		}
 		select {
@@ -173,6 +185,31 @@ func jobFailure(job *batchv1.Job, reason string, pods []corev1.Pod, timeout time
 	return "failed"
 }
 
+// jobFailureData is a failed release phase as a release's failure: the
+// pod that ran it, its exit code (or what killed it) and out, its last
+// output lines.
+func jobFailureData(pods []corev1.Pod, out []string) *slipway.Failure {
+	f := &slipway.Failure{Phase: slipway.FailReleasePhase, Output: out}
+	for _, pod := range pods {
+		for _, cs := range pod.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+				f.Dyno = pod.Name
+				switch {
+				case t.Reason == "OOMKilled" || t.Reason == "DeadlineExceeded":
+					f.Signal = t.Reason
+				case t.Signal != 0:
+					f.Signal = unix.SignalName(syscall.Signal(t.Signal))
+				default:
+					f.ExitCode = slipway.ExitStatus(int(t.ExitCode))
+				}
+				return f
+			}
+		}
+		f.Dyno = pod.Name
+	}
+	return f
+}
+
 func withLast(msg, last string) string {
 	if last != "" {
 		return msg + ": " + last
@@ -181,10 +218,10 @@ func withLast(msg, last string) string {
 }
 
 // jobOutput reports the last lines of the release pods' output as info
-// events and returns the last non-blank one; nothing when logs may not be
-// read.
-func (r *Runtime) jobOutput(ctx context.Context, ns string, pods []corev1.Pod, rep *reporter) string {
-	var last string
+// events and returns them (the last MaxFailureOutput); none when logs may
+// not be read.
+func (r *Runtime) jobOutput(ctx context.Context, ns string, pods []corev1.Pod, rep *reporter) []string {
+	var out []string
 	// Logs come from the node's kubelet through the API server; a node that
 	// does not answer must not hold up the release.
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -202,11 +239,11 @@ func (r *Runtime) jobOutput(ctx context.Context, ns string, pods []corev1.Pod, r
 			if len(line) > 512 {
 				line = line[:512]
 			}
-			last = line
+			out = append(out, line)
 			rep.Emit(slipway.EventInfo, pod.Name, "release", "%s: %s", pod.Name, line)
 		}
 	}
-	return last
+	return slipway.TailLines(out)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

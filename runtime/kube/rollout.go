@@ -3,9 +3,13 @@ package kube
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	slipway "github.com/slipway/slipway"
 
@@ -208,7 +212,8 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 		}
 		if problem := podFailure(pod); problem != "" {
 			rep.Emit(slipway.EventFailed, pod.Name, t.typ, "%s %s", pod.Name, problem)
-			return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: pod %s %s.", t.what(), t.version, pod.Name, problem)
+			return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: pod %s %s.", t.what(), t.version, pod.Name, problem),
+				r.podFailureData(ctx, ns, pod))
 		}
 	}
 	for name, v := range t.old {
@@ -261,7 +266,8 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 		for _, c := range st.Conditions {
 			switch {
 			case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue:
-				return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes cannot create its pods (%s: %s).", t.what(), t.version, c.Reason, c.Message)
+				return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes cannot create its pods (%s: %s).", t.what(), t.version, c.Reason, c.Message),
+					&slipway.Failure{Phase: slipway.FailStart})
 			case c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" &&
 				now.Sub(t.start) >= deadline:
 				return r.stuck(ctx, ns, t, dep, fresh, fmt.Sprintf("no progress within the deadline of %s (ProgressDeadlineExceeded)", fmtDur(deadline)))
@@ -274,7 +280,8 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 	}
 	if now.Sub(t.since) > limit {
 		if !observed {
-			return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes did not pick up the change of Deployment %s/%s within %s; is the deployment controller running?", t.what(), t.version, ns, t.name, fmtDur(limit))
+			return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: Kubernetes did not pick up the change of Deployment %s/%s within %s; is the deployment controller running?", t.what(), t.version, ns, t.name, fmtDur(limit)),
+				&slipway.Failure{Phase: slipway.FailStart})
 		}
 		return r.stuck(ctx, ns, t, dep, fresh, "no progress for "+fmtDur(limit))
 	}
@@ -285,14 +292,22 @@ func (r *Runtime) step(ctx context.Context, ns string, t *target, dep *appsv1.De
 // what its new pods are doing.
 func (r *Runtime) stuck(ctx context.Context, ns string, t *target, dep *appsv1.Deployment, fresh []*corev1.Pod, why string) error {
 	var notes []string
+	var f *slipway.Failure // of the first pod that is not ready
 	for _, pod := range fresh {
 		if podReady(pod) {
 			continue
 		}
-		notes = append(notes, r.describePod(ctx, ns, dep, pod))
+		note, pf := r.describePod(ctx, ns, dep, pod)
+		notes = append(notes, note)
+		if f == nil {
+			f = pf
+		}
 		if len(notes) == 2 {
 			break
 		}
+	}
+	if f == nil {
+		f = &slipway.Failure{Phase: slipway.FailStart}
 	}
 	if len(notes) == 0 {
 		ready := 0
@@ -308,17 +323,18 @@ func (r *Runtime) stuck(ctx context.Context, ns string, t *target, dep *appsv1.D
 			}
 		}
 	}
-	return slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: %s: %s.", t.what(), t.version, why, strings.Join(notes, "; "))
+	return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s: the rollout of v%s failed: %s: %s.", t.what(), t.version, why, strings.Join(notes, "; ")), f)
 }
 
-// describePod says why a pod is not ready.
-func (r *Runtime) describePod(ctx context.Context, ns string, dep *appsv1.Deployment, pod *corev1.Pod) string {
+// describePod says why a pod is not ready, and as a release's failure.
+func (r *Runtime) describePod(ctx context.Context, ns string, dep *appsv1.Deployment, pod *corev1.Pod) (string, *slipway.Failure) {
 	if problem := podFailure(pod); problem != "" {
-		return "pod " + pod.Name + " " + problem
+		return "pod " + pod.Name + " " + problem, r.podFailureData(ctx, ns, pod)
 	}
+	start := &slipway.Failure{Phase: slipway.FailStart, Dyno: pod.Name}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
-			return fmt.Sprintf("pod %s cannot be scheduled (%s: %s)", pod.Name, c.Reason, c.Message)
+			return fmt.Sprintf("pod %s cannot be scheduled (%s: %s)", pod.Name, c.Reason, c.Message), start
 		}
 	}
 	if pod.Status.Phase == corev1.PodPending || pod.Status.Phase == "" {
@@ -326,16 +342,87 @@ func (r *Runtime) describePod(ctx context.Context, ns string, dep *appsv1.Deploy
 		if w := waitingReason(pod); w != "" {
 			s += " (" + w + ")"
 		}
-		return s
+		return s, start
 	}
 	s := fmt.Sprintf("pod %s is %s but not ready", pod.Name, pod.Status.Phase)
-	if probe := probeText(dep); probe != "" {
-		s += ": its readiness probe (" + probe + ") fails"
+	h := &slipway.HealthAnswer{Check: probeText(dep)}
+	if h.Check != "" {
+		s += ": its readiness probe (" + h.Check + ") fails"
 	}
 	if ev := r.lastEvent(ctx, ns, pod.Name, "Unhealthy"); ev != "" {
 		s += " (" + ev + ")"
+		h.Error = ev
+		if m := probeCodeRE.FindStringSubmatch(ev); m != nil {
+			h.Code, _ = strconv.Atoi(m[1])
+		}
 	}
-	return s
+	return s, &slipway.Failure{Phase: slipway.FailHealth, Dyno: pod.Name, Health: h, Output: r.podOutput(ctx, ns, pod, false)}
+}
+
+// probeCodeRE finds the status code in the kubelet's message of an HTTP
+// probe that failed ("HTTP probe failed with statuscode: 503").
+var probeCodeRE = regexp.MustCompile(`statuscode: (\d{3})`)
+
+// podFailureData is a pod that podFailure finds failing, as a release's
+// failure: crash (with the exit code or signal of its last run and the
+// output of that run) for a crash loop, start for anything else.
+func (r *Runtime) podFailureData(ctx context.Context, ns string, pod *corev1.Pod) *slipway.Failure {
+	f := &slipway.Failure{Phase: slipway.FailStart, Dyno: pod.Name}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w == nil || w.Reason != "CrashLoopBackOff" {
+			continue
+		}
+		f.Phase = slipway.FailCrash
+		if term := cs.LastTerminationState.Terminated; term != nil {
+			switch {
+			case term.Reason == "OOMKilled":
+				f.Signal = term.Reason
+			case term.Signal != 0:
+				f.Signal = unix.SignalName(syscall.Signal(term.Signal))
+			default:
+				f.ExitCode = slipway.ExitStatus(int(term.ExitCode))
+			}
+			if m := strings.TrimSpace(term.Message); m != "" {
+				f.Output = strings.Split(m, "\n")
+			}
+		}
+		if out := r.podOutput(ctx, ns, pod, true); len(out) > 0 {
+			f.Output = out
+		}
+		break
+	}
+	return f
+}
+
+// podOutput is the last lines of the pod's first container's output (of
+// its previous run, for a container that restarted); none when logs may
+// not be read. A node that does not answer must not hold up the release.
+func (r *Runtime) podOutput(ctx context.Context, ns string, pod *corev1.Pod, previous bool) []string {
+	if len(pod.Spec.Containers) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, err := r.kc.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: pod.Spec.Containers[0].Name,
+		Previous: previous, TailLines: ptr.To(int64(slipway.MaxFailureOutput))}).DoRaw(ctx)
+	if err != nil {
+		r.log.Debug("kubernetes runtime: pod output", "pod", pod.Name, "err", err)
+		return nil
+	}
+	return outputLines(string(b))
+}
+
+// outputLines splits a log's text into its last lines, each cut at 512
+// bytes.
+func outputLines(s string) []string {
+	var out []string
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if len(line) > 512 {
+			line = strings.ToValidUTF8(line[:512], "")
+		}
+		out = append(out, line)
+	}
+	return slipway.TailLines(out)
 }
 
 // lastEvent is the message of the newest event of the pod with the reason,

@@ -97,11 +97,11 @@ func (r *Runtime) adopt(rec procRecord) (*dyno, error) {
 	if typ == "web" || rec.Healthcheck != "" {
 		// A dyno the old server had not yet found healthy is not taken on
 		// trust: it is stopped, and the Deploy that follows starts another.
-		if ok, why := r.probe(p, rec.Healthcheck); !ok {
+		if ok, answer := r.probe(p, rec.Healthcheck); !ok {
 			if p.box != nil {
 				r.iso.forget(p.box)
 			}
-			return nil, errNotAdoptable("not healthy: " + why)
+			return nil, errNotAdoptable("not healthy: " + answerText(answer))
 		}
 	}
 	if err := r.watchAdopted(p); err != nil {

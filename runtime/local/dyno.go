@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -241,7 +242,8 @@ func (r *Runtime) supervise(d *dyno, adopted *proc) {
 			why = "could not be started: " + err.Error()
 			if first {
 				d.setState(r.now(), slipway.DynoStopped, why)
-				d.first <- firstResult{d, slipway.Errorf(slipway.EUnprocessable, "%s %s", d.name, why)}
+				d.first <- firstResult{d, slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s %s", d.name, why),
+					&slipway.Failure{Phase: slipway.FailStart, Dyno: d.name})}
 				return
 			}
 		} else {
@@ -473,7 +475,7 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 		if last := d.tail.last(); last != "" {
 			msg += ": " + last
 		}
-		return slipway.Errorf(slipway.EUnprocessable, "%s", msg)
+		return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s", msg), p.failure(slipway.FailCrash, d.name, d.tail.lines()))
 	}
 	healthcheck := d.currentSpec().healthcheck
 	if d.typ != "web" && healthcheck == "" {
@@ -491,18 +493,18 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 	deadline := time.NewTimer(r.cfg.HealthyDeadline)
 	defer deadline.Stop()
 	poll := backoff.Exponential{Initial: time.Millisecond, Factor: 1.5, Max: 200 * time.Millisecond}.Sequence()
-	var last string
+	var last slipway.HealthAnswer
 	for {
 		select {
 		case <-p.exited:
 			return exited()
 		default:
 		}
-		ok, detail := r.probe(p, healthcheck)
+		ok, answer := r.probe(p, healthcheck)
 		if ok {
 			return nil
 		}
-		last = detail
+		last = answer
 		t := time.NewTimer(poll.Next())
 		select {
 		case <-p.exited:
@@ -513,43 +515,61 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 			return errStopRequested
 		case <-deadline.C:
 			t.Stop()
+			f := &slipway.Failure{Phase: slipway.FailHealth, Dyno: d.name, Output: d.tail.lines(), Health: &last}
 			if healthcheck != "" {
 				msg := fmt.Sprintf("%s did not pass its health check (GET %s) within %s", d.name, healthcheck, fmtDur(r.cfg.HealthyDeadline))
-				if last != "" {
-					msg += " (last attempt: " + last + ")"
+				if t := answerText(last); t != "" {
+					msg += " (last attempt: " + t + ")"
 				}
-				return slipway.Errorf(slipway.EUnprocessable, "%s", msg)
+				return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s", msg), f)
 			}
-			return slipway.Errorf(slipway.EUnprocessable, "%s did not accept connections on its port within %s", d.name, fmtDur(r.cfg.HealthyDeadline))
+			return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s did not accept connections on its port within %s", d.name, fmtDur(r.cfg.HealthyDeadline)), f)
 		case <-t.C:
 		}
 	}
 }
 
 // probe checks p's health once: GET healthcheck answering 2xx or 3xx, or
-// with no healthcheck the port accepting a connection.
-func (r *Runtime) probe(p *proc, healthcheck string) (bool, string) {
+// with no healthcheck the port accepting a connection. It returns the
+// answer: the status code and the first bytes of a GET's body, or why
+// nothing answered.
+func (r *Runtime) probe(p *proc, healthcheck string) (bool, slipway.HealthAnswer) {
 	if healthcheck == "" {
+		a := slipway.HealthAnswer{Check: "TCP connect to $PORT"}
 		c, err := net.DialTimeout("tcp", p.addr, time.Second)
 		if err != nil {
-			return false, "connection refused"
+			a.Error = "connection refused"
+			return false, a
 		}
 		c.Close()
-		return true, ""
+		return true, a
 	}
+	a := slipway.HealthAnswer{Check: "GET " + healthcheck}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+healthcheck, nil)
 	if err != nil {
-		return false, err.Error()
+		a.Error = err.Error()
+		return false, a
 	}
 	res, err := r.health.Do(req)
 	if err != nil {
-		return false, "no answer"
+		a.Error = "no answer"
+		return false, a
 	}
-	res.Body.Close()
+	defer res.Body.Close()
+	a.Code = res.StatusCode
 	if res.StatusCode >= 200 && res.StatusCode < 400 {
-		return true, ""
+		return true, a
 	}
-	return false, "answered " + res.Status
+	// More than a failure keeps: the engine redacts config values before
+	// it cuts the body, so that a value across the cut does not leak.
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+	a.Body = string(b)
+	a.Error = "answered " + res.Status
+	return false, a
 }
+
+// answerText is a health answer as the error of a rollout says it:
+// "connection refused", "answered 500 Internal Server Error".
+func answerText(a slipway.HealthAnswer) string { return a.Error }

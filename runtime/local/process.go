@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
 
+	slipway "github.com/slipway/slipway"
 	"github.com/slipway/slipway/runtime/local/dynoinit"
 )
 
@@ -49,6 +50,25 @@ func (p *proc) exitDescription() string {
 		return "was killed by signal killed"
 	}
 	return "exited with status " + strconv.Itoa(st.ExitCode)
+}
+
+// failure is how p ended as a release's failure of phase, about the
+// dyno named name, with its last output lines.
+func (p *proc) failure(phase, name string, output []string) *slipway.Failure {
+	f := &slipway.Failure{Phase: phase, Dyno: name, Output: output}
+	switch st := p.status; {
+	case p.oom:
+		f.Signal = "OOMKilled"
+	case st.Error != "":
+		f.Phase = slipway.FailStart
+	case st.Signal != "":
+		f.Signal = st.Signal
+	case !st.Done:
+		f.Signal = "SIGKILL"
+	default:
+		f.ExitCode = slipway.ExitStatus(st.ExitCode)
+	}
+	return f
 }
 
 // exitCode is the command's exit status, -1 when a signal ended it.

@@ -35,7 +35,8 @@ func (r *Runtime) releasePhase(ctx context.Context, a *app, d *slipway.Desired, 
 	}
 	p, err := r.spawn(spawnSpec{appID: a.id, appKey: d.App.Key, logName: name, command: command, dir: d.Slug.Dir, env: env, header: header, onLine: onLine})
 	if err != nil {
-		return slipway.Errorf(slipway.EUnprocessable, "Release phase failed: the release command could not be started: %v", err)
+		return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "Release phase failed: the release command could not be started: %v", err),
+			&slipway.Failure{Phase: slipway.FailReleasePhase, Dyno: name})
 	}
 	withLast := func(msg string) string {
 		if last := tl.last(); last != "" {
@@ -50,16 +51,24 @@ func (r *Runtime) releasePhase(ctx context.Context, a *app, d *slipway.Desired, 
 		r.reap(p)
 	case <-t.C:
 		r.terminate(p)
-		return slipway.Errorf(slipway.EUnprocessable, "%s", withLast(fmt.Sprintf("Release phase failed: the release command did not finish within %s and was stopped", fmtDur(r.cfg.ReleasePhaseTimeout))))
+		return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s", withLast(fmt.Sprintf("Release phase failed: the release command did not finish within %s and was stopped", fmtDur(r.cfg.ReleasePhaseTimeout)))),
+			releaseFailure(p.failure(slipway.FailReleasePhase, name, tl.lines())))
 	case <-ctx.Done():
 		r.terminate(p)
 		return fmt.Errorf("the release was cancelled during its release phase: %w", context.Cause(ctx))
 	}
 	if p.exitCode() != 0 {
-		return slipway.Errorf(slipway.EUnprocessable, "%s", withLast("Release phase failed: the release command "+p.exitDescription()))
+		return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s", withLast("Release phase failed: the release command "+p.exitDescription())),
+			releaseFailure(p.failure(slipway.FailReleasePhase, name, tl.lines())))
 	}
 	rep.Emit(slipway.EventInfo, name, "release", "release phase finished in %s", fmtMS(time.Since(p.started)))
 	return nil
+}
+
+// releaseFailure is f in the release phase, however the command ended.
+func releaseFailure(f *slipway.Failure) *slipway.Failure {
+	f.Phase = slipway.FailReleasePhase
+	return f
 }
 
 // releasePhasePath is the file holding the id of the app's last release

@@ -223,6 +223,10 @@ type typePlan struct {
 	size        string
 }
 
+// buildFailure is the failure of a release whose slug this runtime cannot
+// run.
+func buildFailure() *slipway.Failure { return &slipway.Failure{Phase: slipway.FailBuild} }
+
 // plan checks d and resolves its formations; nothing is started when it
 // fails. Image slugs are ENotImplemented, anything else wrong EUnprocessable.
 func plan(d *slipway.Desired) ([]typePlan, error) {
@@ -231,12 +235,12 @@ func plan(d *slipway.Desired) ([]typePlan, error) {
 	}
 	if d.Slug.Dir == "" {
 		if d.Slug.Image != "" {
-			return nil, slipway.Errorf(slipway.ENotImplemented, "The local runtime runs archive slugs only; slug %s is the image %s. Use the kubernetes runtime for docker:// builds.", d.Slug.ID, d.Slug.Image)
+			return nil, slipway.WithFailure(slipway.Errorf(slipway.ENotImplemented, "The local runtime runs archive slugs only; slug %s is the image %s. Use the kubernetes runtime for docker:// builds.", d.Slug.ID, d.Slug.Image), buildFailure())
 		}
-		return nil, slipway.Errorf(slipway.EUnprocessable, "Slug %s has no unpacked directory to run.", d.Slug.ID)
+		return nil, slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "Slug %s has no unpacked directory to run.", d.Slug.ID), buildFailure())
 	}
 	if fi, err := os.Stat(d.Slug.Dir); err != nil || !fi.IsDir() {
-		return nil, slipway.Errorf(slipway.EUnprocessable, "The directory of slug %s is missing on this server; build it again.", d.Slug.ID)
+		return nil, slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "The directory of slug %s is missing on this server; build it again.", d.Slug.ID), buildFailure())
 	}
 	if err := d.Validate(); err != nil {
 		return nil, err
@@ -415,9 +419,10 @@ func (r *Runtime) revert(a *app, prev *slipway.Desired, cause error, rep *report
 func causeMessage(err error) string { return slipway.Message(err) }
 
 // wrapCause returns an EUnprocessable error with msg that still matches
-// cause with errors.Is (so a cancelled context stays detectable).
+// cause with errors.Is (so a cancelled context stays detectable) and
+// carries cause's slipway.Failure.
 func wrapCause(cause error, msg string) error {
-	return slipway.WithCause(slipway.EUnprocessable, cause, msg)
+	return slipway.WithFailure(slipway.WithCause(slipway.EUnprocessable, cause, msg), slipway.FailureOf(cause))
 }
 
 // Dynos lists the app's dynos by type, then number. An app this runtime

@@ -26,16 +26,28 @@ const maxLine = 512
 
 // tail keeps the last output lines of a process.
 type tail struct {
-	mu    sync.Mutex
-	lines [tailLines]string
-	n     int // lines seen
+	mu     sync.Mutex
+	lines_ [tailLines]string
+	n      int // lines seen
 }
 
 func (t *tail) add(line string) {
 	t.mu.Lock()
-	t.lines[t.n%tailLines] = line
+	t.lines_[t.n%tailLines] = line
 	t.n++
 	t.mu.Unlock()
+}
+
+// lines returns the lines kept, oldest first.
+func (t *tail) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := min(t.n, tailLines)
+	out := make([]string, 0, n)
+	for i := n; i >= 1; i-- {
+		out = append(out, t.lines_[(t.n-i)%tailLines])
+	}
+	return out
 }
 
 // last returns the last non-blank line, "" if none.
@@ -43,7 +55,7 @@ func (t *tail) last() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := 1; i <= min(t.n, tailLines); i++ {
-		if l := t.lines[(t.n-i)%tailLines]; len(bytes.TrimSpace([]byte(l))) > 0 {
+		if l := t.lines_[(t.n-i)%tailLines]; len(bytes.TrimSpace([]byte(l))) > 0 {
 			return l
 		}
 	}

@@ -1,4 +1,4 @@
-// Command scale is the scale test of issue 16: three `slipway serve
+// Command scale is the scale test (make scale): three `slipway serve
 // --runtime kubernetes` on one PostgreSQL schema, N apps with 2–3 web
 // dynos each on a k8s-lab cluster, two releases of every app in waves of
 // SCALE_INFLIGHT in flight with one server killed (SIGKILL) during the

@@ -246,7 +246,7 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("\n")
 
-	b.WriteString("Targets (issue 16, section 2):\n\n| target | measured | |\n|---|---|---|\n")
+	b.WriteString("Targets (cost that grows with the fleet, not faster):\n\n| target | measured | |\n|---|---|---|\n")
 	if w1 != nil {
 		p99 := pct(w1.overhead, 99)
 		fmt.Fprintf(&b, "| control-plane overhead p99 < 2 s with %d in flight (wave 1) | %s s (from lastTransitionTime: %s s); of it Slipway's part after the Deployment's status said rolled out: p99 %s s | %s |\n",
