@@ -285,6 +285,12 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// The browser sees the stream open now, though the page may be up to
+	// date and nothing be sent until the rollout changes.
+	w.Write([]byte(": live\n\n"))
+	if flusher != nil {
+		flusher.Flush()
+	}
 	send := func(event, data string) bool {
 		var b bytes.Buffer
 		b.WriteString("event: " + event + "\n")
@@ -311,7 +317,8 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 	stopFollow := func() {}
 	defer func() { stopFollow() }()
 	tick := u.cfg.Poll
-	last, lastTimeline := "", ""
+	// The digests of what the browser holds: the page's, then each sent.
+	last, lastTimeline := r.URL.Query().Get("rollout"), r.URL.Query().Get("timeline")
 	for {
 		v, err := loadRollout(ctx, c, app, fixed)
 		if err != nil {
@@ -322,16 +329,16 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.CSRF = s.csrf
-		var b bytes.Buffer
-		if err := u.pages["app"].ExecuteTemplate(&b, "rollout", v); err != nil {
+		html, err := u.fragment("rollout", &v)
+		if err != nil {
 			u.cfg.Logger.Error("dashboard: render rollout", "err", err)
 			return
 		}
-		if html := b.String(); html != last {
+		if d := digest(html); d != last {
 			if !send("rollout", html) {
 				return
 			}
-			last = html
+			last = d
 		}
 		if fixed == "" {
 			// An app's page: its timeline changes with the rollout.
@@ -339,16 +346,16 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return
 			}
-			b.Reset()
-			if err := u.pages["app"].ExecuteTemplate(&b, "timeline", tv); err != nil {
+			html, err := u.fragment("timeline", &tv)
+			if err != nil {
 				u.cfg.Logger.Error("dashboard: render timeline", "err", err)
 				return
 			}
-			if html := b.String(); html != lastTimeline {
+			if d := digest(html); d != lastTimeline {
 				if !send("timeline", html) {
 					return
 				}
-				lastTimeline = html
+				lastTimeline = d
 			}
 		}
 		if v.Release != nil && !v.Terminal && v.Release.ID != followed {

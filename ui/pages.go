@@ -1,13 +1,16 @@
 package ui
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"hash/fnv"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +40,25 @@ var funcs = template.FuncMap{
 	"path":   url.PathEscape,
 	"join":   strings.Join,
 	"figure": func(v float64) string { return fmt.Sprintf("%.4g", v) },
+	"pct": func(v *float64) string {
+		if v == nil {
+			return "—"
+		}
+		return fmt.Sprintf("%.0f%%", 100**v)
+	},
+	"secs": func(v *float64) string {
+		if v == nil {
+			return "—"
+		}
+		return (time.Duration(*v * float64(time.Second))).Round(time.Second).String()
+	},
+	"f1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"ratio": func(v *float64) float64 {
+		if v == nil {
+			return 0
+		}
+		return 100 * *v
+	},
 }
 
 // duration is how long a release took, for the ones that ended.
@@ -73,13 +95,51 @@ const adminUserID = "00000000-0000-4000-8000-000000000001"
 type releaseRow struct {
 	wire.Release
 	Duration, Author string
+	// Diff is the one-line summary of what the release changed; Cause
+	// the one-line failure cause of a failed release.
+	Diff, Cause string
 	// CanRollBack: a succeeded release that is not the current one.
 	CanRollBack bool
 }
 
 func rowOf(r wire.Release) releaseRow {
-	return releaseRow{Release: r, Duration: duration(&r), Author: author(&r),
+	return releaseRow{Release: r, Duration: duration(&r), Author: author(&r), Cause: cause(r.Failure),
 		CanRollBack: !r.Current && r.Status == slipway.ReleaseSucceeded}
+}
+
+// cause is a failure in one line: "crash of web.1 (exit 3)".
+func cause(f *slipway.Failure) string {
+	if f == nil {
+		return ""
+	}
+	s := f.Phase
+	if f.Dyno != "" {
+		s += " of " + f.Dyno
+	}
+	var how []string
+	if f.ExitCode != nil {
+		how = append(how, fmt.Sprintf("exit %d", *f.ExitCode))
+	}
+	if f.Signal != "" {
+		how = append(how, f.Signal)
+	}
+	if f.Health != nil {
+		if f.Health.Code != 0 {
+			how = append(how, fmt.Sprintf("%s answered %d", f.Health.Check, f.Health.Code))
+		} else if f.Health.Error != "" {
+			how = append(how, f.Health.Check+": "+f.Health.Error)
+		}
+	}
+	if f.Check != nil {
+		how = append(how, f.Check.Context+" "+f.Check.State)
+	}
+	if f.AbortedBy != "" {
+		how = append(how, "by "+f.AbortedBy)
+	}
+	if len(how) > 0 {
+		s += " (" + strings.Join(how, ", ") + ")"
+	}
+	return s
 }
 
 // latestReleases is the newest n releases of an app.
@@ -237,7 +297,15 @@ func loadTimeline(ctx context.Context, c *client.Client, app string) (timelineVi
 	}
 	v.More = next != ""
 	for _, rel := range rels {
-		v.Rows = append(v.Rows, rowOf(rel))
+		row := rowOf(rel)
+		// Each release's change against the one before it; a release
+		// the API cannot diff shows none.
+		if d, err := c.ReleaseDiff(ctx, app, rel.ID, ""); err == nil {
+			row.Diff = d.Summary
+		} else if ctx.Err() != nil {
+			return v, err
+		}
+		v.Rows = append(v.Rows, row)
 	}
 	return v, nil
 }
@@ -251,6 +319,30 @@ type appView struct {
 	ConfigKeys []string
 	Hooks      []hookView
 	Coupling   *wire.PipelineCoupling
+	Metrics    *metricsView
+	// Events is the URL of the live rollout's stream.
+	Events string
+}
+
+// metricsView is an app's delivery metrics over 30 days, with what the
+// page's small charts draw.
+type metricsView struct {
+	wire.DeliveryMetrics
+	// The deployments bar: succeeded, failed and running as shares of
+	// 100 (SVG widths), and where each starts.
+	OK, Bad, Run       float64
+	BadStart, RunStart float64
+	Err                string
+}
+
+func metricsOf(m *wire.DeliveryMetrics) *metricsView {
+	v := &metricsView{DeliveryMetrics: *m}
+	if d := m.Deployments; d.Total > 0 {
+		t := float64(d.Total)
+		v.OK, v.Bad, v.Run = 100*float64(d.Succeeded)/t, 100*float64(d.Failed)/t, 100*float64(d.Running)/t
+		v.BadStart, v.RunStart = v.OK, v.OK+v.Bad
+	}
+	return v
 }
 
 func (u *UI) appPage(w http.ResponseWriter, r *http.Request) {
@@ -325,6 +417,12 @@ func (u *UI) appPage(w http.ResponseWriter, r *http.Request) {
 	if cp, err := c.AppPipelineCoupling(ctx, a.Key); err == nil {
 		v.Coupling = cp
 	}
+	if m, err := c.AppDeliveryMetrics(ctx, a.Key, "30d"); err == nil {
+		v.Metrics = metricsOf(m)
+	} else {
+		v.Metrics = &metricsView{Err: messageOf(err)}
+	}
+	v.Events = u.eventsURL(a.Key, "", &v.Rollout, &v.Timeline)
 	u.render(w, http.StatusOK, "app", u.newPage(r, a.Key, "apps", v))
 }
 
@@ -344,8 +442,11 @@ func hookResults(ctx context.Context, c *client.Client, app, hook string, n int)
 }
 
 type releaseView struct {
+	Events   string
 	App      *wire.App
 	Release  releaseRow
+	Diff     *wire.ReleaseDiff
+	DiffErr  string
 	Rollout  rolloutView
 	Log      []string
 	Statuses *wire.ReleaseStatuses
@@ -372,10 +473,14 @@ func (u *UI) releasePage(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Rollout.CSRF = s.csrf
 	v.Log = v.Rollout.log
+	if v.Diff, err = c.ReleaseDiff(ctx, a.Key, rel.ID, r.URL.Query().Get("against")); err != nil {
+		v.Diff, v.DiffErr = nil, messageOf(err)
+	}
 	if v.Statuses, err = c.ReleaseStatuses(ctx, a.Key, rel.ID); err != nil {
 		u.renderError(w, r, nil, err)
 		return
 	}
+	v.Events = u.eventsURL(a.Key, rel.ID, &v.Rollout, nil)
 	u.render(w, http.StatusOK, "release", u.newPage(r, fmt.Sprintf("%s v%d", a.Key, rel.Version), "apps", v))
 }
 
@@ -497,4 +602,39 @@ func loadPipeline(ctx context.Context, c *client.Client, p wire.Pipeline, stages
 		pv.Stages = append(pv.Stages, sv)
 	}
 	return pv, nil
+}
+
+// fragment renders one of the live parts of a page ("rollout",
+// "timeline").
+func (u *UI) fragment(name string, data any) (string, error) {
+	var b bytes.Buffer
+	err := u.pages["app"].ExecuteTemplate(&b, name, data)
+	return b.String(), err
+}
+
+// digest names a fragment's content in a few bytes.
+func digest(s string) string {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// eventsURL is the live stream of a page, naming the digests of the
+// fragments the page holds, so that the stream sends each only once it
+// differs (replacing the same content would move a reader's focus and
+// re-announce it).
+func (u *UI) eventsURL(app, release string, rv *rolloutView, tv *timelineView) string {
+	q := url.Values{}
+	if release != "" {
+		q.Set("release", release)
+	}
+	if html, err := u.fragment("rollout", rv); err == nil {
+		q.Set("rollout", digest(html))
+	}
+	if tv != nil {
+		if html, err := u.fragment("timeline", tv); err == nil {
+			q.Set("timeline", digest(html))
+		}
+	}
+	return appURL(app) + "/events?" + q.Encode()
 }

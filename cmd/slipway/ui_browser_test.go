@@ -248,6 +248,9 @@ func TestBrowser_Dashboard(t *testing.T) {
 
 	t.Run("a release's page", func(t *testing.T) {
 		b.open("/ui/apps/" + app + "/releases/v3")
+		if got := b.text(".diff-summary"); !strings.Contains(strings.ToLower(got), "rollback") && !strings.Contains(got, "v1") {
+			t.Errorf("v3's changes do not name the rollback to v1: %q", got)
+		}
 		if h := b.text("h1"); h != app+" v3" {
 			t.Errorf("heading %q", h)
 		}
@@ -255,6 +258,36 @@ func TestBrowser_Dashboard(t *testing.T) {
 			t.Error("the release's log is empty")
 		}
 		b.axe("a release's page")
+	})
+
+	t.Run("a release's diff", func(t *testing.T) {
+		b.open("/ui/apps/" + app + "/releases/v2")
+		if d := b.text("#diff-h + .diff-summary"); d == "" || !strings.Contains(b.text("main"), "changed") {
+			t.Errorf("v2's changes: summary %q; page:\n%s", d, b.text("main"))
+		}
+		b.open("/ui/apps/" + app)
+		if n := eval[int](b, `document.querySelectorAll("[data-timeline] .diff-summary").length`); n < 3 {
+			t.Errorf("the timeline shows %d diff summaries, want one for each of the 3 releases", n)
+		}
+	})
+
+	t.Run("a failed release shows its cause", func(t *testing.T) {
+		bad := ts.release(t, app, client.NewRelease{Slug: ts.push(t, app, "web: ./testapp --crash\n")})
+		if bad.Status != slipway.ReleaseFailed || bad.Failure == nil {
+			t.Fatalf("the crashing release: %s, failure %v", bad.Status, bad.Failure)
+		}
+		v := fmt.Sprint(bad.Version)
+		b.open("/ui/apps/" + app)
+		row := eval[string](b, `([...document.querySelectorAll("[data-timeline] tbody tr")].find(tr => tr.innerText.startsWith("v`+v+`")) || {innerText: ""}).innerText`)
+		if !strings.Contains(row, bad.Failure.Phase) {
+			t.Errorf("the timeline's v%s row %q does not give the cause %q", v, row, bad.Failure.Phase)
+		}
+		b.open("/ui/apps/" + app + "/releases/v" + v)
+		if got := b.text(".failure-section"); !strings.Contains(got, "Why it failed") || !strings.Contains(got, bad.Failure.Phase) {
+			t.Errorf("v%s's page: %q", v, got)
+		}
+		b.axe("a failed release's page")
+		b.screenshot("failed-release")
 	})
 
 	t.Run("a refused action shows the API's message", func(t *testing.T) {
@@ -318,7 +351,7 @@ func TestBrowser_Dashboard(t *testing.T) {
 		}
 		b.open("/ui/apps/" + app + "/confirm/rollback?release=v1")
 		b.click("confirm a rollback of another organization's app", `form.confirm button[type=submit]`)
-		if rels, _ := ts.c.Releases(bg, app); len(rels) != 3 {
+		if rels, _ := ts.c.Releases(bg, app); len(rels) != 4 {
 			t.Errorf("a scoped token rolled back another organization's app: %d releases", len(rels))
 		}
 		b.screenshot("scoped")
