@@ -21,8 +21,12 @@ import (
 	"github.com/slipway/slipway/wire"
 )
 
-// timelineLength is how many releases an app's page shows, newest first.
-const timelineLength = 20
+// timelineLength is how many releases an app's page shows, newest first;
+// the newest diffSummaries of them say what they changed.
+const (
+	timelineLength = 20
+	diffSummaries  = 5
+)
 
 var funcs = template.FuncMap{
 	"when": func(t wire.Time) string {
@@ -296,10 +300,16 @@ func loadTimeline(ctx context.Context, c *client.Client, app string) (timelineVi
 		return v, err
 	}
 	v.More = next != ""
-	for _, rel := range rels {
+	for i, rel := range rels {
 		row := rowOf(rel)
-		// Each release's change against the one before it; a release
-		// the API cannot diff shows none.
+		// The newest releases' changes against the one before each (a
+		// diff costs the API a millisecond or two: older rows link to
+		// the release's page instead); a release the API cannot diff
+		// shows none.
+		if i >= diffSummaries {
+			v.Rows = append(v.Rows, row)
+			continue
+		}
 		if d, err := c.ReleaseDiff(ctx, app, rel.ID, ""); err == nil {
 			row.Diff = d.Summary
 		} else if ctx.Err() != nil {
