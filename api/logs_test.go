@@ -20,6 +20,9 @@ type logRuntime struct {
 	stubRuntime
 	at   time.Time
 	seen chan slipway.LogQuery
+	// followed, when set, hears when the follow line has been handed
+	// over (the handler writes it before it reads anything else).
+	followed chan struct{}
 }
 
 func (rt logRuntime) Logs(ctx context.Context, appID string, q slipway.LogQuery, fn func([]slipway.LogLine) error) error {
@@ -39,6 +42,9 @@ func (rt logRuntime) Logs(ctx context.Context, appID string, q slipway.LogQuery,
 	}
 	if err := fn([]slipway.LogLine{{Time: rt.at.Add(2 * time.Hour), Source: "app", Dyno: "web.1", Text: "a request"}}); err != nil {
 		return err
+	}
+	if rt.followed != nil {
+		rt.followed <- struct{}{}
 	}
 	<-ctx.Done()
 	return nil
@@ -108,7 +114,7 @@ func TestLogSession_StreamsDynoOutputAndReleaseEvents(t *testing.T) {
 	ctx := context.Background()
 	f.db.AppendReleaseLog(ctx, f.rel.ID, "web.1 is healthy")
 	at := time.Now()
-	rt := logRuntime{at: at, seen: make(chan slipway.LogQuery, 4)}
+	rt := logRuntime{at: at, seen: make(chan slipway.LogQuery, 4), followed: make(chan struct{}, 1)}
 	srv := api.New(api.Config{Store: f.db, Engine: nopEngine{}, Runtime: rt, Token: "admin-token"})
 
 	// Without tail: the newest lines of both, merged by time, then the end.
@@ -154,6 +160,11 @@ func TestLogSession_StreamsDynoOutputAndReleaseEvents(t *testing.T) {
 	}()
 	if q := <-rt.seen; q.Lines != 1 || !q.Follow {
 		t.Errorf("runtime asked for %+v, want 1 line and follow", q)
+	}
+	select {
+	case <-rt.followed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not take the new line")
 	}
 	cancel()
 	select {
