@@ -366,3 +366,30 @@ func BenchmarkPages(b *testing.B) {
 		})
 	}
 }
+
+func TestUI_Pipelines_PromoteShowsTheRequiredChecks(t *testing.T) {
+	f := newFixture(t)
+	f.api("POST", "/apps", `{"name":"shopstage"}`, nil)
+	var p struct{ ID string }
+	f.api("POST", "/pipelines", `{"name":"flow"}`, &p)
+	f.api("POST", "/pipeline-couplings", `{"app":"shop-default","pipeline":"flow","stage":"development","required_status_checks":{"contexts":["ci/tests"]}}`, nil)
+	f.api("POST", "/pipeline-couplings", `{"app":"shopstage-default","pipeline":"flow","stage":"staging"}`, nil)
+	b := f.browser()
+	b.signIn(adminToken)
+	page := b.do("GET", "/ui/pipelines", nil).Body.String()
+	for _, want := range []string{"Promote to shopstage-default…", "ci/tests: missing", "cannot be promoted until its required status checks succeed: ci/tests is missing."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the pipelines page does not say %q:\n%s", want, page)
+		}
+	}
+	b.do("GET", "/ui/pipelines/"+p.ID+"/confirm/promote?app="+f.appID, nil)
+	rec := b.do("POST", "/ui/pipelines/"+p.ID+"/do/promote", url.Values{"csrf": {b.csrf}, "app": {f.appID}})
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "required status checks succeed: ci/tests") {
+		t.Errorf("promote with a missing check: %d %s", rec.Code, rec.Body)
+	}
+	var rels []json.RawMessage
+	f.api("GET", "/apps/shopstage-default/releases", "", &rels)
+	if len(rels) != 0 {
+		t.Errorf("a refused promotion released %d", len(rels))
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -356,4 +358,24 @@ func TestBrowser_Dashboard(t *testing.T) {
 		}
 		b.screenshot("scoped")
 	})
+}
+
+// TestServe_UIOff: with --ui=false the API answers /ui/ and a browser's
+// GET / as any unknown path.
+func TestServe_UIOff(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, testConfig(t)) // UI false, as --ui=false
+	for _, path := range []string{"/", "/ui/", "/ui/login"} {
+		req, _ := http.NewRequest("GET", ts.APIURL+path, nil)
+		req.Header.Set("Accept", "text/html")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `"id":"not_found"`) {
+			t.Errorf("GET %s with --ui=false = %d %s", path, resp.StatusCode, body)
+		}
+	}
 }
