@@ -34,6 +34,7 @@ import (
 	"github.com/slipway/slipway/runtime/local"
 	"github.com/slipway/slipway/slug"
 	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/ui"
 )
 
 // serveConfig is everything `slipway serve` can be told.
@@ -80,6 +81,8 @@ type serveConfig struct {
 	LogSessionTTL time.Duration
 	// Token is the admin token; empty reads or creates DataDir/token.
 	Token string
+	// UI serves the web dashboard under /ui/ of the API's listener.
+	UI bool
 
 	// AllowPrivateFetch widens where builds and webhooks of
 	// organization-scoped tokens may connect (public addresses only by
@@ -176,6 +179,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.Int64Var(&c.DynoPids, "dyno-pids", 256, "most processes and threads in one dyno (0 for no limit)")
 	f.StringVar(&c.TLSCert, "tls-cert", "", "serve the API over HTTPS with this certificate (PEM, chain included); needs --tls-key")
 	f.StringVar(&c.TLSKey, "tls-key", "", "the private key (PEM) of --tls-cert")
+	f.BoolVar(&c.UI, "ui", true, "serve the web dashboard under /ui/ of the API's address (--ui=false turns it off)")
 	f.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token GET /metrics needs (default: none; prefer SLIPWAY_METRICS_TOKEN, as flags show in ps)")
 	return cmd
 }
@@ -307,6 +311,10 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		Egress: c.AllowPrivateFetch, LogKey: logKey[:], LogSessionTTL: c.LogSessionTTL,
 	})
 	a.RegisterGauges()
+	var apiHandler http.Handler = a
+	if c.UI {
+		apiHandler = ui.Wrap(a, ui.New(ui.Config{API: a, Logger: logger}))
+	}
 	// Builds and hooks of scoped tokens connect through transports of
 	// their own, which refuse non-public addresses as they dial.
 	scopedFetch := c.AllowPrivateFetch.Client(slug.DefaultHTTPTimeout)
@@ -319,7 +327,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	s := &server{
 		APIURL: apiURL, RouterURL: "http://" + routerLn.Addr().String(), Token: token,
 		db: db, closeRT: closeRT, cancel: cancel, engineDone: make(chan error, 1), hooksDone: make(chan error, 1),
-		api:    &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
+		api:    &http.Server{Handler: apiHandler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 		router: &http.Server{Handler: routes, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}
 	deliverer := hook.New(hook.Config{Outbox: db, RetryBase: c.HookRetryBase, Logger: logger, ScopedClient: c.AllowPrivateFetch.Client(10 * time.Second)})
@@ -334,6 +342,9 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	go s.router.Serve(routerLn)
 	fmt.Fprintf(out, "Slipway API on %s, router on %s (apps at http://<name>-<space>.%s:%d/)\n", s.APIURL, s.RouterURL, baseDomain, routerPort)
 	fmt.Fprintf(out, "Data in %s, database %s\n", c.DataDir, redactDSN(c.Database))
+	if c.UI {
+		fmt.Fprintf(out, "Dashboard on %s/ui/ (sign in with an API token)\n", s.APIURL)
+	}
 	if created {
 		fmt.Fprintf(out, "Generated the admin token (saved in %s; shown only this once):\n  export SLIPWAY_TOKEN=%s\n", filepath.Join(c.DataDir, "token"), token)
 	}
