@@ -119,7 +119,7 @@ func run(ctx context.Context, cfg config) (bool, error) {
 	text := s.rep.markdown()
 	fmt.Println(text)
 	if cfg.Benchmarks != "" {
-		f, err := os.OpenFile(cfg.Benchmarks, os.O_APPEND|os.O_WRONLY, 0)
+		f, err := os.OpenFile(cfg.Benchmarks, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
 			return false, err
 		}
