@@ -105,19 +105,18 @@ type DeliveryMetrics struct {
 func ComputeDeliveryMetrics(recs []DeliveryRecord, to time.Time, window time.Duration) DeliveryMetrics {
 	m := DeliveryMetrics{From: to.Add(-window), To: to}
 	var lead, restore []time.Duration
+	end := 0 // where the current app's records end
 	for i, r := range recs {
+		if i >= end {
+			for end = i + 1; end < len(recs) && recs[end].AppID == r.AppID; end++ {
+			}
+		}
 		if !IsDeployment(r.Trigger) || r.CreatedAt.Before(m.From) || r.CreatedAt.After(to) {
 			continue
 		}
 		m.Deployments++
-		// The app's later releases, by version.
-		later := recs[i+1:]
-		for j := range later {
-			if later[j].AppID != r.AppID {
-				later = later[:j]
-				break
-			}
-		}
+		// The app's later releases, by version (so by creation time).
+		later := recs[i+1 : end]
 		var start time.Time // when the failure began; zero for none
 		switch r.Status {
 		case ReleaseSucceeded:
@@ -133,6 +132,9 @@ func ComputeDeliveryMetrics(recs []DeliveryRecord, to time.Time, window time.Dur
 				}
 			}
 			for _, l := range later {
+				if l.CreatedAt.Sub(r.EndedAt) > RollbackBlame {
+					break
+				}
 				if l.Trigger == TriggerRollback && l.RollbackOf > 0 && l.RollbackOf < r.Version &&
 					!l.CreatedAt.Before(r.EndedAt) && l.CreatedAt.Sub(r.EndedAt) <= RollbackBlame && !l.CreatedAt.After(to) {
 					start = r.EndedAt

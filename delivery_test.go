@@ -51,3 +51,21 @@ func TestReleaseDiff_SummaryIsOneShortLine(t *testing.T) {
 		t.Fatalf("same release: %q", got)
 	}
 }
+
+// BenchmarkComputeDeliveryMetrics: an app's 1,000 releases in the window,
+// as an app's dashboard page reads them.
+func BenchmarkComputeDeliveryMetrics(b *testing.B) {
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	recs := make([]DeliveryRecord, 1000)
+	for i := range recs {
+		c := now.Add(time.Duration(i-1000) * 40 * time.Minute)
+		recs[i] = DeliveryRecord{AppID: "0b6a8f5e-2f0c-4a1e-9d7e-4c1f3f0f6a11", Version: i + 1, Trigger: TriggerDeploy, Status: ReleaseSucceeded,
+			CreatedAt: c, EndedAt: c.Add(time.Minute), BuildCreatedAt: c.Add(-time.Minute)}
+		if i%10 == 9 {
+			recs[i].Status = ReleaseFailed
+		}
+	}
+	for b.Loop() {
+		ComputeDeliveryMetrics(recs, now, 30*24*time.Hour)
+	}
+}
