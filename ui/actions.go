@@ -342,7 +342,7 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 		}
 		if fixed == "" {
 			// An app's page: its timeline changes with the rollout.
-			tv, err := loadTimeline(ctx, c, app)
+			tv, err := u.loadTimeline(ctx, c, app, diffsPerPage)
 			if err != nil {
 				return
 			}

@@ -21,11 +21,13 @@ import (
 	"github.com/slipway/slipway/wire"
 )
 
-// timelineLength is how many releases an app's page shows, newest first;
-// the newest diffSummaries of them say what they changed.
+// timelineLength is how many releases an app's page shows, newest first.
+// Each row says what its release changed; a page works out at most
+// diffsPerPage summaries it has not seen before and leaves the rest to
+// the browser, which asks for them after the page has loaded.
 const (
 	timelineLength = 20
-	diffSummaries  = 5
+	diffsPerPage   = 5
 )
 
 var funcs = template.FuncMap{
@@ -102,6 +104,8 @@ type releaseRow struct {
 	// Diff is the one-line summary of what the release changed; Cause
 	// the one-line failure cause of a failed release.
 	Diff, Cause string
+	// DiffPending: the summary is left for the browser to ask for.
+	DiffPending bool
 	// CanRollBack: a succeeded release that is not the current one.
 	CanRollBack bool
 }
@@ -292,32 +296,66 @@ type timelineView struct {
 	More bool
 }
 
-// loadTimeline reads the app's newest releases.
-func loadTimeline(ctx context.Context, c *client.Client, app string) (timelineView, error) {
+// loadTimeline reads the app's newest releases with what each changed,
+// working out at most budget summaries the UI has not seen yet (the rest
+// are marked pending).
+func (u *UI) loadTimeline(ctx context.Context, c *client.Client, app string, budget int) (timelineView, error) {
 	v := timelineView{App: app}
 	rels, next, err := c.ReleasesPage(ctx, app, fmt.Sprintf("version ..; order=desc, max=%d", timelineLength))
 	if err != nil {
 		return v, err
 	}
 	v.More = next != ""
-	for i, rel := range rels {
+	for _, rel := range rels {
 		row := rowOf(rel)
-		// The newest releases' changes against the one before each (a
-		// diff costs the API a millisecond or two: older rows link to
-		// the release's page instead); a release the API cannot diff
-		// shows none.
-		if i >= diffSummaries {
-			v.Rows = append(v.Rows, row)
-			continue
-		}
-		if d, err := c.ReleaseDiff(ctx, app, rel.ID, ""); err == nil {
-			row.Diff = d.Summary
-		} else if ctx.Err() != nil {
-			return v, err
+		var ok bool
+		if row.Diff, ok = u.diffs.get(rel.ID); !ok {
+			if budget <= 0 {
+				row.DiffPending = true
+			} else {
+				budget--
+				if row.Diff, err = u.diffSummary(ctx, c, app, rel.ID); err != nil {
+					return v, err
+				}
+			}
 		}
 		v.Rows = append(v.Rows, row)
 	}
 	return v, nil
+}
+
+// diffSummary is what release id changed against the release that was
+// current when it was created, in one line ("" when the API cannot say).
+// That never changes, so it is remembered.
+func (u *UI) diffSummary(ctx context.Context, c *client.Client, app, id string) (string, error) {
+	d, err := c.ReleaseDiff(ctx, app, id, "")
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", err
+		}
+		return "", nil
+	}
+	u.diffs.put(id, d.Summary)
+	return d.Summary, nil
+}
+
+// changes answers the browser's question for an app's timeline: what
+// each release changed, by version, for the rows the page left pending.
+func (u *UI) changes(w http.ResponseWriter, r *http.Request) {
+	c := u.client(currentSession(r))
+	tv, err := u.loadTimeline(r.Context(), c, chi.URLParam(r, "app"), timelineLength)
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(statusOf(err))
+		json.NewEncoder(w).Encode(map[string]string{"message": messageOf(err)})
+		return
+	}
+	out := make(map[string]string, len(tv.Rows))
+	for _, row := range tv.Rows {
+		out[strconv.Itoa(row.Version)] = row.Diff
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
 }
 
 type appView struct {
@@ -366,7 +404,7 @@ func (u *UI) appPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := appView{App: a}
 	fail := func(err error) { u.renderError(w, r, nil, err) }
-	if v.Timeline, err = loadTimeline(ctx, c, a.Key); err != nil {
+	if v.Timeline, err = u.loadTimeline(ctx, c, a.Key, diffsPerPage); err != nil {
 		fail(err)
 		return
 	}

@@ -60,6 +60,9 @@ type UI struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+
+	// diffs remembers what each release changed, by release id.
+	diffs summaryCache
 }
 
 // session is one signed-in browser. The token stays here, on the server:
@@ -94,7 +97,7 @@ func New(cfg Config) *UI {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	u := &UI{cfg: cfg, sessions: map[string]*session{}, pages: map[string]*template.Template{}}
+	u := &UI{cfg: cfg, sessions: map[string]*session{}, pages: map[string]*template.Template{}, diffs: summaryCache{max: summaryCacheSize}}
 	for _, p := range []string{"login", "apps", "app", "release", "pipelines", "confirm", "error"} {
 		u.pages[p] = template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/parts.html", "templates/"+p+".html"))
 	}
@@ -147,6 +150,7 @@ func (u *UI) routes() http.Handler {
 			r.Get("/", u.appsPage)
 			r.Get("/apps/{app}", u.appPage)
 			r.Get("/apps/{app}/events", u.events)
+			r.Get("/apps/{app}/changes", u.changes)
 			r.Get("/apps/{app}/releases/{release}", u.releasePage)
 			r.Get("/apps/{app}/confirm/{action}", u.confirmPage)
 			r.Post("/apps/{app}/do/{action}", u.doAction)

@@ -3,6 +3,8 @@ package ui_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -346,7 +349,17 @@ func BenchmarkPages(b *testing.B) {
 	f.api("POST", "/pipeline-couplings", `{"app":"shop-default","pipeline":"flow","stage":"development"}`, nil)
 	br := f.browser()
 	br.signIn(adminToken)
-	for _, p := range []string{"/ui/", "/ui/apps/shop-default", "/ui/apps/shop-default/releases/v1000", "/ui/pipelines"} {
+	// The first view of an app works out the change summaries it has not
+	// seen (five in the page, the rest when the browser asks); every later
+	// view reads them from memory.
+	for _, p := range []string{"/ui/apps/shop-default", "/ui/apps/shop-default/changes"} {
+		start := time.Now()
+		if rec := br.do("GET", p, nil); rec.Code != 200 {
+			b.Fatalf("GET %s = %d", p, rec.Code)
+		}
+		b.Logf("first GET %s: %.1f ms", p, float64(time.Since(start))/float64(time.Millisecond))
+	}
+	for _, p := range []string{"/ui/", "/ui/apps/shop-default", "/ui/apps/shop-default/changes", "/ui/apps/shop-default/releases/v1000", "/ui/pipelines"} {
 		b.Run(strings.ReplaceAll(strings.TrimPrefix(p, "/ui/"), "/", "_")+"_", func(b *testing.B) {
 			lat := make([]time.Duration, 0, b.N)
 			for i := 0; i < b.N; i++ {
@@ -391,5 +404,61 @@ func TestUI_Pipelines_PromoteShowsTheRequiredChecks(t *testing.T) {
 	f.api("GET", "/apps/shopstage-default/releases", "", &rels)
 	if len(rels) != 0 {
 		t.Errorf("a refused promotion released %d", len(rels))
+	}
+}
+
+func TestUI_Timeline_EveryRowSaysWhatChanged(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const n = 12
+	for i := 1; i <= n; i++ {
+		f.api("PATCH", "/apps/shop-default/config-vars", fmt.Sprintf(`{"KEY_%d":"secret-value-%d"}`, i, i), nil)
+		var rels []struct{ ID string }
+		f.api("GET", "/apps/shop-default/releases", "", &rels)
+		id := rels[len(rels)-1].ID
+		f.db.SetReleaseStatus(ctx, id, slipway.ReleasePending, "")
+		f.db.SetReleaseStatus(ctx, id, slipway.ReleaseSucceeded, "")
+	}
+	b := f.browser()
+	b.signIn(adminToken)
+	page := html.UnescapeString(b.do("GET", "/ui/apps/shop-default", nil).Body.String())
+	// The newest rows carry their summary in the page, the others are left
+	// for the browser to ask for.
+	for i := n; i > n-5; i-- {
+		if want := fmt.Sprintf("v%d against v%d: config +KEY_%d", i+1, i, i); !strings.Contains(page, want) {
+			t.Errorf("the app page does not say %q:\n%s", want, page)
+		}
+	}
+	if got := strings.Count(page, "data-diff-pending="); got != n+1-5 {
+		t.Errorf("%d rows are left pending, want %d", got, n+1-5)
+	}
+	rec := b.do("GET", "/ui/apps/shop-default/changes", nil)
+	var changes map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &changes); rec.Code != 200 || err != nil {
+		t.Fatalf("changes: %d %s", rec.Code, rec.Body)
+	}
+	if len(changes) != n+1 {
+		t.Errorf("changes has %d versions, want %d: %v", len(changes), n+1, changes)
+	}
+	for i := 1; i <= n; i++ {
+		if want := fmt.Sprintf("v%d against v%d: config +KEY_%d", i+1, i, i); changes[strconv.Itoa(i+1)] != want {
+			t.Errorf("changes[%d] = %q, want %q", i+1, changes[strconv.Itoa(i+1)], want)
+		}
+	}
+	if strings.Contains(rec.Body.String(), "secret-value") || strings.Contains(page, "secret-value") {
+		t.Error("a config value reached the dashboard")
+	}
+	// What was worked out once is in the next page.
+	if page := html.UnescapeString(b.do("GET", "/ui/apps/shop-default", nil).Body.String()); strings.Contains(page, "data-diff-pending=") || !strings.Contains(page, "v2 against v1: config +KEY_1") {
+		t.Errorf("the second view still leaves rows pending")
+	}
+	// Another organization's token gets the API's 404, not the summaries.
+	var tok struct{ Token string }
+	f.api("POST", "/organizations", `{"name":"other"}`, nil)
+	f.api("POST", "/tokens", `{"org":"other"}`, &tok)
+	o := f.browser()
+	o.signIn(tok.Token)
+	if rec := o.do("GET", "/ui/apps/shop-default/changes", nil); rec.Code != 404 || strings.Contains(rec.Body.String(), "KEY_") {
+		t.Errorf("another organization's changes: %d %s", rec.Code, rec.Body)
 	}
 }
