@@ -43,9 +43,8 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
-	"path":   url.PathEscape,
-	"join":   strings.Join,
-	"figure": func(v float64) string { return fmt.Sprintf("%.4g", v) },
+	"path": url.PathEscape,
+	"join": strings.Join,
 	"pct": func(v *float64) string {
 		if v == nil {
 			return "—"
@@ -58,7 +57,9 @@ var funcs = template.FuncMap{
 		}
 		return (time.Duration(*v * float64(time.Second))).Round(time.Second).String()
 	},
-	"f1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"f1":   func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"inc":  func(i int) int { return i + 1 },
+	"rate": func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
 	"ratio": func(v *float64) float64 {
 		if v == nil {
 			return 0
@@ -250,6 +251,14 @@ func loadRollout(ctx context.Context, c *client.Client, app, rel string) (rollou
 func rolloutOf(ctx context.Context, c *client.Client, app string, rel *wire.Release) (rolloutView, error) {
 	v := rolloutView{App: app, Release: rel}
 	v.Terminal = slipway.ReleaseTerminal(v.Release.Status)
+	if rel.Strategy != "" && rel.Rollout == nil && !v.Terminal {
+		// A list of releases leaves rollouts out; the release itself has it.
+		full, err := c.Release(ctx, app, rel.ID)
+		if err != nil {
+			return v, err
+		}
+		v.Release, v.Terminal = full, slipway.ReleaseTerminal(full.Status)
+	}
 	fs, err := c.Formations(ctx, app)
 	if err != nil {
 		return v, err
@@ -260,6 +269,10 @@ func rolloutOf(ctx context.Context, c *client.Client, app string, rel *wire.Rele
 	}
 	for _, f := range fs {
 		p := typeProgress{Type: f.Type, Want: f.Quantity}
+		if ro := v.Release.Rollout; ro != nil && ro.Strategy == slipway.StrategyCanary && !v.Terminal {
+			// The canary's share of the type's dynos at this step.
+			_, p.Want = slipway.SplitCounts(f.Quantity, ro.Weight)
+		}
 		for _, d := range dynos {
 			if d.Type == f.Type && d.Release.Version == v.Release.Version {
 				p.Running++

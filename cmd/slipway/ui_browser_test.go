@@ -315,6 +315,81 @@ func TestBrowser_Dashboard(t *testing.T) {
 		b.axe("the pipelines page")
 	})
 
+	t.Run("promote and abort a canary with the buttons", func(t *testing.T) {
+		const gate = "gate-default"
+		if _, err := ts.c.CreateApp(bg, "gate", "", ""); err != nil {
+			t.Fatal(err)
+		}
+		scaleTo(t, ts, gate, map[string]any{"type": "web", "quantity": 2})
+		slug := ts.push(t, gate, "web: ./testapp\n")
+		if r := ts.release(t, gate, client.NewRelease{Slug: slug}); r.Status != slipway.ReleaseSucceeded {
+			t.Fatalf("v1 = %s (%s)", r.Status, r.Error)
+		}
+		// Each step but the last waits an hour unless someone promotes it.
+		if _, err := ts.c.SetReleaseStrategy(bg, gate, slipway.Strategy{Type: slipway.StrategyCanary,
+			Steps: []slipway.CanaryStep{{Weight: 25, Pause: "1h"}, {Weight: 50, Pause: "1h"}, {Weight: 100}}}); err != nil {
+			t.Fatal(err)
+		}
+		v2, err := ts.c.CreateRelease(bg, gate, client.NewRelease{Slug: slug})
+		if err != nil {
+			t.Fatal(err)
+		}
+		atStep := func(step int) func(*client.Release) bool {
+			return func(r *client.Release) bool {
+				return r.Rollout != nil && r.Rollout.Phase == slipway.PhasePaused && r.Rollout.Step == step
+			}
+		}
+		waitRollout(t, ts, gate, v2.ID, "v2 paused at 25%", atStep(0))
+		b.open("/ui/apps/" + gate)
+		b.waitFor("the page shows the canary's first step at 25%, one dyno", `(document.querySelector("#rollout .facts") || {innerText: ""}).innerText.includes("1 of 3") && document.querySelector("#rollout .facts").innerText.includes("25%") && document.querySelector("#rollout .progress").innerText.includes("1 of 1 ready")`, 10*time.Second)
+		b.axe("an app's page during a canary")
+		b.screenshot("canary")
+
+		b.click("promote", `#rollout a[href$="confirm/promote?release=v2"]`)
+		if h := b.text("h1"); h != "Promote the rollout of "+gate+" v2?" {
+			t.Fatalf("the confirmation asks %q", h)
+		}
+		if r, err := ts.c.Release(bg, gate, "v2"); err != nil || r.Rollout == nil || r.Rollout.Step != 0 {
+			t.Fatalf("before confirming: v2 = %+v, %v; the confirmation page must not act", r, err)
+		}
+		b.click("confirm the promotion", `form.confirm button[type=submit]`)
+		waitRollout(t, ts, gate, v2.ID, "v2 promoted to its next step", atStep(1))
+		b.open("/ui/apps/" + gate)
+		b.waitFor("the page shows step 2 of 3 at 50%", `(document.querySelector("#rollout .facts") || {innerText: ""}).innerText.includes("2 of 3") && document.querySelector("#rollout .facts").innerText.includes("50%")`, 10*time.Second)
+
+		b.click("abort", `#rollout a[href$="confirm/abort?release=v2"]`)
+		b.click("confirm the abort", `form.confirm button[type=submit]`)
+		r := waitRollout(t, ts, gate, v2.ID, "v2 aborted", ended)
+		if r.Status != slipway.ReleaseFailed || r.Failure == nil || r.Failure.Phase != "aborted" || r.Failure.AbortedBy == "" {
+			t.Fatalf("after abort v2 = %s, failure %+v; want failed, aborted by the dashboard's user", r.Status, r.Failure)
+		}
+		if seen := routerVersions(t, ts, gate, 20); seen["2"] != 0 || seen["1"] != 20 {
+			t.Errorf("after the abort the router served %v, want v1 only", seen)
+		}
+		b.open("/ui/apps/" + gate + "/releases/v2")
+		if got := b.text(".failure-section"); !strings.Contains(got, "aborted") || !strings.Contains(got, r.Failure.AbortedBy) {
+			t.Errorf("v2's page after the abort: %q", got)
+		}
+		b.screenshot("canary-aborted")
+	})
+
+	t.Run("every row of the timeline says what changed", func(t *testing.T) {
+		// More new releases than a page works out summaries for (five):
+		// the browser asks for the rest after the page has loaded.
+		const gate = "gate-default"
+		if _, err := ts.c.SetReleaseStrategy(bg, gate, slipway.Strategy{Type: slipway.StrategyRolling}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 6 {
+			if r := ts.release(t, gate, client.NewRelease{Slug: ts.push(t, gate, fmt.Sprintf("web: TAG=%d ./testapp\n", i))}); r.Status != slipway.ReleaseSucceeded {
+				t.Fatalf("v%d = %s (%s)", r.Version, r.Status, r.Error)
+			}
+		}
+		b.open("/ui/apps/" + gate)
+		b.waitFor("every row has its summary", `document.querySelectorAll("[data-timeline] tbody tr").length === 8 && !document.querySelector("[data-diff-pending]") &&
+			[...document.querySelectorAll("[data-timeline] tbody tr")].every(tr => /v\d+ (against v\d+|\(first release\))/.test(tr.querySelector(".diff-summary").innerText))`, 10*time.Second)
+	})
+
 	t.Run("360 px wide without horizontal scrolling", func(t *testing.T) {
 		b.do("narrow the window", chromedp.EmulateViewport(360, 740))
 		for _, p := range []string{"/ui/", "/ui/apps/" + app, "/ui/apps/" + app + "/releases/v3", "/ui/pipelines", "/ui/apps/" + app + "/confirm/rollback?release=v1"} {
