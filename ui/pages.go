@@ -57,8 +57,14 @@ var funcs = template.FuncMap{
 		}
 		return (time.Duration(*v * float64(time.Second))).Round(time.Second).String()
 	},
-	"f1":   func(v float64) string { return fmt.Sprintf("%.1f", v) },
-	"inc":  func(i int) int { return i + 1 },
+	"f1":  func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"inc": func(i int) int { return i + 1 },
+	"title": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	},
 	"rate": func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
 	"ratio": func(v *float64) float64 {
 		if v == nil {
