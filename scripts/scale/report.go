@@ -15,6 +15,7 @@ type wave struct {
 	version       int
 	start, end    time.Time
 	before, after []sample // per server
+	cpu0, cpu1    cpuTimes // the machine's processes, at start and end
 	ids           []string
 	done          int
 	total         []time.Duration // create → succeeded
@@ -62,6 +63,7 @@ type report struct {
 	idle struct {
 		start, end    time.Time
 		before, after []sample
+		cpu0, cpu1    cpuTimes
 	}
 	memory []memoryRow
 	// finishedBy counts, per window of windows and server, the apps whose
@@ -198,6 +200,9 @@ func (r *report) markdown() string {
 		}
 		return joinf(xs, "%.0f")
 	})
+	row("CPU time per release, by process; how busy the cores were", func(w *wave) string {
+		return cpuLine(w.cpu0, w.cpu1, len(w.ids), w.end.Sub(w.start).Seconds(), runtime.NumCPU())
+	})
 	row("PostgreSQL statements per release (all servers)", func(w *wave) string {
 		q := sum(perServer(w.before, w.after, func(s sample) float64 { return s.dbQueries }))
 		scr := sum(perServer(w.before, w.after, func(s sample) float64 { return float64(s.scrapes) }))
@@ -235,6 +240,16 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "Idle for %.0f s after that: Kubernetes API requests %s per server (%.3f per app per minute, all servers); PostgreSQL statements per minute %s per server.\n\n",
 		id.end.Sub(id.start).Seconds(), joinf(idleReqs, "%.0f"), perIdleApp, joinf(idleQ, "%.0f"))
+
+	if idleMin > 0 && id.cpu1.by != nil {
+		var parts []string
+		for _, c := range components {
+			if d := id.cpu1.by[c.name] - id.cpu0.by[c.name]; d > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.2f", c.name, d/idleMin/60))
+			}
+		}
+		fmt.Fprintf(&b, "CPU while idle, in cores busy (CPU seconds per second): %s.\n\n", strings.Join(parts, ", "))
+	}
 
 	b.WriteString("| server | RSS MiB at end (peak) | goroutines at end (peak) |\n|---|---|---|\n")
 	for _, m := range r.memory {

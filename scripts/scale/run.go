@@ -227,7 +227,7 @@ func parallel(ctx context.Context, width, n int, fn func(int) error) error {
 // waits for all to end. hook, if set, is called with the number ended so
 // far until it returns true.
 func (s *scale) releaseWave(ctx context.Context, name string, version int, hook func(done int) bool) (*wave, error) {
-	w := &wave{name: name, version: version, before: s.samples(ctx)}
+	w := &wave{name: name, version: version, before: s.samples(ctx), cpu0: readCPU()}
 	w.start = time.Now()
 	sem := make(chan struct{}, s.cfg.InFlight)
 	ids := make([]string, len(s.apps))
@@ -308,6 +308,7 @@ func (s *scale) releaseWave(ctx context.Context, name string, version int, hook 
 		return nil, createErr
 	}
 	w.end = time.Now()
+	w.cpu1 = readCPU()
 	w.after = s.samples(ctx)
 	w.ids = ids
 	if err := s.releaseFigures(ctx, w); err != nil {
@@ -540,11 +541,13 @@ func (s *scale) idle(ctx context.Context) error {
 		return err
 	}
 	s.rep.idle.before = s.samples(ctx)
+	s.rep.idle.cpu0 = readCPU()
 	s.rep.idle.start = time.Now()
 	if err := sleep(ctx, s.cfg.Idle); err != nil {
 		return err
 	}
 	s.rep.idle.end = time.Now()
+	s.rep.idle.cpu1 = readCPU()
 	s.rep.idle.after = s.samples(ctx)
 	s.logf("idle %s", s.cfg.Idle)
 	return nil
