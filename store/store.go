@@ -60,8 +60,8 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		}
 		cfg.Tracer = &db.queries
 		pool := stdlib.OpenDB(*cfg)
-		pool.SetMaxOpenConns(16)
-		pool.SetMaxIdleConns(16)
+		pool.SetMaxOpenConns(DefaultMaxConns)
+		pool.SetMaxIdleConns(DefaultMaxConns)
 		db.w, db.r, db.postgres = pool, pool, true
 	} else {
 		// Config vars and token hashes live here: the file is the server's
@@ -120,6 +120,25 @@ func ownerOnly(path string) error {
 	}
 	return nil
 }
+
+// DefaultMaxConns is how many PostgreSQL connections a server opens at
+// most: a release in flight holds one for a few milliseconds at a time, so
+// 16 carry the 100 releases in flight of make scale with room to spare.
+const DefaultMaxConns = 16
+
+// SetMaxConns bounds the server's PostgreSQL connections (n > 0); idle
+// connections are kept up to the same number. SQLite's pools are fixed
+// (one writer, eight readers) and unchanged.
+func (db *DB) SetMaxConns(n int) {
+	if !db.postgres || n <= 0 {
+		return
+	}
+	db.w.SetMaxOpenConns(n)
+	db.w.SetMaxIdleConns(n)
+}
+
+// MaxConns is the bound SetMaxConns set on the writing pool (SQLite: 1).
+func (db *DB) MaxConns() int { return db.w.Stats().MaxOpenConnections }
 
 // Close closes the connection pools.
 func (db *DB) Close() error {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway/slipway"
 	"github.com/slipway/slipway/client"
+	"github.com/slipway/slipway/internal/pgtest"
 	"github.com/slipway/slipway/internal/testslug"
 )
 
@@ -597,5 +598,32 @@ func TestServe_RefusesDataOpenToOthers(t *testing.T) {
 	os.WriteFile(filepath.Join(cfg.DataDir, "token"), []byte("tok\n"), 0o644)
 	if _, err := startServer(bg, cfg, io.Discard); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("start with a 0644 token file: %v", err)
+	}
+}
+
+// TestServe_ScaleSettings: the pool and rate settings are refused when
+// they cannot work, and --db-max-conns reaches the PostgreSQL pool.
+func TestServe_ScaleSettings(t *testing.T) {
+	for _, c := range []struct {
+		set  func(*serveConfig)
+		want string
+	}{
+		{func(c *serveConfig) { c.DBMaxConns = -1 }, "--db-max-conns -1"},
+		{func(c *serveConfig) { c.KubeQPS = -5 }, "--kube-qps -5"},
+		{func(c *serveConfig) { c.KubeBurst = -1 }, "--kube-burst -1"},
+		{func(c *serveConfig) { c.LeaseTTL = 200 * time.Millisecond }, "--lease-ttl 200ms: must be at least 1s"},
+	} {
+		cfg := testConfig(t)
+		c.set(&cfg)
+		if _, err := startServer(bg, cfg, io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("start: %v, want an error naming %q", err, c.want)
+		}
+	}
+	cfg := testConfig(t)
+	cfg.Database = pgtest.DSN(t)
+	cfg.DBMaxConns = 5
+	ts := startTestServer(t, cfg)
+	if got := ts.db.MaxConns(); got != 5 {
+		t.Errorf("the PostgreSQL pool opens at most %d connections, want 5", got)
 	}
 }

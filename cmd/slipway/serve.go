@@ -60,6 +60,9 @@ type serveConfig struct {
 	MaxSlugSize     int64
 	HookRetryBase   time.Duration
 	LeaseTTL        time.Duration
+	DBMaxConns      int
+	KubeQPS         float32
+	KubeBurst       int
 	MigrateOnly     bool
 	LogLevel        string
 	// Dyno isolation on the local runtime (see local.Isolation).
@@ -166,6 +169,9 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.IntVar(&c.MaxDynosPerOrg, "max-dynos-per-org", slipway.DefaultMaxDynosPerOrg, "most dynos the apps of one organization may ask for in all")
 	f.DurationVar(&c.HookRetryBase, "hook-retry-base", time.Second, "wait before retrying a failed webhook delivery; doubles each time")
 	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
+	f.IntVar(&c.DBMaxConns, "db-max-conns", store.DefaultMaxConns, "PostgreSQL: most connections this server opens (all servers together must stay under the database's max_connections)")
+	f.Float32Var(&c.KubeQPS, "kube-qps", kube.DefaultQPS, "kubernetes: requests a second this server may send the API server, sustained")
+	f.IntVar(&c.KubeBurst, "kube-burst", kube.DefaultBurst, "kubernetes: requests this server may send at once above --kube-qps")
 	f.VarPF(&c.AllowPrivateFetch, "allow-private-fetch", "", "let builds and webhooks of organization-scoped tokens reach non-public addresses: the flag alone opens all, --allow-private-fetch=10.20.0.0/16,… opens those prefixes (default: public addresses only)").NoOptDefVal = "all"
 	f.BoolVar(&c.MigrateOnly, "migrate-only", false, "apply database migrations and exit (for deploy pipelines)")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -226,6 +232,9 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 	if err != nil {
 		return nil, err
 	}
+	if err := checkLimits(c); err != nil {
+		return nil, err
+	}
 	if err := checkDataDir(c.DataDir); err != nil {
 		return nil, err
 	}
@@ -260,6 +269,7 @@ func startServer(ctx context.Context, c serveConfig, out io.Writer) (*server, er
 		return nil, err
 	}
 	closers = append(closers, db.Close)
+	db.SetMaxConns(c.DBMaxConns)
 	db.Limits = slipway.DynoLimits{PerApp: c.MaxDynosPerApp, PerOrg: c.MaxDynosPerOrg}
 	apiLn, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -389,7 +399,7 @@ func newRuntime(c serveConfig, db *store.DB, logger *slog.Logger, blobKey []byte
 		requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipway_kubernetes_requests_total", Help: "Requests to the Kubernetes API server, by method and status code (0: no answer).",
 		}, []string{"method", "code"})
-		client, err := kube.NewFromKubeconfig(c.Kubeconfig, countRequests(requests))
+		client, err := kube.NewFromKubeconfig(c.Kubeconfig, kube.ClientOptions{QPS: c.KubeQPS, Burst: c.KubeBurst, Wrap: countRequests(requests)})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("kubernetes: %w (set --kubeconfig or KUBECONFIG)", err)
 		}
@@ -438,6 +448,22 @@ func countRequests(requests *prometheus.CounterVec) func(http.RoundTripper) http
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// checkLimits refuses the scale settings that cannot work (0 leaves
+// each at its default).
+func checkLimits(c serveConfig) error {
+	switch {
+	case c.DBMaxConns < 0:
+		return fmt.Errorf("--db-max-conns %d: a server needs at least one database connection", c.DBMaxConns)
+	case c.KubeQPS < 0:
+		return fmt.Errorf("--kube-qps %g: must be above 0 (requests a second)", c.KubeQPS)
+	case c.KubeBurst < 0:
+		return fmt.Errorf("--kube-burst %d: must be at least 1", c.KubeBurst)
+	case c.LeaseTTL < 0 || c.LeaseTTL > 0 && c.LeaseTTL < time.Second:
+		return fmt.Errorf("--lease-ttl %s: must be at least 1s (a server renews its leases every fifth of it)", c.LeaseTTL)
+	}
+	return nil
+}
 
 // migrateOnly applies the migrations (store.Open does) and exits.
 func migrateOnly(ctx context.Context, c serveConfig, out io.Writer) error {

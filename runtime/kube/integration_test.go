@@ -61,7 +61,7 @@ func TestIntegration(t *testing.T) {
 		}
 		deadline = d
 	}
-	admin, err := NewFromKubeconfig(path, nil)
+	admin, err := NewFromKubeconfig(path, ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -274,14 +274,31 @@ func New(cfg Config) (*Runtime, error) {
 	return &Runtime{cfg: cfg, kc: cfg.Client, log: cfg.Logger, now: cfg.Now, apps: map[string]*app{}, keys: map[string]*app{}, caches: map[string]*nsCache{}}, nil
 }
 
+// ClientOptions shape the client NewFromKubeconfig makes.
+type ClientOptions struct {
+	// QPS and Burst bound the client's requests a second (a token bucket
+	// of Burst refilled at QPS); 0 means DefaultQPS, DefaultBurst.
+	QPS   float32
+	Burst int
+	// Wrap, when not nil, wraps the client's transport: every request to
+	// the API server goes through it (the server counts them with it).
+	Wrap func(http.RoundTripper) http.RoundTripper
+}
+
+// The client's default rate: a release makes about 12 requests (make
+// scale), so 50 a second carries some 250 releases a minute per server;
+// client-go's own default (5 QPS) would throttle parallel releases.
+const (
+	DefaultQPS   = 50
+	DefaultBurst = 100
+)
+
 // NewFromKubeconfig returns a client for the cluster of the kubeconfig at
 // path; path "" means the files listed in $KUBECONFIG, and without that the
 // in-cluster configuration of a pod's service account. (~/.kube/config is
 // not read unless named: a server should not pick up a person's
-// credentials by accident.) wrap, when not nil, wraps the client's
-// transport: every request to the API server goes through it (the server
-// counts them with it). Errors carry no code.
-func NewFromKubeconfig(path string, wrap func(http.RoundTripper) http.RoundTripper) (kubernetes.Interface, error) {
+// credentials by accident.) Errors carry no code.
+func NewFromKubeconfig(path string, opts ClientOptions) (kubernetes.Interface, error) {
 	var (
 		rc  *rest.Config
 		err error
@@ -302,12 +319,16 @@ func NewFromKubeconfig(path string, wrap func(http.RoundTripper) http.RoundTripp
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes runtime: loading the cluster configuration: %w", err)
 	}
-	// Parallel releases each make a few calls per Deployment; the client
-	// default (5 QPS) would throttle them.
-	rc.QPS, rc.Burst = 50, 100
+	rc.QPS, rc.Burst = opts.QPS, opts.Burst
+	if rc.QPS <= 0 {
+		rc.QPS = DefaultQPS
+	}
+	if rc.Burst <= 0 {
+		rc.Burst = DefaultBurst
+	}
 	rc.UserAgent = "slipway"
-	if wrap != nil {
-		rc.Wrap(wrap)
+	if opts.Wrap != nil {
+		rc.Wrap(opts.Wrap)
 	}
 	kc, err := kubernetes.NewForConfig(rc)
 	if err != nil {
