@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,6 +67,8 @@ type report struct {
 		cpu0, cpu1    cpuTimes
 	}
 	memory []memoryRow
+	// peakConns is the most connections the servers held open at once.
+	peakConns atomic.Int64
 	// finishedBy counts, per window of windows and server, the apps whose
 	// last rollout event in the window was that server's.
 	windows    []window
@@ -250,6 +253,8 @@ func (r *report) markdown() string {
 		}
 		fmt.Fprintf(&b, "CPU while idle, in cores busy (CPU seconds per second): %s.\n\n", strings.Join(parts, ", "))
 	}
+
+	fmt.Fprintf(&b, "PostgreSQL connections the three servers held open at once, at most: %d (each may open %d).\n\n", r.peakConns.Load(), 16)
 
 	b.WriteString("| server | RSS MiB at end (peak) | goroutines at end (peak) |\n|---|---|---|\n")
 	for _, m := range r.memory {

@@ -59,7 +59,8 @@ func run(ctx context.Context, cfg config) (bool, error) {
 	s.logf("work dir %s; %d apps, %d in flight, lease TTL %s", cfg.WorkDir, cfg.Apps, cfg.InFlight, cfg.LeaseTTL)
 
 	for i := range 3 {
-		srv, err := startServer(ctx, cfg, fmt.Sprintf("s%d", i), dsn)
+		// Each server's connections carry its name, to be counted.
+		srv, err := startServer(ctx, cfg, fmt.Sprintf("s%d", i), dsn+"&application_name=slipway-scale-server")
 		if err != nil {
 			return false, err
 		}
@@ -73,6 +74,7 @@ func run(ctx context.Context, cfg config) (bool, error) {
 	sctx, stopScrapes := context.WithCancel(ctx)
 	defer stopScrapes()
 	go scrapeEvery(sctx, cfg.Scrape, s.servers)
+	go s.countConnections(sctx)
 
 	if s.pods, err = watchPods(sctx, kc, namespace); err != nil {
 		return false, err
@@ -532,6 +534,19 @@ func (s *scale) restartWave(ctx context.Context) error {
 	r.after = s.samples(ctx)
 	s.logf("rolling restart of %d apps in %.1fs", r.apps, r.end.Sub(r.start).Seconds())
 	return nil
+}
+
+// countConnections samples, every second, the connections the servers
+// hold open to the database, keeping the most seen.
+func (s *scale) countConnections(ctx context.Context) {
+	for sleep(ctx, time.Second) == nil {
+		var n int
+		err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'slipway-scale-server'`).Scan(&n)
+		if err == nil {
+			s.rep.peakConns.Store(max(s.rep.peakConns.Load(), int64(n)))
+		}
+	}
 }
 
 // idle waits Idle with nothing asked, counting the servers' API requests.
