@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+
+	"github.com/slipway/slipway/store"
 	"time"
 )
 
@@ -254,7 +256,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "CPU while idle, in cores busy (CPU seconds per second): %s.\n\n", strings.Join(parts, ", "))
 	}
 
-	fmt.Fprintf(&b, "PostgreSQL connections the three servers held open at once, at most: %d (each may open %d).\n\n", r.peakConns.Load(), 16)
+	fmt.Fprintf(&b, "PostgreSQL connections the three servers held open at once, at most: %d (each may open %d).\n\n", r.peakConns.Load(), store.DefaultMaxConns)
 
 	b.WriteString("| server | RSS MiB at end (peak) | goroutines at end (peak) |\n|---|---|---|\n")
 	for _, m := range r.memory {
