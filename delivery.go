@@ -105,11 +105,19 @@ type DeliveryMetrics struct {
 func ComputeDeliveryMetrics(recs []DeliveryRecord, to time.Time, window time.Duration) DeliveryMetrics {
 	m := DeliveryMetrics{From: to.Add(-window), To: to}
 	var lead, restore []time.Duration
-	end := 0 // where the current app's records end
+	end := 0            // where the current app's records end
+	var rollbacks []int // the indexes of its rollbacks, in order
 	for i, r := range recs {
 		if i >= end {
-			for end = i + 1; end < len(recs) && recs[end].AppID == r.AppID; end++ {
+			rollbacks = rollbacks[:0]
+			for end = i; end < len(recs) && recs[end].AppID == r.AppID; end++ {
+				if recs[end].Trigger == TriggerRollback {
+					rollbacks = append(rollbacks, end)
+				}
 			}
+		}
+		for len(rollbacks) > 0 && rollbacks[0] <= i {
+			rollbacks = rollbacks[1:]
 		}
 		if !IsDeployment(r.Trigger) || r.CreatedAt.Before(m.From) || r.CreatedAt.After(to) {
 			continue
@@ -131,11 +139,12 @@ func ComputeDeliveryMetrics(recs []DeliveryRecord, to time.Time, window time.Dur
 					m.LeadTimeFromBuild++
 				}
 			}
-			for _, l := range later {
+			for _, j := range rollbacks {
+				l := recs[j]
 				if l.CreatedAt.Sub(r.EndedAt) > RollbackBlame {
 					break
 				}
-				if l.Trigger == TriggerRollback && l.RollbackOf > 0 && l.RollbackOf < r.Version &&
+				if l.RollbackOf > 0 && l.RollbackOf < r.Version &&
 					!l.CreatedAt.Before(r.EndedAt) && l.CreatedAt.Sub(r.EndedAt) <= RollbackBlame && !l.CreatedAt.After(to) {
 					start = r.EndedAt
 					break

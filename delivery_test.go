@@ -53,12 +53,20 @@ func TestReleaseDiff_SummaryIsOneShortLine(t *testing.T) {
 }
 
 // BenchmarkComputeDeliveryMetrics: an app's 1,000 releases in the window,
-// as an app's dashboard page reads them.
+// as an app's dashboard page reads them, over 27 days and all in one day
+// (where every succeeded release has the others within its 24 hours of
+// rollback blame).
 func BenchmarkComputeDeliveryMetrics(b *testing.B) {
+	for _, gap := range []time.Duration{40 * time.Minute, time.Minute} {
+		b.Run("every "+gap.String(), func(b *testing.B) { benchDelivery(b, gap) })
+	}
+}
+
+func benchDelivery(b *testing.B, gap time.Duration) {
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	recs := make([]DeliveryRecord, 1000)
 	for i := range recs {
-		c := now.Add(time.Duration(i-1000) * 40 * time.Minute)
+		c := now.Add(time.Duration(i-1000) * gap)
 		recs[i] = DeliveryRecord{AppID: "0b6a8f5e-2f0c-4a1e-9d7e-4c1f3f0f6a11", Version: i + 1, Trigger: TriggerDeploy, Status: ReleaseSucceeded,
 			CreatedAt: c, EndedAt: c.Add(time.Minute), BuildCreatedAt: c.Add(-time.Minute)}
 		if i%10 == 9 {
