@@ -12,8 +12,12 @@ import (
 // StartBuild runs a queued build in the background: fetch, verify, unpack,
 // then, when the app has auto-release on, release it. At most
 // MaxConcurrentBuilds run at once; the others stay queued until one ends.
-// The build owns src.File and removes it when it ends.
+// The build owns src.File and removes it when it ends. It works on a copy
+// of b: the caller may go on reading b (the API answers with it) while
+// the build updates its own.
 func (e *Engine) StartBuild(b *slipway.Build, src slipway.BuildSource) {
+	own := *b
+	b = &own
 	e.mu.Lock()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.builds[b.ID] = cancel

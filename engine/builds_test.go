@@ -151,6 +151,33 @@ func (dirBuilder) Build(ctx context.Context, src slipway.BuildSource, dir string
 	return &slipway.Slug{ProcessTypes: map[string]string{"web": "./web"}, Dir: dir}, os.WriteFile(filepath.Join(dir, "Procfile"), []byte("web: ./web\n"), 0o644)
 }
 
+// TestEngine_StartBuild_LeavesTheCallersBuildAlone: the API answers with
+// the build it passed to StartBuild while the build runs, so the engine
+// must not write to it (the race detector caught that once).
+func TestEngine_StartBuild_LeavesTheCallersBuildAlone(t *testing.T) {
+	f := newFixture(t, time.Now)
+	f.eng = engine.New(engine.Config{Store: f.db, Runtime: f.rt, Builder: dirBuilder{}, SlugDir: t.TempDir()})
+	f.run(t)
+	ctx := context.Background()
+	a := &slipway.App{Name: "copy", OrgName: "default", SpaceName: "default"}
+	if err := f.db.CreateApp(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b := &slipway.Build{AppID: a.ID}
+	if err := f.db.CreateBuild(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	before := *b
+	f.eng.StartBuild(b, slipway.BuildSource{URL: "data:"})
+	waitFor(t, "the build to succeed", func() bool {
+		got, _ := f.db.FindBuild(ctx, a.ID, b.ID)
+		return got.Status == slipway.BuildSucceeded
+	})
+	if *b != before {
+		t.Errorf("StartBuild changed the caller's build: %+v, was %+v", *b, before)
+	}
+}
+
 // TestEngine_SlugGC keeps the slugs of releases and of the newest builds,
 // removes the others after each build, the folders nothing refers to at
 // start, and a deleted app's slugs.
