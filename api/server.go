@@ -30,9 +30,10 @@ type Engine interface {
 	Kick(appID string)
 	// Converge places the app's current release again (after scaling).
 	Converge(appID string)
-	// StartBuild runs a build in the background; it owns src.File (an
-	// inline archive decoded while the request was read) and removes it
-	// when the build ends.
+	// StartBuild runs a build in the background on its own copy of b
+	// (the API answers with b meanwhile); it owns src.File (an inline
+	// archive decoded while the request was read) and removes it when
+	// the build ends.
 	StartBuild(b *slipway.Build, src slipway.BuildSource)
 	// CancelBuild stops a running build; EConflict if it is not running.
 	CancelBuild(ctx context.Context, b *slipway.Build) error
