@@ -100,6 +100,7 @@ func BenchmarkReleaseCreate(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			body := fmt.Sprintf(`{"slug":%q}`, ba.slug)
 			lat := make([]time.Duration, 0, b.N)
+			q0 := db.Queries()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				start := time.Now()
@@ -110,6 +111,9 @@ func BenchmarkReleaseCreate(b *testing.B) {
 			}
 			b.StopTimer()
 			reportPercentiles(b, lat)
+			if db.Queries() > 0 {
+				b.ReportMetric(float64(db.Queries()-q0)/float64(b.N), "stmts/op")
+			}
 		})
 	}
 }

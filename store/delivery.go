@@ -21,24 +21,20 @@ type formationRecord struct {
 	Healthcheck string `json:"healthcheck"`
 }
 
-// recordReleaseContents keeps with a new release what a diff compares
-// later and the release row does not hold: the app's formation as it is
-// now and, for a rollback, the release restored ("" otherwise).
-func recordReleaseContents(ctx context.Context, tx *sql.Tx, appID, releaseID, rollbackOf string) error {
+// formationRecordOf is the app's formation as it is now, as JSON: a new
+// release keeps it (with, for a rollback, the release restored) for what
+// a diff compares later and the release row does not otherwise hold.
+func formationRecordOf(ctx context.Context, tx *sql.Tx, appID string) (string, error) {
 	fs, err := listFormations(ctx, tx, appID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	recs := make([]formationRecord, 0, len(fs))
 	for _, f := range fs {
 		recs = append(recs, formationRecord{Type: f.Type, Quantity: f.Quantity, Size: f.Size, Port: f.Port, Command: f.Command, Healthcheck: f.Healthcheck})
 	}
 	b, err := json.Marshal(recs)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE releases SET formation = $1, rollback_of = $2 WHERE id = $3`, string(b), rollbackOf, releaseID)
-	return err
+	return string(b), err
 }
 
 // ReleaseContents returns r's slug, build, recorded formation and the
@@ -141,13 +137,9 @@ func (db *DB) DeliveryHistory(ctx context.Context, appIDs []string, since time.T
 }
 
 // diffSummary is the one-line diff of a new release (created in tx)
-// against the app's current release, for the release event's payload;
-// "" when the app has no active hook, which saves the reads.
+// against the app's current release, for the release event's payload
+// (read only when a hook takes the event, which saves the reads).
 func (db *DB) diffSummary(ctx context.Context, tx *sql.Tx, appID, id string) (string, error) {
-	var hooks int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM hooks WHERE app_id = $1 AND active = 1`, appID).Scan(&hooks); err != nil || hooks == 0 {
-		return "", err
-	}
 	to, err := db.findRelease(ctx, tx, "r.id = $1", id)
 	if err != nil {
 		return "", err

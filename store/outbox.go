@@ -14,21 +14,32 @@ import (
 // subscribes to it, in the caller's transaction, so an event and its
 // deliveries are written together or not at all.
 func (db *DB) emit(ctx context.Context, tx *sql.Tx, app *slipway.App, event string, data map[string]any) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, url, secret, events, scoped FROM hooks WHERE app_id = $1 AND active = 1`, app.ID)
-	if err != nil {
+	targets, err := hookTargets(ctx, tx, app.ID, event)
+	if err != nil || len(targets) == 0 {
 		return err
 	}
-	type target struct {
-		id, url, secret string
-		scoped          int
+	return db.emitTo(ctx, tx, app, event, data, targets)
+}
+
+// hookTarget is an active hook of an app that takes an event.
+type hookTarget struct {
+	id, url, secret string
+	scoped          int
+}
+
+// hookTargets lists the app's active hooks that take event.
+func hookTargets(ctx context.Context, tx *sql.Tx, appID, event string) ([]hookTarget, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, url, secret, events, scoped FROM hooks WHERE app_id = $1 AND active = 1`, appID)
+	if err != nil {
+		return nil, err
 	}
-	var targets []target
+	defer rows.Close()
+	var targets []hookTarget
 	for rows.Next() {
-		var t target
+		var t hookTarget
 		var events string
 		if err := rows.Scan(&t.id, &t.url, &t.secret, &events, &t.scoped); err != nil {
-			rows.Close()
-			return err
+			return nil, err
 		}
 		var evs []string
 		json.Unmarshal([]byte(events), &evs)
@@ -39,10 +50,11 @@ func (db *DB) emit(ctx context.Context, tx *sql.Tx, app *slipway.App, event stri
 			}
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(targets) == 0 {
-		return err
-	}
+	return targets, rows.Err()
+}
+
+// emitTo writes the event's payload to the outbox of each target.
+func (db *DB) emitTo(ctx context.Context, tx *sql.Tx, app *slipway.App, event string, data map[string]any, targets []hookTarget) error {
 	now := db.Now().UTC()
 	// Webhook-Event-Payloads.md: every payload names the app by its bare
 	// name and its space, and its action is the event; data cannot

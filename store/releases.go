@@ -160,31 +160,39 @@ func (db *DB) createRelease(ctx context.Context, tx *sql.Tx, nr slipway.NewRelea
 	if err != nil {
 		return "", err
 	}
+	formation, err := formationRecordOf(ctx, tx, app.ID)
+	if err != nil {
+		return "", err
+	}
 	id := newID()
 	now := micros(db.Now())
-	_, err = tx.ExecContext(ctx, `INSERT INTO releases (id, app_id, version, slug_id, config, description, status, trigger_kind, user_id, user_email, strategy, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
-		id, app.ID, version, slugID, string(cfgJSON), desc, slipway.ReleaseQueued, nr.Trigger, nr.UserID, nr.UserEmail, strategy, now)
+	_, err = tx.ExecContext(ctx, `INSERT INTO releases (id, app_id, version, slug_id, config, description, status, trigger_kind, user_id, user_email, strategy, formation, rollback_of, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)`,
+		id, app.ID, version, slugID, string(cfgJSON), desc, slipway.ReleaseQueued, nr.Trigger, nr.UserID, nr.UserEmail, strategy, formation, rollbackOf, now)
 	if err != nil {
 		return "", err
 	}
-	if err := recordReleaseContents(ctx, tx, app.ID, id, rollbackOf); err != nil {
-		return "", err
-	}
-	r := &slipway.Release{ID: id, Version: version, SlugID: slugID, Description: desc, Status: slipway.ReleaseQueued, Trigger: nr.Trigger,
-		CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now)}
-	data, err := releaseEventData(ctx, tx, r)
+	// The release event's payload is read only for the hooks that take it.
+	targets, err := hookTargets(ctx, tx, app.ID, slipway.EventRelease)
 	if err != nil {
 		return "", err
 	}
-	// What changed, in one line (config keys, never values).
-	if rel, ok := data["release"].(map[string]any); ok {
-		if rel["diff_summary"], err = db.diffSummary(ctx, tx, app.ID, id); err != nil {
+	if len(targets) > 0 {
+		r := &slipway.Release{ID: id, Version: version, SlugID: slugID, Description: desc, Status: slipway.ReleaseQueued, Trigger: nr.Trigger,
+			CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now)}
+		data, err := releaseEventData(ctx, tx, r)
+		if err != nil {
 			return "", err
 		}
-	}
-	if err := db.emit(ctx, tx, app, slipway.EventRelease, data); err != nil {
-		return "", err
+		// What changed, in one line (config keys, never values).
+		if rel, ok := data["release"].(map[string]any); ok {
+			if rel["diff_summary"], err = db.diffSummary(ctx, tx, app.ID, id); err != nil {
+				return "", err
+			}
+		}
+		if err := db.emitTo(ctx, tx, app, slipway.EventRelease, data, targets); err != nil {
+			return "", err
+		}
 	}
 	return id, db.audit(ctx, tx, app, "release."+nr.Trigger, fmt.Sprintf("v%d: %s", version, desc))
 }
