@@ -244,6 +244,10 @@ func (l *routerLoad) send(ctx context.Context, url, key string) (int, string, er
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 && len(b) == 0 {
+		// Say who answered an empty error: the router always writes a body.
+		b = []byte(fmt.Sprintf("(empty body; headers %v)", resp.Header))
+	}
 	return resp.StatusCode, string(b), err
 }
 
