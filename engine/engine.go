@@ -85,8 +85,8 @@ type Config struct {
 	// a lost wake-up) left behind. Default 1s.
 	Sweep time.Duration
 	// LeaseTTL is how long an app's lease lasts without renewal: a server
-	// that dies holding it is replaced after at most LeaseTTL plus one
-	// Sweep. Default 15s.
+	// that dies holding it is replaced after at most LeaseTTL plus two
+	// Sweeps. Default 15s.
 	LeaseTTL time.Duration
 	// Holder names this server in leases; default host-pid-random.
 	Holder string
@@ -120,6 +120,7 @@ type Engine struct {
 	reconverge map[string]bool
 	builds     map[string]context.CancelFunc
 	wakes      map[string]*time.Timer // when a waiting rollout plans again
+	swept      map[string]bool        // the apps the last sweep found (the sweep's own)
 	buildSlots chan struct{}          // one value per running build
 	ctx        context.Context        // set by Run; work started before Run waits for it
 	created    time.Time              // builds of this run are newer
@@ -240,8 +241,18 @@ func (e *Engine) sweep(ctx context.Context) {
 		}
 		return
 	}
+	// An app takes work from a sweep only when the sweep before found it
+	// too: a release just created is the receiving server's, which is
+	// taking its lease that moment; another server's sweep taking it
+	// first would leave releases spread by sweep timing, not by where
+	// they were sent. Left-behind work waits one sweep more.
+	prev := e.swept
+	e.swept = make(map[string]bool, len(ids))
 	for _, id := range ids {
-		e.Kick(id)
+		e.swept[id] = true
+		if prev[id] {
+			e.Kick(id)
+		}
 	}
 	e.mu.Lock()
 	again := make([]string, 0, len(e.reconverge))
