@@ -38,9 +38,3 @@ func (c *summaryCache) put(id, summary string) {
 	}
 	c.cur[id] = summary
 }
-
-func (c *summaryCache) reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cur, c.old = nil, nil
-}
