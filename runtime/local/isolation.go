@@ -101,6 +101,9 @@ func newIsolator(cfg Isolation, dataDir string) (*isolator, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := dynonet.Fence(pool); err != nil {
+		return nil, fmt.Errorf("dyno network: %w", err)
+	}
 	cg, err := dynocg.NewManager("slipway")
 	if err != nil {
 		return nil, fmt.Errorf("dyno limits: %w", err)

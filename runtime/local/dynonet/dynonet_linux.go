@@ -240,3 +240,17 @@ func buildHostRules(egress netip.Prefix) error {
 	host.built = true
 	return nil
 }
+
+// Fence routes p's whole subnet nowhere (an "unreachable" route), beneath
+// the /30 of each attached dyno: a connection the host opens to the address
+// of a dyno that is gone fails at once with "no route to host" (the router
+// then tries another dyno) instead of leaving by the default route, where
+// whatever answers there would answer for the dyno. Replacing the route
+// makes it safe to call again, from this or another server.
+func Fence(p *Pool) error {
+	dst := &net.IPNet{IP: p.cidr.Addr().AsSlice(), Mask: net.CIDRMask(p.cidr.Bits(), 32)}
+	if err := netlink.RouteReplace(&netlink.Route{Dst: dst, Type: unix.RTN_UNREACHABLE}); err != nil {
+		return fmt.Errorf("route the dyno subnet %s nowhere but to dynos: %w (needs root)", p.cidr, err)
+	}
+	return nil
+}

@@ -18,3 +18,6 @@ func Sweep(keep []Lease) error { return errNeedsLinux }
 
 // EnableEgress needs Linux; elsewhere it returns an error saying so.
 func EnableEgress(p *Pool) error { return errNeedsLinux }
+
+// Fence needs Linux; elsewhere it returns an error saying so.
+func Fence(p *Pool) error { return errNeedsLinux }

@@ -624,3 +624,42 @@ func BenchmarkAttach(b *testing.B) {
 		})
 	}
 }
+
+// TestFence: once the subnet is fenced, the host dialing an address of it
+// that no dyno holds is refused at once, not sent off by the default route;
+// an attached dyno is still reached on its own address.
+func TestFence(t *testing.T) {
+	needNet(t)
+	p := mustPool(t, "10.213.0.0/16")
+	// A default route, as a machine has: without the fence, traffic for a
+	// gone dyno would leave by it.
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.RouteReplace(&netlink.Route{LinkIndex: lo.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	// The control: unfenced, the dial is not refused for want of a route.
+	if c, err := net.DialTimeout("tcp", "10.213.0.6:5000", 300*time.Millisecond); err == nil {
+		c.Close()
+	} else if strings.Contains(err.Error(), "no route to host") {
+		t.Fatalf("before the fence the dial already failed for want of a route: %v", err)
+	}
+	for range 2 { // again: replacing is harmless
+		if err := Fence(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if _, err := dialGreeting("10.213.0.6:5000"); err == nil || !strings.Contains(err.Error(), "no route to host") {
+		t.Fatalf("dialing an address no dyno holds: %v, want no route to host", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the refusal took %s; it should be at once", took)
+	}
+	d := startDyno(t, p, Options{})
+	if g, err := dialGreeting(d.listen(t, d.Dyno)); err != nil || g != "dyno" {
+		t.Fatalf("host dialing an attached dyno behind the fence: %q, %v", g, err)
+	}
+}
