@@ -66,7 +66,10 @@ func newBrowser(t *testing.T, path, base string) *browser {
 		shots = t.TempDir()
 	}
 	b := &browser{t: t, ctx: ctx, base: base, shot: shots}
-	if err := chromedp.Do(b.timeout(60 * time.Second)); err != nil { // starts the browser
+	// The first call starts the browser, which lives as long as the
+	// context of that call: the tab's own, not one with a deadline (a
+	// deadline there closed the browser mid-test once the test ran past it).
+	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	t.Logf("screenshots in %s", b.shot)
