@@ -395,3 +395,77 @@ func TestEngine_RevertedPastDeadline_IsFailedNotUnknown(t *testing.T) {
 		t.Fatalf("status = %s (%q), want failed with the runtime's reason", got.Status, got.Error)
 	}
 }
+
+// sweepSpy is the store, telling when a sweep of the engine ran and when
+// one found the app.
+type sweepSpy struct {
+	*store.DB
+	mu           sync.Mutex
+	app          string
+	swept, found chan struct{}
+}
+
+func (s *sweepSpy) setApp(id string) {
+	s.mu.Lock()
+	s.app = id
+	s.mu.Unlock()
+}
+
+func (s *sweepSpy) AppsToWork(ctx context.Context, holder string) ([]string, error) {
+	ids, err := s.DB.AppsToWork(ctx, holder)
+	select {
+	case s.swept <- struct{}{}:
+	default:
+	}
+	s.mu.Lock()
+	app := s.app
+	s.mu.Unlock()
+	for _, id := range ids {
+		if id == app {
+			select {
+			case s.found <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return ids, err
+}
+
+// TestEngine_Sweep_LeavesNewWorkToTheServerItWasSentTo: a release that
+// another server's sweep finds before its own server has taken the lease
+// stays with its own server, which takes it a moment later; a sweep takes
+// only work the sweep before found too.
+func TestEngine_Sweep_LeavesNewWorkToTheServerItWasSentTo(t *testing.T) {
+	f := newFixture(t, nil)
+	spy := sweepSpy{DB: f.db, swept: make(chan struct{}, 1), found: make(chan struct{}, 1)}
+	rtB := newFakeRuntime()
+	b := engine.New(engine.Config{Store: &spy, Runtime: rtB, Sweep: time.Second, LeaseTTL: 5 * time.Second, Holder: "b"})
+	f.eng = engine.New(engine.Config{Store: f.db, Runtime: f.rt, Sweep: time.Hour, LeaseTTL: 5 * time.Second, Holder: "a"})
+	f.run(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	wait := func(what string, ch chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatal(what)
+		}
+	}
+	// The app comes after both servers' start-up (which places every
+	// app's current release, taking its lease for that moment).
+	wait("server b never swept", spy.swept)
+	a, slug := f.app(t, "sent")
+	spy.setApp(a.ID)
+	r := f.release(t, a.ID, slug) // sent to server a…
+	wait("server b's sweep never found the release", spy.found) // …whose kick comes after b's sweep saw it
+	f.eng.Kick(a.ID)
+	if got := f.waitStatus(t, a.ID, r.ID); got.Status != slipway.ReleaseSucceeded {
+		t.Fatalf("status = %s", got.Status)
+	}
+	if got, other := fmt.Sprint(f.rt.versions(a.ID)), fmt.Sprint(rtB.versions(a.ID)); got != "[1]" || other != "[]" {
+		t.Fatalf("server a placed %s and server b %s; want v1 on a, where it was sent", got, other)
+	}
+}
