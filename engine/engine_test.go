@@ -459,7 +459,7 @@ func TestEngine_Sweep_LeavesNewWorkToTheServerItWasSentTo(t *testing.T) {
 	wait("server b never swept", spy.swept)
 	a, slug := f.app(t, "sent")
 	spy.setApp(a.ID)
-	r := f.release(t, a.ID, slug) // sent to server a…
+	r := f.release(t, a.ID, slug)                               // sent to server a…
 	wait("server b's sweep never found the release", spy.found) // …whose kick comes after b's sweep saw it
 	f.eng.Kick(a.ID)
 	if got := f.waitStatus(t, a.ID, r.ID); got.Status != slipway.ReleaseSucceeded {
