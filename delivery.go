@@ -144,8 +144,7 @@ func ComputeDeliveryMetrics(recs []DeliveryRecord, to time.Time, window time.Dur
 				if l.CreatedAt.Sub(r.EndedAt) > RollbackBlame {
 					break
 				}
-				if l.RollbackOf > 0 && l.RollbackOf < r.Version &&
-					!l.CreatedAt.Before(r.EndedAt) && l.CreatedAt.Sub(r.EndedAt) <= RollbackBlame && !l.CreatedAt.After(to) {
+				if l.RollbackOf > 0 && l.RollbackOf < r.Version && !l.CreatedAt.Before(r.EndedAt) && !l.CreatedAt.After(to) {
 					start = r.EndedAt
 					break
 				}

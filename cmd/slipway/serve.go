@@ -169,9 +169,9 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.IntVar(&c.MaxDynosPerOrg, "max-dynos-per-org", slipway.DefaultMaxDynosPerOrg, "most dynos the apps of one organization may ask for in all")
 	f.DurationVar(&c.HookRetryBase, "hook-retry-base", time.Second, "wait before retrying a failed webhook delivery; doubles each time")
 	f.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "with several servers on one database: how long a dead server keeps an app's releases")
-	f.IntVar(&c.DBMaxConns, "db-max-conns", store.DefaultMaxConns, "PostgreSQL: most connections this server opens (all servers together must stay under the database's max_connections)")
-	f.Float32Var(&c.KubeQPS, "kube-qps", kube.DefaultQPS, "kubernetes: requests a second this server may send the API server, sustained")
-	f.IntVar(&c.KubeBurst, "kube-burst", kube.DefaultBurst, "kubernetes: requests this server may send at once above --kube-qps")
+	f.IntVar(&c.DBMaxConns, "db-max-conns", store.DefaultMaxConns, "PostgreSQL: most connections this server opens (all servers together must stay under the database's max_connections; 0: the default)")
+	f.Float32Var(&c.KubeQPS, "kube-qps", kube.DefaultQPS, "kubernetes: requests a second this server may send the API server, sustained (0: the default)")
+	f.IntVar(&c.KubeBurst, "kube-burst", kube.DefaultBurst, "kubernetes: requests this server may send at once above --kube-qps (0: the default)")
 	f.VarPF(&c.AllowPrivateFetch, "allow-private-fetch", "", "let builds and webhooks of organization-scoped tokens reach non-public addresses: the flag alone opens all, --allow-private-fetch=10.20.0.0/16,… opens those prefixes (default: public addresses only)").NoOptDefVal = "all"
 	f.BoolVar(&c.MigrateOnly, "migrate-only", false, "apply database migrations and exit (for deploy pipelines)")
 	f.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -454,11 +454,11 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func checkLimits(c serveConfig) error {
 	switch {
 	case c.DBMaxConns < 0:
-		return fmt.Errorf("--db-max-conns %d: a server needs at least one database connection", c.DBMaxConns)
+		return fmt.Errorf("--db-max-conns %d: must not be negative (0 is the default, %d)", c.DBMaxConns, store.DefaultMaxConns)
 	case c.KubeQPS < 0:
-		return fmt.Errorf("--kube-qps %g: must be above 0 (requests a second)", c.KubeQPS)
+		return fmt.Errorf("--kube-qps %g: must not be negative (0 is the default, %d a second)", c.KubeQPS, kube.DefaultQPS)
 	case c.KubeBurst < 0:
-		return fmt.Errorf("--kube-burst %d: must be at least 1", c.KubeBurst)
+		return fmt.Errorf("--kube-burst %d: must not be negative (0 is the default, %d)", c.KubeBurst, kube.DefaultBurst)
 	case c.LeaseTTL < 0 || c.LeaseTTL > 0 && c.LeaseTTL < time.Second:
 		return fmt.Errorf("--lease-ttl %s: must be at least 1s (a server renews its leases every fifth of it)", c.LeaseTTL)
 	}

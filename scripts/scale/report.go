@@ -7,9 +7,9 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/slipway/slipway/store"
-	"time"
 )
 
 // wave is one wave of releases and what it measured.
