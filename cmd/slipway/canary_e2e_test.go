@@ -336,25 +336,27 @@ func TestE2E_Canary_ErrorRateAborts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitRollout(t, ts, key, v2.ID, "v2 placed at 20%", func(r *client.Release) bool {
-		return r.Rollout != nil && (r.Rollout.Phase == slipway.PhasePaused || r.Rollout.Phase == slipway.PhaseAborted)
-	})
-	placed, okBefore, failedBefore := time.Now(), load.ok.Load(), load.failedCount()
-	// When the canary has answered min_requests since its step was placed
-	// (the analysis' window; answers before that, while the step's dynos
-	// were being placed, do not count), and when the rollout is aborted
-	// (stored before the app goes back to v1).
-	base := load.answeredAnyhow("2")
-	var reached, aborted time.Time
+	// Watch from the create on, so an abort that comes quickly is seen
+	// too: when the step was placed (the rollout pauses at 20%), when it
+	// was aborted (stored before the app goes back to v1), and so when the
+	// canary answered its min_requests within the analysis' window
+	// (answers before the step was placed do not count).
+	var placed, reached, aborted time.Time
+	okBefore, failedBefore := load.ok.Load(), load.failedCount()
 	deadline := time.Now().Add(rolloutWait)
 	for aborted.IsZero() && time.Now().Before(deadline) {
-		if reached.IsZero() && load.answeredAnyhow("2")-base >= 50 {
-			reached = time.Now()
-		}
-		if r, err := ts.c.Release(bg, key, v2.ID); err == nil && r.Rollout != nil && r.Rollout.Phase == slipway.PhaseAborted {
-			aborted = time.Now()
+		if r, err := ts.c.Release(bg, key, v2.ID); err == nil && r.Rollout != nil {
+			if placed.IsZero() && r.Rollout.Phase == slipway.PhasePaused {
+				placed = time.Now()
+			}
+			if r.Rollout.Phase == slipway.PhaseAborted {
+				aborted = time.Now()
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if !placed.IsZero() {
+		reached = load.nthAnswer("2", placed, 50)
 	}
 	r := waitRollout(t, ts, key, v2.ID, "v2 ends", ended)
 	window, failed := load.ok.Load()-okBefore+int64(load.failedCount()-failedBefore), load.failedCount()-failedBefore

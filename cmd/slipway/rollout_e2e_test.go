@@ -174,7 +174,7 @@ type routerLoad struct {
 	failures  []string // the first few
 	byVersion map[string]int
 	byDyno    map[string]int
-	answered  map[string]int // answers per version, errors too
+	answered  map[string][]time.Time // when each answer of a version came, errors too
 }
 
 // startRouterLoad starts n clients on the app with router key key. Client 0 asks
@@ -187,7 +187,7 @@ func startRouterLoad(t *testing.T, ts *testServer, key string, n int, versions .
 		hc:        &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: n}},
 		byVersion: map[string]int{},
 		byDyno:    map[string]int{},
-		answered:  map[string]int{},
+		answered:  map[string][]time.Time{},
 	}
 	l.allow(versions...)
 	for i := range n {
@@ -211,7 +211,7 @@ func startRouterLoad(t *testing.T, ts *testServer, key string, n int, versions .
 				v, dyno, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(body, "version=")), " dyno=")
 				if err == nil && strings.HasPrefix(body, "version=") {
 					l.mu.Lock()
-					l.answered[v]++ // whatever the status
+					l.answered[v] = append(l.answered[v], time.Now()) // whatever the status
 					l.mu.Unlock()
 				}
 				switch {
@@ -332,11 +332,19 @@ func (l *routerLoad) answeredBy(version string) int {
 	return l.byVersion[version]
 }
 
-// answeredAnyhow is how many answers came from version, errors included.
-func (l *routerLoad) answeredAnyhow(version string) int {
+// nthAnswer is when the nth answer (errors included) from version came
+// at or after since, or zero if it has not come yet.
+func (l *routerLoad) nthAnswer(version string, since time.Time, n int) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.answered[version]
+	for _, at := range l.answered[version] {
+		if !at.Before(since) {
+			if n--; n == 0 {
+				return at
+			}
+		}
+	}
+	return time.Time{}
 }
 
 func (l *routerLoad) answeredByDyno(dyno string) int {
