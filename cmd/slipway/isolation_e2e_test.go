@@ -163,6 +163,13 @@ func hostileTenant(t *testing.T, ts *testServer, cfg serveConfig) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// A release whose dyno runs out of memory before it is healthy fails,
+	// and its error and log say so.
+	if r := tenant.release(t, prober, client.NewRelease{Slug: tenant.push(t, prober, "web: ./testapp --alloc-mb=200\n")}); r.Status != slipway.ReleaseFailed || !strings.Contains(r.Error, "ran out of memory") {
+		t.Errorf("a release whose dyno needs 200 MiB of a 64 MiB limit = %s %q, want failed, out of memory", r.Status, r.Error)
+	} else if lg, err := tenant.c.ReleaseLog(bg, prober, r.ID); err != nil || !strings.Contains(strings.Join(lg.Lines, "\n"), "ran out of memory") {
+		t.Errorf("the failed release's log does not say the dyno ran out of memory: %+v, %v", lg, err)
+	}
 	// Once it is back, a fork bomb stops at the dyno's pids limit; the
 	// server and the other organization's app keep answering.
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -259,19 +266,23 @@ func TestE2E_KillNine_DynosKeepTheirPids(t *testing.T) {
 			t.Fatalf("%s (pid %d) died with the server", dyno, pid)
 		}
 	}
+	// Within 1 s of the new process's start, not of its listening: the
+	// dynos are adopted before it listens.
 	s2 := startServerProcess(t, crashToken, args...)
-	started := time.Now()
+	listened := time.Now()
 	for {
 		if code, body := s2.routerGet(app); code == 200 && strings.HasPrefix(body, "version=1 ") {
 			break
 		}
-		if time.Since(started) > time.Second {
+		if time.Since(s2.started) > time.Second {
 			code, body := s2.routerGet(app)
-			t.Fatalf("the router did not serve the app within 1s of the restart: %d %q\n%s", code, body, s2.output())
+			t.Fatalf("the router did not serve the app within 1s of the new server's start (it listened after %s): %d %q\n%s",
+				listened.Sub(s2.started).Round(time.Millisecond), code, body, s2.output())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Logf("router served the adopted dynos %s after the new server listened", time.Since(started).Round(time.Millisecond))
+	t.Logf("router served the adopted dynos %s after the new server started (it listened after %s)",
+		time.Since(s2.started).Round(time.Millisecond), listened.Sub(s2.started).Round(time.Millisecond))
 	// The engine places the current release again: it keeps the dynos.
 	waitDynos(t, &testServer{c: s2.c}, app, "two web dynos on v1", settledOn(1, map[string]int{"web": 2}))
 	if after := pids(); fmt.Sprint(after) != fmt.Sprint(before) {

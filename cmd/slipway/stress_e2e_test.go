@@ -253,6 +253,7 @@ const crashToken = "crash-token"
 // crashServer is `slipway serve` as a child process, with both URLs.
 type crashServer struct {
 	cmd         *exec.Cmd
+	started     time.Time // when the process was started
 	api, router string
 	c           *client.Client
 	done        chan struct{}
@@ -288,10 +289,11 @@ func startServerProcess(t *testing.T, token string, args ...string) *crashServer
 		t.Fatal(err)
 	}
 	cmd.Stderr = cmd.Stdout
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &crashServer{cmd: cmd, done: make(chan struct{})}
+	s := &crashServer{cmd: cmd, started: started, done: make(chan struct{})}
 	found := make(chan []string, 1)
 	copied := make(chan struct{})
 	go func() {

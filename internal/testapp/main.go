@@ -41,12 +41,27 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
+
+// allocate allocates mb MiB and touches every page, so the memory is the
+// process's own.
+func allocate(mb int) [][]byte {
+	var keep [][]byte
+	for range mb {
+		b := make([]byte, 1<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		keep = append(keep, b)
+	}
+	return keep
+}
 
 func main() {
 	mainNS := time.Now().UnixNano()
@@ -62,6 +77,7 @@ func main() {
 		onceFile    = flag.String("once-file", "", "file the release task appends to")
 		fail        = flag.Bool("fail", false, "with --release-task: exit 3")
 		failPercent = flag.Int("fail-percent", 0, "/ answers 500 to this share of requests (every request whose count mod 100 is below it)")
+		allocMB     = flag.Int("alloc-mb", 0, "allocate and touch this many MiB at start, before listening")
 	)
 	flag.Parse()
 	dyno := os.Getenv("DYNO")
@@ -77,6 +93,8 @@ func main() {
 	if *releaseTask {
 		os.Exit(runReleaseTask(*onceFile, version, *fail))
 	}
+	held := allocate(*allocMB)
+	defer runtime.KeepAlive(held)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -198,15 +216,7 @@ func probes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /probe/alloc", func(w http.ResponseWriter, r *http.Request) {
 		mb, _ := strconv.Atoi(r.URL.Query().Get("mb"))
-		var keep [][]byte
-		for range mb {
-			b := make([]byte, 1<<20)
-			for i := 0; i < len(b); i += 4096 {
-				b[i] = 1
-			}
-			keep = append(keep, b)
-		}
-		answer(w, fmt.Sprintf("allocated %d MiB", len(keep)), nil)
+		answer(w, fmt.Sprintf("allocated %d MiB", len(allocate(mb))), nil)
 	})
 	mux.HandleFunc("GET /probe/fork", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
