@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	slipway "github.com/slipway/slipway"
 	"github.com/slipway/slipway/internal/isotest"
 	"github.com/slipway/slipway/internal/testslug"
 )
@@ -99,4 +100,23 @@ func TestIsolation_ReleasePhaseRunsAsTheAppsUID(t *testing.T) {
 	if n, _ := strconv.Atoi(m[1]); n > 5 {
 		t.Errorf("release phase sees %v processes, want only its own (init, shell, ls, grep): %q", m, log)
 	}
+}
+
+// The dyno's command runs under RLIMIT_NPROC (soft and hard) of
+// --dyno-pids × the most dynos of one type, which the init sets for the
+// app's uid.
+func TestIsolation_CommandHasTheAppsNprocLimit(t *testing.T) {
+	f := isolatedFixture(t, nil)
+	f.mustDeploy(f.desired(1, testslug.UnpackedSlug(t, procfile), web(1)))
+	want := strconv.FormatInt(f.rt.cfg.Isolation.Pids*slipway.MaxQuantity, 10)
+	limits := f.mustGet("/probe/read?path=/proc/self/limits")
+	for _, line := range strings.Split(limits, "\n") {
+		if rest, ok := strings.CutPrefix(line, "Max processes"); ok {
+			if got := strings.Fields(rest); len(got) < 2 || got[0] != want || got[1] != want {
+				t.Errorf("the app's %q, want soft and hard limits of %s", line, want)
+			}
+			return
+		}
+	}
+	t.Errorf("no Max processes in the app's /proc/self/limits:\n%s", limits)
 }
