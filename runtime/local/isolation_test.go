@@ -85,6 +85,12 @@ func TestIsolation_DynoSeesOnlyItself(t *testing.T) {
 	}
 }
 
+// An isolated dyno's command starts with exactly its config vars, PORT,
+// DYNO, HOME=/app, the fixed PATH and SLIPWAY_RELEASE_VERSION.
+func TestIsolation_EnvironmentIsExact(t *testing.T) {
+	deployAndCheckEnv(t, isolatedFixture(t, nil), "/app")
+}
+
 func TestIsolation_ReleasePhaseRunsAsTheAppsUID(t *testing.T) {
 	f := isolatedFixture(t, nil)
 	slug := testslug.UnpackedSlug(t, "release: echo phase uid=$(id -u) home=$HOME; ls /proc | grep -c '^[0-9]'\n"+procfile)
