@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	slipway "github.com/slipway/slipway"
@@ -19,11 +20,14 @@ import (
 func isolatedFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
 	isotest.Need(t)
+	var mu sync.Mutex // dynos that start together ask at once
 	uids := map[string]int{}
 	return newFixture(t, func(c *Config) {
 		c.Isolation = Isolation{
 			Enabled: true, Subnet: "10.213.0.0/16", MemoryBytes: 96 << 20, CPU: 1, Pids: 64,
 			AppUID: func(appID string) (int, error) {
+				mu.Lock()
+				defer mu.Unlock()
 				if _, ok := uids[appID]; !ok {
 					uids[appID] = 201234 + 1111*len(uids)
 				}
