@@ -158,6 +158,37 @@ func (f *fixture) pids() map[string]int {
 	return out
 }
 
+// dynoAddrs returns where each of f's dynos listens, by name.
+func (f *fixture) dynoAddrs() map[string]string {
+	a := f.rt.findApp(f.app.ID)
+	out := map[string]string{}
+	if a == nil {
+		return out
+	}
+	a.mu.Lock()
+	ds := append([]*dyno(nil), a.dynos...)
+	a.mu.Unlock()
+	for _, d := range ds {
+		d.mu.Lock()
+		if addr := d.addr.Load(); addr != nil {
+			out[d.name] = *addr
+		}
+		d.mu.Unlock()
+	}
+	return out
+}
+
+// getFrom sends GET path to the dyno listening at addr, past the router.
+func (f *fixture) getFrom(addr, path string) (int, string, error) {
+	res, err := f.client.Get("http://" + addr + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
+}
+
 // versionsServed sends n requests and returns the versions that answered.
 func (f *fixture) versionsServed(n int) map[string]int {
 	f.t.Helper()

@@ -1,7 +1,10 @@
 package local
 
 import (
+	"errors"
+	"io/fs"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -129,4 +132,44 @@ func TestIsolation_CommandHasTheAppsNprocLimit(t *testing.T) {
 		}
 	}
 	t.Errorf("no Max processes in the app's /proc/self/limits:\n%s", limits)
+}
+
+// Each isolated dyno has its own /tmp: a file one dyno writes there is in
+// neither the other dyno's /tmp nor the host's, and a file in the host's
+// /tmp is in no dyno's.
+func TestIsolation_TmpIsPrivate(t *testing.T) {
+	f := isolatedFixture(t, nil)
+	host, err := os.CreateTemp("/tmp", "slipway-host-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host.Close()
+	t.Cleanup(func() { os.Remove(host.Name()) })
+	if err := os.Chmod(host.Name(), 0o644); err != nil { // readable by the dyno's uid, were it there
+		t.Fatal(err)
+	}
+	mark := "/tmp/slipway-" + f.app.Name + "-"
+	t.Cleanup(func() { os.Remove(mark + "web.1"); os.Remove(mark + "web.2") }) // were /tmp the host's
+	f.mustDeploy(f.desired(1, testslug.UnpackedSlug(t, "web: echo mine > "+mark+"$DYNO; exec ./testapp\n"), web(2)))
+	addrs := f.dynoAddrs()
+	if len(addrs) != 2 {
+		t.Fatalf("dynos at %v, want two", addrs)
+	}
+	for name, addr := range addrs {
+		for other := range addrs {
+			code, body, err := f.getFrom(addr, "/probe/read?path="+mark+other)
+			if other == name && (err != nil || code != 200 || body != "mine\n") {
+				t.Errorf("%s reads its own %s%s: %d %q, %v; want %q", name, mark, other, code, body, err, "mine\n")
+			}
+			if other != name && (err != nil || code != 403 || !strings.Contains(body, "no such file or directory")) {
+				t.Errorf("%s reads %s's %s%s: %d %q, %v; want no such file", name, other, mark, other, code, body, err)
+			}
+		}
+		if _, err := os.Stat(mark + name); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the host's /tmp holds what %s wrote in its own: %v", name, err)
+		}
+		if code, body, err := f.getFrom(addr, "/probe/read?path="+host.Name()); err != nil || code != 403 || !strings.Contains(body, "no such file or directory") {
+			t.Errorf("%s reads the host's %s: %d %q, %v; want no such file", name, host.Name(), code, body, err)
+		}
+	}
 }
