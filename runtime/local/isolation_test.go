@@ -5,15 +5,19 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	slipway "github.com/slipway/slipway"
 	"github.com/slipway/slipway/internal/isotest"
 	"github.com/slipway/slipway/internal/testslug"
+	"github.com/slipway/slipway/runtime/local/dynoinit"
 )
 
 // isolatedFixture is a fixture whose dynos run isolated, as the app's uid
@@ -171,5 +175,45 @@ func TestIsolation_TmpIsPrivate(t *testing.T) {
 		if code, body, err := f.getFrom(addr, "/probe/read?path="+host.Name()); err != nil || code != 403 || !strings.Contains(body, "no such file or directory") {
 			t.Errorf("%s reads the host's %s: %d %q, %v; want no such file", name, host.Name(), code, body, err)
 		}
+	}
+}
+
+// SIGINT to a dyno's init reaches the command: its trap runs, and how it
+// exits is how the dyno ended. Isolated or not, the init forwards it.
+func TestIsolation_InitForwardsSIGINT(t *testing.T) {
+	// A crashed dyno waits to restart, so that its state can be read.
+	wait := func(c *Config) { c.CrashBackoffBase, c.CrashBackoffMax = time.Hour, time.Hour }
+	for _, tt := range []struct {
+		name    string
+		fixture func(t *testing.T) *fixture
+	}{
+		{"unisolated", func(t *testing.T) *fixture { return newFixture(t, wait) }},
+		{"isolated", func(t *testing.T) *fixture { return isolatedFixture(t, wait) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.fixture(t)
+			slug := testslug.UnpackedSlug(t, "worker: trap 'echo got SIGINT; exit 3' INT; echo trap set; sleep 60 & wait\n")
+			f.mustDeploy(f.desired(1, slug, formation("worker", 1)))
+			logFile := filepath.Join(f.rt.cfg.DataDir, "logs", f.app.ID, "worker.1.log")
+			said := func(line string) bool { // the command's output, not the header quoting it
+				b, _ := os.ReadFile(logFile)
+				return strings.Contains(string(b), " "+dynoinit.SourceApp+" "+line+"\n")
+			}
+			// Deploy may return before the init's Go runtime has even reached
+			// Main (MinUptime is 50ms here); a signal sent then is lost. Once
+			// the trap is set, the init runs the command and catches signals.
+			waitFor(t, 5*time.Second, "the worker to set its trap", func() bool { return said("trap set") })
+			if err := syscall.Kill(f.pids()["worker.1"], syscall.SIGINT); err != nil {
+				t.Fatalf("SIGINT to the init: %v", err)
+			}
+			waitFor(t, 5*time.Second, "the worker to end", func() bool {
+				ds := f.dynos()
+				return len(ds) == 1 && ds[0].State == slipway.DynoCrashed
+			})
+			if ds := f.dynos(); !strings.HasPrefix(ds[0].AdditionalInfo, "exited with status 3") || !said("got SIGINT") {
+				b, _ := os.ReadFile(logFile)
+				t.Errorf("after SIGINT to the init the worker %q; its log:\n%s\nwant its trap to run and exit 3", ds[0].AdditionalInfo, b)
+			}
+		})
 	}
 }
