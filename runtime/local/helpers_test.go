@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	slipway "github.com/slipway/slipway"
 	"github.com/slipway/slipway/internal/testslug"
 )
@@ -187,6 +189,22 @@ func (f *fixture) getFrom(addr, path string) (int, string, error) {
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	return res.StatusCode, string(b), err
+}
+
+// children returns the host's processes whose parent is pid.
+func children(t testing.TB, pid int) []procfs.ProcStat {
+	t.Helper()
+	procs, err := procfs.AllProcs()
+	if err != nil {
+		t.Fatalf("listing processes: %v", err)
+	}
+	var out []procfs.ProcStat
+	for _, p := range procs {
+		if st, err := p.Stat(); err == nil && st.PPID == pid {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // versionsServed sends n requests and returns the versions that answered.

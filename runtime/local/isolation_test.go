@@ -217,3 +217,36 @@ func TestIsolation_InitForwardsSIGINT(t *testing.T) {
 		})
 	}
 }
+
+// The init is PID 1 of an isolated dyno: a process orphaned in it becomes
+// the init's child, and once it exits the init reaps it (no zombie stays).
+func TestIsolation_InitReapsOrphans(t *testing.T) {
+	f := isolatedFixture(t, nil)
+	// The subshell starts the loop in the background and exits: the loop
+	// is orphaned, and runs until the test lets it end.
+	slug := testslug.UnpackedSlug(t, "web: (until [ -e /tmp/orphan-may-exit ]; do sleep 0.02; done &); exec ./testapp\n")
+	f.mustDeploy(f.desired(1, slug, web(1)))
+	init := f.pids()["web.1"]
+	orphan := 0
+	waitFor(t, 5*time.Second, "the orphaned loop to become the init's child", func() bool {
+		for _, st := range children(t, init) {
+			if st.Comm == "sh" && st.State != "Z" {
+				orphan = st.PID
+				return true
+			}
+		}
+		return false
+	})
+	f.mustGet("/probe/write?path=/tmp/orphan-may-exit")
+	waitFor(t, 5*time.Second, "the init to reap its orphan and leave no zombie", func() bool {
+		for _, st := range children(t, init) {
+			if st.PID == orphan || st.State == "Z" {
+				return false
+			}
+		}
+		return true
+	})
+	if !alive(init) {
+		t.Errorf("the init %d ended with its orphan", init)
+	}
+}
