@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	slipway "github.com/slipway/slipway"
 	"github.com/slipway/slipway/internal/testslug"
 )
@@ -154,6 +156,53 @@ func (f *fixture) pids() map[string]int {
 			out[d.name] = d.proc.pid
 		}
 		d.mu.Unlock()
+	}
+	return out
+}
+
+// dynoAddrs returns where each of f's dynos listens, by name.
+func (f *fixture) dynoAddrs() map[string]string {
+	a := f.rt.findApp(f.app.ID)
+	out := map[string]string{}
+	if a == nil {
+		return out
+	}
+	a.mu.Lock()
+	ds := append([]*dyno(nil), a.dynos...)
+	a.mu.Unlock()
+	for _, d := range ds {
+		d.mu.Lock()
+		if addr := d.addr.Load(); addr != nil {
+			out[d.name] = *addr
+		}
+		d.mu.Unlock()
+	}
+	return out
+}
+
+// getFrom sends GET path to the dyno listening at addr, past the router.
+func (f *fixture) getFrom(addr, path string) (int, string, error) {
+	res, err := f.client.Get("http://" + addr + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
+}
+
+// children returns the host's processes whose parent is pid.
+func children(t testing.TB, pid int) []procfs.ProcStat {
+	t.Helper()
+	procs, err := procfs.AllProcs()
+	if err != nil {
+		t.Fatalf("listing processes: %v", err)
+	}
+	var out []procfs.ProcStat
+	for _, p := range procs {
+		if st, err := p.Stat(); err == nil && st.PPID == pid {
+			out = append(out, st)
+		}
 	}
 	return out
 }

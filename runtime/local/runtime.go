@@ -19,14 +19,15 @@
 // capacity.
 //
 // Dynos: a dyno runs `/bin/sh -c <command>` in the slug directory, in its
-// own process group (signals go to the whole group), with the server's PATH, HOME and LANG (nothing else
-// of the server's environment), the config vars, PORT (a free loopback port
-// per process), DYNO (type.N), SLIPWAY_RELEASE_VERSION, SLIPWAY_RELEASE_ID
-// and SLIPWAY_APP (the app name). Numbers are the lowest free per type, so
-// with surge 1 a rollout of web.1–3 starts web.4, then web.1 again, and so
-// on. Output is appended to DataDir/logs/<app id>/<dyno>.log after a header
-// line naming the release, a stamped line at a time, and rotated into
-// <dyno>.log.1 past Config.LogMaxBytes; Logs reads it back (a
+// own process group (signals go to the whole group), with exactly the
+// config vars, PORT (a free loopback port per process), DYNO (type.N), HOME
+// (the slug directory), PATH=/usr/local/bin:/usr/bin:/bin and
+// SLIPWAY_RELEASE_VERSION as its environment, nothing of the server's (see
+// dynoEnv; isolation changes PORT and HOME). Numbers are the lowest free
+// per type, so with surge 1 a rollout of web.1–3 starts web.4, then web.1
+// again, and so on. Output is appended to DataDir/logs/<app id>/<dyno>.log
+// after a header line naming the release, a stamped line at a time, and
+// rotated into <dyno>.log.1 past Config.LogMaxBytes; Logs reads it back (a
 // slipway.LogSource). Only the type "web" is routed.
 //
 // Progress: each rollout step is one slipway.ProgressEvent (started,

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -344,6 +346,50 @@ func TestDeploy_Environment(t *testing.T) {
 	b, err := os.ReadFile(logFile)
 	if err != nil || !strings.Contains(string(b), "web.1 v4 (release "+d.Release.ID+")") || !strings.Contains(string(b), "testapp: web.1 v4 listening") {
 		t.Errorf("log %s = %q, %v", logFile, b, err)
+	}
+}
+
+// The dyno's command starts with exactly its config vars, PORT, DYNO, HOME
+// (the slug's folder), the fixed PATH and SLIPWAY_RELEASE_VERSION.
+func TestDeploy_EnvironmentIsExact(t *testing.T) {
+	deployAndCheckEnv(t, newFixture(t, nil), "")
+}
+
+// envProcfile's web command saves the environment it was started with (the
+// shell's own, as the init handed it over) to ./environ, then runs the app.
+// The shell adds what any POSIX shell sets itself (PWD) to what it runs.
+const envProcfile = "web: cat /proc/$$/environ > environ; exec ./testapp\n"
+
+// deployAndCheckEnv deploys release 4 of envProcfile to f with config vars
+// (reserved keys among them, which the runtime drops) while the server's
+// environment holds variables of the test's own, and checks that the
+// dyno's command started with exactly the config vars, PORT, DYNO, HOME
+// (home, or the slug's folder when empty), the fixed PATH and
+// SLIPWAY_RELEASE_VERSION.
+func deployAndCheckEnv(t *testing.T, f *fixture, home string) {
+	t.Helper()
+	t.Setenv("SLIPWAY_ENV_TEST_SERVER_ONLY", "must not reach a dyno")
+	t.Setenv("LANG", "C.UTF-8")
+	t.Setenv("TERM", "xterm")
+	d := f.desired(4, testslug.UnpackedSlug(t, envProcfile), web(1))
+	d.Config = map[string]string{"FOO": "bar baz", "EMPTY": "", "PORT": "1", "DYNO": "x", "SLIPWAY_APP": "y"}
+	f.mustDeploy(d)
+	if home == "" {
+		home = d.Slug.Dir
+	}
+	recs := readRecords(f.rt.state.path, f.rt.log)
+	if len(recs) != 1 || recs[0].Port == 0 {
+		t.Fatalf("dynos.json = %+v, want one dyno with a port", recs)
+	}
+	want := []string{
+		"FOO=bar baz", "EMPTY=", "PORT=" + strconv.Itoa(recs[0].Port), "DYNO=web.1", "HOME=" + home,
+		"PATH=/usr/local/bin:/usr/bin:/bin", "SLIPWAY_RELEASE_VERSION=4",
+	}
+	got := strings.Split(strings.TrimSuffix(f.mustGet("/probe/read?path=environ"), "\x00"), "\x00")
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the dyno's command started with\n  %q\nwant exactly\n  %q", got, want)
 	}
 }
 

@@ -62,8 +62,12 @@ func Main() {
 			unix.Sethostname([]byte(spec.Hostname))
 		}
 		if spec.Nproc > 0 {
+			// Inherited by the command and enforced for its unprivileged
+			// uid: a dyno must not start without it.
 			lim := unix.Rlimit{Cur: spec.Nproc, Max: spec.Nproc}
-			unix.Setrlimit(unix.RLIMIT_NPROC, &lim) // inherited; enforced for the unprivileged command
+			if err := unix.Setrlimit(unix.RLIMIT_NPROC, &lim); err != nil {
+				fail("limiting the app's processes (RLIMIT_NPROC %d): %v", spec.Nproc, err)
+			}
 		}
 	}
 	pr, pw, err := os.Pipe()
