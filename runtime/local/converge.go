@@ -32,11 +32,18 @@ type spec struct {
 	reuse   bool
 }
 
+// defaultPath is a dyno's PATH unless its config vars set one.
+const defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
 // releaseEnv is what every process of d gets besides PORT, DYNO and HOME:
-// a fixed PATH, the config vars (minus reserved keys) and
-// SLIPWAY_RELEASE_VERSION. Nothing of the server's environment passes.
+// the config vars (minus reserved keys), PATH (defaultPath unless a config
+// var sets it, as on Heroku) and SLIPWAY_RELEASE_VERSION. Nothing of the
+// server's environment passes.
 func (r *Runtime) releaseEnv(d *slipway.Desired) []string {
-	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	var env []string
+	if _, ok := d.Config["PATH"]; !ok {
+		env = append(env, "PATH="+defaultPath)
+	}
 	keys := make([]string, 0, len(d.Config))
 	for k := range d.Config {
 		if slipway.ReservedConfigKey(k) {

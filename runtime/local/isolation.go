@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -266,15 +268,19 @@ func (iso *isolator) cleanup(rec procRecord) {
 	}
 }
 
-// dynoEnv is the whole environment of a dyno's command: the config vars
-// and PORT, DYNO, HOME, PATH and SLIPWAY_RELEASE_VERSION, nothing of the
-// server's.
+// dynoEnv is the whole environment of a dyno's command: base (the config
+// vars, PATH and SLIPWAY_RELEASE_VERSION) and PORT, DYNO and HOME (home
+// unless a config var sets it), nothing of the server's.
 func dynoEnv(base []string, port int, dyno, home string) []string {
 	env := append([]string(nil), base...)
 	if port != 0 {
 		env = append(env, "PORT="+strconv.Itoa(port))
 	}
-	return append(env, "DYNO="+dyno, "HOME="+home)
+	env = append(env, "DYNO="+dyno)
+	if !slices.ContainsFunc(base, func(kv string) bool { return strings.HasPrefix(kv, "HOME=") }) {
+		env = append(env, "HOME="+home) // unless a config var sets it
+	}
+	return env
 }
 
 // DefaultSize is the memory and CPU a dyno of the default size gets: the

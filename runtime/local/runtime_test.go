@@ -355,6 +355,28 @@ func TestDeploy_EnvironmentIsExact(t *testing.T) {
 	deployAndCheckEnv(t, newFixture(t, nil), "")
 }
 
+// A config var PATH or HOME replaces the runtime's default, as on Heroku:
+// the command gets each once, with the config's value.
+func TestDeploy_ConfigPathAndHomeReplaceTheDefaults(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	d := f.desired(2, testslug.UnpackedSlug(t, envProcfile), web(1))
+	d.Config = map[string]string{"PATH": "/app/bin:/usr/bin:/bin", "HOME": "/tmp"}
+	f.mustDeploy(d)
+	var paths, homes []string
+	for _, kv := range strings.Split(f.mustGet("/probe/read?path=environ"), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			paths = append(paths, v)
+		}
+		if v, ok := strings.CutPrefix(kv, "HOME="); ok {
+			homes = append(homes, v)
+		}
+	}
+	if !slices.Equal(paths, []string{"/app/bin:/usr/bin:/bin"}) || !slices.Equal(homes, []string{"/tmp"}) {
+		t.Errorf("PATH %q and HOME %q in the command's environment, want each once with the config's value", paths, homes)
+	}
+}
+
 // envProcfile's web command saves the environment it was started with (the
 // shell's own, as the init handed it over) to ./environ, then runs the app.
 // The shell adds what any POSIX shell sets itself (PWD) to what it runs.
