@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	slipway "github.com/slipway/slipway"
 	"github.com/slipway/slipway/internal/backoff"
+	"github.com/slipway/slipway/runtime/local/dynoinit"
 )
 
 // dyno is one slot of an app's formation: a supervisor goroutine that runs a
@@ -479,6 +481,20 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 	}
 	healthcheck := d.currentSpec().healthcheck
 	if d.typ != "web" && healthcheck == "" {
+		// Its uptime counts from when the init started the command, not
+		// from the init's own start.
+		for poll := (backoff.Exponential{Initial: time.Millisecond, Factor: 1.5, Max: 20 * time.Millisecond}).Sequence(); dynoinit.ReadStatus(filepath.Join(r.procDir(p.id), "status")).PID == 0; {
+			t := time.NewTimer(poll.Next())
+			select {
+			case <-t.C:
+			case <-p.exited:
+				t.Stop()
+				return exited()
+			case <-d.stopCh:
+				t.Stop()
+				return errStopRequested
+			}
+		}
 		t := time.NewTimer(r.cfg.MinUptime)
 		defer t.Stop()
 		select {

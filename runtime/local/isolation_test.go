@@ -199,9 +199,8 @@ func TestIsolation_InitForwardsSIGINT(t *testing.T) {
 				b, _ := os.ReadFile(logFile)
 				return strings.Contains(string(b), " "+dynoinit.SourceApp+" "+line+"\n")
 			}
-			// Deploy may return before the init's Go runtime has even reached
-			// Main (MinUptime is 50ms here); a signal sent then is lost. Once
-			// the trap is set, the init runs the command and catches signals.
+			// A signal before the shell has set its trap would end it by
+			// SIGINT's default action, not through the trap.
 			waitFor(t, 5*time.Second, "the worker to set its trap", func() bool { return said("trap set") })
 			if err := syscall.Kill(f.pids()["worker.1"], syscall.SIGINT); err != nil {
 				t.Fatalf("SIGINT to the init: %v", err)
