@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"os/user"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -33,4 +37,52 @@ func TestServe_FlagDefaults(t *testing.T) {
 			t.Errorf("%s defaults to %v, want %v (as README.md says)", d.flag, d.got, d.want)
 		}
 	}
+}
+
+// TestServe_UnisolatedDynosAreAnnounced: a server whose dynos cannot be
+// isolated (here --dyno-isolation=off; also without root or cgroups) says
+// so as it starts, before it says it is serving: dynos run as the server's
+// own user, and scoped tokens for untrusted tenants need root or the
+// Kubernetes runtime.
+func TestServe_UnisolatedDynosAreAnnounced(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DynoIsolation = "off"
+	var out lockedBuffer
+	srv, err := startServer(bg, cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	warned := strings.Index(text, "dynos run unisolated as "+u.Username+":")
+	serving := strings.Index(text, "Slipway API on ")
+	if warned < 0 || serving < 0 || warned > serving {
+		t.Fatalf("start-up output does not say, before it serves, that dynos run unisolated as %s:\n%s", u.Username, text)
+	}
+	if !strings.Contains(text, "Scoped tokens for untrusted tenants need root (dyno isolation) or the Kubernetes runtime") {
+		t.Errorf("start-up output does not say what untrusted tenants need:\n%s", text)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer the server's goroutines may write to
+// while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
