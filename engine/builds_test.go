@@ -246,6 +246,45 @@ func TestEngine_SlugGC(t *testing.T) {
 	})
 }
 
+// TestEngine_SlugSweep_NarrowsKeptSlugFolders: a slug folder an older
+// server left open to others (0755) is narrowed to 0700 by the sweep at
+// start; a folder that is no build's is left as it is.
+func TestEngine_SlugSweep_NarrowsKeptSlugFolders(t *testing.T) {
+	f := newFixture(t, time.Now)
+	ctx := context.Background()
+	a := &slipway.App{Name: "old", OrgName: "default", SpaceName: "default"}
+	if err := f.db.CreateApp(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	slugDir := t.TempDir()
+	b := &slipway.Build{AppID: a.ID}
+	if err := f.db.CreateBuild(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	kept, other := filepath.Join(slugDir, b.ID), filepath.Join(slugDir, "not-a-build")
+	for _, d := range []string{kept, other} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.db.FinishBuild(ctx, b.ID, slipway.BuildResult{Status: slipway.BuildSucceeded, Slug: &slipway.Slug{Dir: kept, ProcessTypes: map[string]string{"web": "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.eng = engine.New(engine.Config{Store: f.db, Runtime: f.rt, Builder: dirBuilder{}, SlugDir: slugDir, Sweep: 50 * time.Millisecond})
+	f.run(t)
+	mode := func(p string) os.FileMode {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	waitFor(t, "the kept slug's folder to be narrowed to 0700", func() bool { return mode(kept) == 0o700 })
+	if m := mode(other); m != 0o755 {
+		t.Errorf("a folder that is no build's has mode %v, want it left at 0755", m)
+	}
+}
+
 // TestEngine_Builds_QueuedBuildOutlivesAnotherServersStart waits a build
 // for a slot on one server while another server starts on the same store:
 // the other's recovery leaves it alone, as it does a running one.

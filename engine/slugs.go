@@ -59,7 +59,8 @@ func (e *Engine) collectSlugs(ctx context.Context, appID string) {
 // sweepSlugDir removes the folders of the slug dir that nothing refers to:
 // slugs of deleted apps, builds that failed or were cut off by a crash. It
 // runs at start and after an app is deleted. Folders of builds running on
-// any server, of slugs and of releases are kept.
+// any server, of slugs and of releases are kept, and narrowed to 0700 where
+// others may read them (slugs stored before builds made them 0700).
 func (e *Engine) sweepSlugDir(ctx context.Context) {
 	if e.cfg.Slugs == nil || e.cfg.SlugDir == "" {
 		return
@@ -84,11 +85,31 @@ func (e *Engine) sweepSlugDir(ctx context.Context) {
 		}
 		return
 	}
+	gone := make(map[string]bool, len(unused))
 	for _, id := range unused {
 		e.removeSlugDir(id)
+		gone[id] = true
 	}
 	if len(unused) > 0 {
 		e.log.Info("slug sweep: removed unused slug folders", "count", len(unused))
+	}
+	for _, id := range ids {
+		if !gone[id] {
+			e.narrowSlugDir(id)
+		}
+	}
+}
+
+// narrowSlugDir makes the folder of slug id (a UUID) the server's alone,
+// mode 0700, if it is a folder that others may read or enter.
+func (e *Engine) narrowSlugDir(id string) {
+	p := filepath.Join(e.cfg.SlugDir, id)
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	if err := os.Chmod(p, 0o700); err != nil {
+		e.log.Error("slug sweep: narrowing a slug folder to 0700", "slug", id, "err", err)
 	}
 }
 

@@ -1,12 +1,14 @@
 package slug
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -163,6 +165,49 @@ func TestBuild_DirMustBeEmpty(t *testing.T) {
 	}
 	if _, err := os.Stat(keep); err != nil {
 		t.Errorf("Build removed what was in the directory before: %v", err)
+	}
+}
+
+// TestBuild_SlugFolderIsTheServersAlone: a slug's folder, and the slug dir
+// Build creates above it (a custom --slug-dir), are 0700 whatever the
+// archive says of its root, and an empty folder made beforehand is
+// narrowed to 0700; the files inside keep their 0755 and 0644, which dynos
+// and pods run with.
+func TestBuild_SlugFolderIsTheServersAlone(t *testing.T) {
+	archive := tarGz(t, []entry{
+		{name: "./", typ: tar.TypeDir, mode: 0o777},
+		{name: "repo-abc/", typ: tar.TypeDir, mode: 0o777},
+		file("repo-abc/Procfile", "web: ./bin/server\n"),
+		exe("repo-abc/bin/server", "#!/bin/sh\n"),
+	})
+	slugDir := filepath.Join(t.TempDir(), "shared", "slugs")
+	fresh := filepath.Join(slugDir, "build-1")
+	made := filepath.Join(t.TempDir(), "build-2")
+	if err := os.Mkdir(made, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{fresh, made} {
+		if _, err := (&Builder{}).Build(context.Background(), slipway.BuildSource{URL: dataURI(archive)}, dir, t.Logf); err != nil {
+			t.Fatalf("Build into %s: %v", dir, err)
+		}
+	}
+	for path, want := range map[string]fs.FileMode{
+		filepath.Dir(slugDir):                 0o700,
+		slugDir:                               0o700,
+		fresh:                                 0o700,
+		made:                                  0o700,
+		filepath.Join(fresh, "Procfile"):      0o644,
+		filepath.Join(fresh, "bin"):           0o755,
+		filepath.Join(fresh, "bin", "server"): 0o755,
+		filepath.Join(made, "bin", "server"):  0o755,
+	} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
 	}
 }
 

@@ -12,7 +12,9 @@
 // [os.Root] opened on the slug directory as a second line of defence. The
 // compressed size, the unpacked size and the number of entries are limited,
 // file modes are reduced to 0755 or 0644, and when a build fails everything
-// it wrote is removed.
+// it wrote is removed. The slug's own folder (and any parent Build creates)
+// is 0700: a stored slug is the server's alone (isolated dynos see theirs
+// through an overlay, pods download theirs from the server).
 //
 // Many archives wrap their content in one folder (GitHub tarballs unpack to
 // "repo-sha/…", "Compress folder" zips to "folder/…"). When the root of the
@@ -102,9 +104,10 @@ func (b *Builder) httpClient(scoped bool) *http.Client {
 }
 
 // Build fetches src, verifies it and unpacks it into dir, logging each step
-// through logf (which may be nil). dir must not exist or be empty; it is
-// created with mode 0755 for archive sources and left alone for docker://
-// sources. On failure everything written under dir is removed, dir included.
+// through logf (which may be nil). dir must not exist or be empty; for
+// archive sources it is created (with any missing parents) or narrowed to
+// mode 0700, and for docker:// sources left alone. On failure everything
+// written under dir is removed, dir included.
 //
 // For docker://<reference> it only checks the reference's shape and returns
 // a slug with Image set, Dir "" and the one process type "web" whose empty
@@ -181,7 +184,11 @@ func (b *Builder) Build(ctx context.Context, src slipway.BuildSource, dir string
 }
 
 // prepareDir creates dir, or checks that it is an empty directory, so that
-// removing it after a failure removes only what the build wrote.
+// removing it after a failure removes only what the build wrote. dir, and
+// the parents it creates (the slug dir itself, the first time), get mode
+// 0700, so no other uid (an isolated dyno's included) reads a stored slug.
+// The files inside keep 0755 or 0644: a dyno reads its own slug through
+// its overlay, whose root is its own, and pods unpack the blob with them.
 func prepareDir(dir string) error {
 	if dir == "" {
 		return fmt.Errorf("slug: no directory to unpack into")
@@ -189,14 +196,16 @@ func prepareDir(dir string) error {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case os.IsNotExist(err):
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("slug: create %s: %w", dir, err)
 		}
-		return nil
 	case err != nil:
 		return fmt.Errorf("slug: read %s: %w", dir, err)
 	case len(entries) > 0:
 		return fmt.Errorf("slug: %s is not empty; each build needs a fresh directory", dir)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("slug: %s: %w", dir, err)
 	}
 	return nil
 }

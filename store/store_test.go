@@ -952,21 +952,41 @@ func TestStore_RestartQueue(t *testing.T) {
 	})
 }
 
+// TestStore_SQLiteFilesAreTheServersAlone: the database file and its -wal
+// and -shm files are 0600 when the store creates them, and a database file
+// open to others (copied in, or left by an older server) is narrowed to
+// 0600 when the store opens it.
 func TestStore_SQLiteFilesAreTheServersAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "slipway.db")
+	check := func(when string) {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %s has mode %v, want 0600", when, filepath.Base(p), fi.Mode().Perm())
+			}
+		}
+	}
 	db, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	mustApp(t, db, "modes") // a write, so the -wal file exists
-	for _, p := range []string{path, path + "-wal"} {
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s has mode %v, want 0600", filepath.Base(p), fi.Mode().Perm())
-		}
+	mustApp(t, db, "modes") // a write, so the -wal and -shm files exist
+	check("created")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err = store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustApp(t, db, "modes2")
+	check("reopened after a chmod 644")
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -598,6 +601,78 @@ func TestServe_RefusesDataOpenToOthers(t *testing.T) {
 	os.WriteFile(filepath.Join(cfg.DataDir, "token"), []byte("tok\n"), 0o644)
 	if _, err := startServer(bg, cfg, io.Discard); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("start with a 0644 token file: %v", err)
+	}
+}
+
+// TestServe_DataIsTheServersAlone: a data dir the server creates is 0700,
+// the token it generates 0600 and the SQLite files (-wal and -shm
+// included) 0600; with a --slug-dir of its own, the slug dir and each
+// slug's folder are 0700, and the slug's blob, which Kubernetes pods
+// download, still packs its files with their modes. (Dynos running from
+// 0700 slugs, isolated and not: the local runtime's tests.)
+func TestServe_DataIsTheServersAlone(t *testing.T) {
+	cfg := testConfig(t)
+	base := t.TempDir()
+	cfg.DataDir = filepath.Join(base, "state", "data") // neither exists yet
+	cfg.SlugDir = filepath.Join(base, "shared", "slugs")
+	cfg.Token = "" // generated and saved in the data dir
+	ts := startTestServer(t, cfg)
+	if _, err := ts.c.CreateApp(bg, "modes", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	archive := testslug.TarGz(t, map[string]testslug.File{
+		"Procfile": {Body: []byte("web: bin/run\n")},
+		"bin/run":  {Body: []byte("#!/bin/sh\nexec sleep 60\n"), Mode: 0o755},
+	})
+	b, err := ts.c.CreateBuild(bg, "modes", client.NewBuild{URL: testslug.DataURI(archive)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ts.c.WaitBuild(bg, "modes", b.ID, nil); err != nil || got.Status != slipway.BuildSucceeded {
+		t.Fatalf("build: %+v, %v", got, err)
+	}
+	slugID := b.ID
+	code, blob := ts.raw(t, "GET", "/slugs/"+slugID+"/blob", "Bearer "+ts.Token, "")
+	if code != 200 {
+		t.Fatalf("GET the slug's blob: %d %.300s", code, blob)
+	}
+	modes := map[string]string{}
+	zr, err := gzip.NewReader(strings.NewReader(blob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tr := tar.NewReader(zr); ; {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		modes[h.Name] = fmt.Sprintf("%o", h.Mode)
+	}
+	if want := map[string]string{"Procfile": "644", "bin/": "755", "bin/run": "755"}; !maps.Equal(modes, want) {
+		t.Errorf("the slug's blob holds %v (name: mode), want %v", modes, want)
+	}
+
+	db := filepath.Join(cfg.DataDir, "slipway.db")
+	for path, want := range map[string]os.FileMode{
+		cfg.DataDir:                         0o700,
+		filepath.Join(cfg.DataDir, "token"): 0o600,
+		db:                                  0o600,
+		db + "-wal":                         0o600,
+		db + "-shm":                         0o600,
+		cfg.SlugDir:                         0o700,
+		filepath.Join(cfg.SlugDir, slugID):  0o700,
+	} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
 	}
 }
 

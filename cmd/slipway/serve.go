@@ -108,7 +108,14 @@ func defaultDataDir() string {
 }
 
 func newServeCmd() *cobra.Command {
-	var c serveConfig
+	cmd, _ := newServeCmdConfig()
+	return cmd
+}
+
+// newServeCmdConfig returns the serve command and the config its flags
+// fill in when it is parsed (tests read the defaults from it).
+func newServeCmdConfig() (*cobra.Command, *serveConfig) {
+	c := &serveConfig{}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Slipway server: API, release engine, local runtime and router",
@@ -133,9 +140,9 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 			}
 			c.Token = os.Getenv("SLIPWAY_TOKEN")
 			if c.MigrateOnly {
-				return migrateOnly(cmd.Context(), c, cmd.OutOrStdout())
+				return migrateOnly(cmd.Context(), *c, cmd.OutOrStdout())
 			}
-			srv, err := startServer(cmd.Context(), c, cmd.OutOrStdout())
+			srv, err := startServer(cmd.Context(), *c, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -187,7 +194,7 @@ the router on 127.0.0.1:5080. Every flag has an environment twin, e.g.
 	f.StringVar(&c.TLSKey, "tls-key", "", "the private key (PEM) of --tls-cert")
 	f.BoolVar(&c.UI, "ui", true, "serve the web dashboard under /ui/ of the API's address (--ui=false turns it off)")
 	f.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token GET /metrics needs (default: none; prefer SLIPWAY_METRICS_TOKEN, as flags show in ps)")
-	return cmd
+	return cmd, c
 }
 
 // applyEnv sets every flag not given on the command line from its

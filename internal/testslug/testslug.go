@@ -226,6 +226,7 @@ func DataURI(b []byte) string {
 // UnpackedSlug writes the test app binary and a Procfile with the given text
 // into a fresh tb.TempDir() and returns a slug for it, with a random id and
 // the Procfile's process types, for runtime tests that skip the build. The
+// folder has mode 0700, as the slugs builds store have. The
 // binary is hard-linked when possible: copying it would open an executable
 // for writing while other tests fork, which can make their exec fail with
 // "text file busy".
@@ -233,6 +234,9 @@ func UnpackedSlug(tb testing.TB, procfile string) slipway.Slug {
 	tb.Helper()
 	bin := TestAppBinary(tb)
 	dir := tb.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		tb.Fatalf("testslug: %v", err)
+	}
 	dst := filepath.Join(dir, "testapp")
 	if err := os.Link(bin, dst); err != nil {
 		if err := copyFile(bin, dst, 0o755); err != nil {

@@ -73,6 +73,9 @@ func TestUnpackedSlug(t *testing.T) {
 	if len(s.ID) != 36 || s.Image != "" || s.Size == 0 {
 		t.Errorf("slug = %+v", s)
 	}
+	if fi, err := os.Stat(s.Dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("slug folder: %v, %v; want mode 0700, as stored slugs have", fi, err)
+	}
 	once := filepath.Join(t.TempDir(), "once")
 	cmd := exec.Command("./testapp", "--release-task", "--once-file="+once)
 	cmd.Dir = s.Dir
