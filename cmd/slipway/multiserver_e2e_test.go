@@ -52,6 +52,7 @@ func startProcess(t *testing.T, args ...string) *crashServer {
 }
 
 func TestE2E_TwoServersOnePostgres(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t) // several servers share only PostgreSQL
 	root := t.TempDir()
 	slugs := filepath.Join(root, "slugs") // shared, as a network volume would be
@@ -123,6 +124,7 @@ func TestE2E_TwoServersOnePostgres(t *testing.T) {
 }
 
 func TestE2E_KilledLeaseHolder_OtherServerFinishes(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t) // several servers share only PostgreSQL
 	root := t.TempDir()
 	slugs := filepath.Join(root, "slugs")
@@ -173,6 +175,7 @@ func TestE2E_KilledLeaseHolder_OtherServerFinishes(t *testing.T) {
 // lease, whose dynos (the local runtime runs them on the server that
 // released) are replaced, all on the new release.
 func TestE2E_TwoServers_RestartRunsOnTheLeaseHolderAfterTheRelease(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t) // several servers share only PostgreSQL
 	root := t.TempDir()
 	common := []string{"--database", dsn, "--slug-dir", filepath.Join(root, "slugs"), "--lease-ttl", "3s", "--healthy-deadline", "30s"}
@@ -243,6 +246,7 @@ func TestE2E_TwoServers_RestartRunsOnTheLeaseHolderAfterTheRelease(t *testing.T)
 // rollout is carried out), keeps the stored pause deadline, and finishes
 // the rollout when promoted there.
 func TestE2E_TwoServers_CanaryGoesOnAfterTheHolderDies(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	root := t.TempDir()
 	common := []string{"--database", dsn, "--slug-dir", filepath.Join(root, "slugs"), "--lease-ttl", "3s", "--healthy-deadline", "30s"}

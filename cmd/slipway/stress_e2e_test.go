@@ -1020,6 +1020,7 @@ func randHex(n int) string {
 // URL or body (such as "App "<x>" was not found.") is not a leak; it is
 // listed in the test log.
 func TestSecrets_NeverInLogsOrAnswers(t *testing.T) {
+	t.Parallel()
 	adminTok := "slw_adm1n" + randHex(20)
 	cfgVal := "s3cr3t-config-value-" + randHex(8)
 	cfgVal2 := "s3cr3t-config-value-" + randHex(8)

@@ -167,6 +167,7 @@ func (b *browser) axe(page string) {
 }
 
 func TestBrowser_Dashboard(t *testing.T) {
+	t.Parallel()
 	chromium := chromiumPath(t)
 	cfg := testConfig(t)
 	cfg.UI = true
