@@ -38,8 +38,10 @@ type change struct {
 // template does not change, so only the replica counts do.
 //
 // Once every Deployment has rolled out, Deploy deletes those of types no
-// longer in the formation (dropRemoved), then the Secrets and Jobs of
-// releases older than RevisionHistory (collect).
+// longer in the formation (dropRemoved) and returns; the Secrets and Jobs
+// of releases older than RevisionHistory are deleted after it returned, in
+// the background, with the app's lock held until that is done
+// (collectLater).
 //
 // Deploy ends a split (see Split), on the canary's release to promote it
 // or on the stable one to abort: each type's Deployment rolls to d on the
@@ -70,7 +72,12 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 	if err := a.acquire(ctx); err != nil {
 		return err
 	}
-	defer a.release()
+	held := true // false once the clean-up after a success holds the lock
+	defer func() {
+		if held {
+			a.release()
+		}
+	}()
 	rep := newReporter(progress, r.log, d.App.ID)
 
 	if err := r.ensureNamespace(ctx, p.ns, rep); err != nil {
@@ -170,7 +177,7 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 		}
 	}
 	r.dropRemoved(ctx, p, targets, rep)
-	r.collect(ctx, p)
+	held = !r.collectLater(ctx, a, p)
 	return nil
 }
 
@@ -679,6 +686,35 @@ func (r *Runtime) warnCleanup(p *plan, err error, what string) {
 	if err != nil && !isNotFound(err) {
 		r.log.Warn("kubernetes runtime: clean-up after a release", "app", p.app.ID, "what", what, "err", err)
 	}
+}
+
+// collectLater runs collect after Deploy has returned, so that the
+// release is recorded as succeeded without waiting for the API calls of
+// pure tidying (at the client's QPS, behind those of every other release
+// in flight). The goroutine takes over the app's lock from Deploy and
+// releases it when done, so the next Deploy, Restart or Remove of the app
+// on this server starts after it; its context keeps ctx's values, has its
+// own bound (detached) and ends when the runtime is closed (Close waits
+// for it). It reports false, and runs nothing, once the runtime is
+// closed: the caller keeps the lock. Losing a collection (a crash, Close)
+// is harmless: the next release's collect deletes every version below its own
+// minus RevisionHistory, not just the one that fell out of the window.
+func (r *Runtime) collectLater(ctx context.Context, a *app, p *plan) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.collecting.Add(1)
+	go func() {
+		defer r.collecting.Done()
+		defer a.release()
+		cctx, cancel := r.detached(ctx)
+		defer cancel()
+		defer context.AfterFunc(r.stopCollect, cancel)()
+		r.collect(cctx, p)
+	}()
+	return true
 }
 
 // collect deletes the Secrets and release Jobs of versions below the
