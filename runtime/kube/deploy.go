@@ -37,6 +37,12 @@ type change struct {
 // Deploying the running release with other quantities scales it: the pod
 // template does not change, so only the replica counts do.
 //
+// Once every Deployment has rolled out, Deploy deletes those of types no
+// longer in the formation (dropRemoved) and returns; the Secrets and Jobs
+// of releases older than RevisionHistory are deleted after it returned, in
+// the background, with the app's lock held until that is done
+// (collectLater).
+//
 // Deploy ends a split (see Split), on the canary's release to promote it
 // or on the stable one to abort: each type's Deployment rolls to d on the
 // full formation (from the stable release, or just scaled back) while the
@@ -66,7 +72,12 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 	if err := a.acquire(ctx); err != nil {
 		return err
 	}
-	defer a.release()
+	held := true // false once the clean-up after a success holds the lock
+	defer func() {
+		if held {
+			a.release()
+		}
+	}()
 	rep := newReporter(progress, r.log, d.App.ID)
 
 	if err := r.ensureNamespace(ctx, p.ns, rep); err != nil {
@@ -165,7 +176,8 @@ func (r *Runtime) Deploy(ctx context.Context, d slipway.Desired, progress slipwa
 			return err
 		}
 	}
-	r.cleanup(ctx, p, rep)
+	r.dropRemoved(ctx, p, targets, rep)
+	held = !r.collectLater(ctx, a, p)
 	return nil
 }
 
@@ -601,67 +613,147 @@ func sortedVersions(set map[string]bool) []string {
 	return out
 }
 
-// cleanup runs after a successful rollout: it deletes the Deployments of
-// types no longer desired, the Service when there is no web type any more,
-// and the Secrets and release Jobs of versions below the release's minus
-// RevisionHistory (it keeps vN-5 to vN). Failures are logged: the release
-// has succeeded.
-func (r *Runtime) cleanup(ctx context.Context, p *plan, rep *reporter) {
-	sel := metav1.ListOptions{LabelSelector: LabelAppID + "=" + p.app.ID}
+// dropRemoved runs after a successful rollout, before Deploy returns,
+// because it changes what runs and what serves: it deletes the Deployments
+// of types no longer desired (each reported in the release's log) and the
+// app's Service when there is no web type any more. Failures are logged:
+// the release has succeeded, and the next one tries again.
+//
+// The app's Deployments come from the informer's cache when it has seen
+// every target at the generation this Deploy wrote, as await has just
+// read them: one watch delivers a namespace's Deployments in the order
+// they were written, so a cache that has seen this Deploy's writes has
+// seen every Deployment created before it, and under the app's lock (and
+// the engine's lease between servers) no Deploy, Split or Restart of the
+// app creates one meanwhile. Otherwise (no target, or await had to ask
+// the API server for one) a List: a Deployment to delete must not be
+// missed because its creation is still on its way to the cache.
+func (r *Runtime) dropRemoved(ctx context.Context, p *plan, targets []*target, rep *reporter) {
 	keep := map[string]bool{}
 	for _, tp := range p.types {
 		keep[tp.deployment.Name] = true
 	}
-	warn := func(err error, what string) {
-		if err != nil && !isNotFound(err) {
-			r.log.Warn("kubernetes runtime: clean-up after a release", "app", p.app.ID, "what", what, "err", err)
-		}
-	}
-	// A list, not the cache: one call per release, and a Deployment to
-	// delete must not be missed because its creation is still on its way.
-	deps, err := r.kc.AppsV1().Deployments(p.ns).List(ctx, sel)
-	warn(err, "list deployments")
-	if err == nil {
-		for _, dep := range deps.Items {
-			if keep[dep.Name] {
-				continue
-			}
-			typ := dep.Labels[LabelType]
-			err := r.kc.AppsV1().Deployments(p.ns).Delete(ctx, dep.Name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
-			warn(err, "delete deployment "+dep.Name)
-			if err == nil {
-				rep.Emit(slipway.EventStopped, "", typ, "%s: no longer in the formation; Deployment %s deleted", typ, dep.Name)
+	var deps []*appsv1.Deployment // read only
+	if c, err := r.cacheFor(ctx, p.ns); err == nil && seenAll(c, p.app.ID, targets) {
+		deps = c.deployments(p.app.ID)
+	} else {
+		list, err := r.kc.AppsV1().Deployments(p.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelAppID + "=" + p.app.ID})
+		r.warnCleanup(p, err, "list deployments")
+		if err == nil {
+			for i := range list.Items {
+				deps = append(deps, &list.Items[i])
 			}
 		}
 	}
+	for _, dep := range deps {
+		if keep[dep.Name] {
+			continue
+		}
+		typ := dep.Labels[LabelType]
+		err := r.kc.AppsV1().Deployments(p.ns).Delete(ctx, dep.Name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+		r.warnCleanup(p, err, "delete deployment "+dep.Name)
+		if err == nil {
+			rep.Emit(slipway.EventStopped, "", typ, "%s: no longer in the formation; Deployment %s deleted", typ, dep.Name)
+		}
+	}
+	// Not left to collect: another server may hold the app next, and
+	// deploy a web type (and so this Service) before collect would run.
 	if p.service == nil {
 		svc, err := r.kc.CoreV1().Services(p.ns).Get(ctx, serviceName(p.app.Name), metav1.GetOptions{})
 		if err == nil && svc.Labels[LabelAppID] == p.app.ID {
-			warn(r.kc.CoreV1().Services(p.ns).Delete(ctx, svc.Name, metav1.DeleteOptions{}), "delete service")
+			r.warnCleanup(p, r.kc.CoreV1().Services(p.ns).Delete(ctx, svc.Name, metav1.DeleteOptions{}), "delete service")
 		} else {
-			warn(err, "get service")
+			r.warnCleanup(p, err, "get service")
 		}
 	}
+}
+
+// seenAll reports whether the cache holds the Deployment of every target
+// (at least one) as observed at the generation the rollout waited for.
+func seenAll(c *nsCache, appID string, ts []*target) bool {
+	for _, t := range ts {
+		dep := c.deployment(appID, t.name)
+		if dep == nil || dep.Generation < t.gen || dep.Status.ObservedGeneration < t.gen {
+			return false
+		}
+	}
+	return len(ts) > 0
+}
+
+// warnCleanup logs a failed call of a clean-up after a release; a missing
+// object is no failure.
+func (r *Runtime) warnCleanup(p *plan, err error, what string) {
+	if err != nil && !isNotFound(err) {
+		r.log.Warn("kubernetes runtime: clean-up after a release", "app", p.app.ID, "what", what, "err", err)
+	}
+}
+
+// collectLater runs collect after Deploy has returned, so that the
+// release is recorded as succeeded without waiting for the API calls of
+// pure tidying (at the client's QPS, behind those of every other release
+// in flight). The goroutine takes over the app's lock from Deploy and
+// releases it when done, so the next Deploy, Restart or Remove of the app
+// on this server starts after it; its context keeps ctx's values, has its
+// own bound (detached) and ends when the runtime is closed (Close waits
+// for it). It reports false, and runs nothing, once the runtime is
+// closed: the caller keeps the lock. Losing a collection (a crash, Close)
+// is harmless: the next release's collect deletes every version below its own
+// minus RevisionHistory, not just the one that fell out of the window.
+func (r *Runtime) collectLater(ctx context.Context, a *app, p *plan) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.collecting.Add(1)
+	go func() {
+		defer r.collecting.Done()
+		defer a.release()
+		cctx, cancel := r.detached(ctx)
+		defer cancel()
+		defer context.AfterFunc(r.stopCollect, cancel)()
+		r.collect(cctx, p)
+	}()
+	return true
+}
+
+// collect deletes the Secrets and release Jobs of versions below the
+// release's minus RevisionHistory (it keeps vN-5 to vN), whichever release
+// left them. Failures are logged; it stops when ctx ends.
+func (r *Runtime) collect(ctx context.Context, p *plan) {
 	oldest := p.release.Version - RevisionHistory
+	if oldest <= 1 {
+		return // versions start at 1: nothing is that old
+	}
+	sel := metav1.ListOptions{LabelSelector: LabelAppID + "=" + p.app.ID}
 	old := func(l map[string]string) bool {
 		v, err := strconv.Atoi(l[LabelVersion])
 		return err == nil && v < oldest
 	}
 	secrets, err := r.kc.CoreV1().Secrets(p.ns).List(ctx, sel)
-	warn(err, "list secrets")
+	r.warnCleanup(p, err, "list secrets")
 	if err == nil {
 		for _, s := range secrets.Items {
+			if ctx.Err() != nil {
+				return
+			}
 			if old(s.Labels) {
-				warn(r.kc.CoreV1().Secrets(p.ns).Delete(ctx, s.Name, metav1.DeleteOptions{}), "delete secret "+s.Name)
+				r.warnCleanup(p, r.kc.CoreV1().Secrets(p.ns).Delete(ctx, s.Name, metav1.DeleteOptions{}), "delete secret "+s.Name)
 			}
 		}
 	}
+	if ctx.Err() != nil {
+		return
+	}
 	jobs, err := r.kc.BatchV1().Jobs(p.ns).List(ctx, sel)
-	warn(err, "list jobs")
+	r.warnCleanup(p, err, "list jobs")
 	if err == nil {
 		for _, j := range jobs.Items {
+			if ctx.Err() != nil {
+				return
+			}
 			if old(j.Labels) {
-				warn(r.kc.BatchV1().Jobs(p.ns).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)}), "delete job "+j.Name)
+				r.warnCleanup(p, r.kc.BatchV1().Jobs(p.ns).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)}), "delete job "+j.Name)
 			}
 		}
 	}

@@ -464,6 +464,7 @@ func TestDeploy_KeepsTheLastSecrets(t *testing.T) {
 	for v := 1; v <= RevisionHistory+3; v++ {
 		h.mustDeploy(release(v, "hello:v1", map[string]string{"V": "x"}, web(1)))
 	}
+	h.settle()
 	last := RevisionHistory + 3
 	for v := 1; v <= last; v++ {
 		want := v >= last-RevisionHistory

@@ -118,6 +118,31 @@ func (h *harness) deploy(d slipway.Desired) (*recorder, error) {
 	return rec, err
 }
 
+// settle waits for the clean-ups still running after releases of h.rt
+// (collectLater): each holds its app's lock until it is done.
+func (h *harness) settle() {
+	h.t.Helper()
+	settle(h.t, h.rt)
+}
+
+func settle(t *testing.T, rt *Runtime) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rt.mu.Lock()
+	apps := make([]*app, 0, len(rt.apps))
+	for _, a := range rt.apps {
+		apps = append(apps, a)
+	}
+	rt.mu.Unlock()
+	for _, a := range apps {
+		if err := a.acquire(ctx); err != nil {
+			t.Fatalf("the clean-up after a release of app %s has not finished: %v", a.id, err)
+		}
+		a.release()
+	}
+}
+
 func (h *harness) mustDeploy(d slipway.Desired) *recorder {
 	h.t.Helper()
 	rec, err := h.deploy(d)

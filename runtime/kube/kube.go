@@ -236,6 +236,12 @@ type Runtime struct {
 	// caches are the informers of each namespace in use (watch.go).
 	caches map[string]*nsCache
 	closed bool
+
+	// Clean-ups that run after a Deploy returned (collectLater): Close
+	// cancels them with stopCollect and waits for them on collecting.
+	stopCollect   context.Context
+	cancelCollect context.CancelFunc
+	collecting    sync.WaitGroup
 }
 
 // app is what the runtime remembers of an app between calls. Everything
@@ -271,7 +277,9 @@ func New(cfg Config) (*Runtime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Runtime{cfg: cfg, kc: cfg.Client, log: cfg.Logger, now: cfg.Now, apps: map[string]*app{}, keys: map[string]*app{}, caches: map[string]*nsCache{}}, nil
+	r := &Runtime{cfg: cfg, kc: cfg.Client, log: cfg.Logger, now: cfg.Now, apps: map[string]*app{}, keys: map[string]*app{}, caches: map[string]*nsCache{}}
+	r.stopCollect, r.cancelCollect = context.WithCancel(context.Background())
+	return r, nil
 }
 
 // ClientOptions shape the client NewFromKubeconfig makes.

@@ -190,14 +190,20 @@ func (r *Runtime) dropCache(c *nsCache) {
 	}
 }
 
-// Close stops the informers. Calls after Close that need the cluster's
-// state fail. It returns nil; the error is there for the server's closers.
+// Close stops the informers and the clean-ups still running after a
+// release (see collectLater): it cancels them and waits until they have
+// returned, so no goroutine of the runtime outlives it (what they did not
+// delete, the next release's clean-up does). Calls after Close that need
+// the cluster's state fail. It returns nil; the error is there for the
+// server's closers.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
 	r.closed = true
 	caches := r.caches
 	r.caches = map[string]*nsCache{}
 	r.mu.Unlock()
+	r.cancelCollect()
+	r.collecting.Wait()
 	for _, c := range caches {
 		close(c.stop)
 	}

@@ -29,6 +29,7 @@ func TestWatch_OneListAndWatchPerNamespace(t *testing.T) {
 			h.mustDeploy(d)
 		}
 	}
+	h.settle() // the clean-ups after the releases make calls of their own
 	calls := func() map[string]int {
 		n := map[string]int{}
 		for _, a := range h.cl.Clientset.Actions() {
