@@ -140,17 +140,21 @@ func (f *fixture) dynos() []slipway.Dyno {
 	return ds
 }
 
-// pids returns the pid of each dyno's current process by name.
-func (f *fixture) pids() map[string]int {
+// appDynos returns the dynos f's app has now.
+func (f *fixture) appDynos() []*dyno {
 	a := f.rt.findApp(f.app.ID)
-	out := map[string]int{}
 	if a == nil {
-		return out
+		return nil
 	}
 	a.mu.Lock()
-	ds := append([]*dyno(nil), a.dynos...)
-	a.mu.Unlock()
-	for _, d := range ds {
+	defer a.mu.Unlock()
+	return append([]*dyno(nil), a.dynos...)
+}
+
+// pids returns the pid of each dyno's current process by name.
+func (f *fixture) pids() map[string]int {
+	out := map[string]int{}
+	for _, d := range f.appDynos() {
 		d.mu.Lock()
 		if d.proc != nil {
 			out[d.name] = d.proc.pid
@@ -162,15 +166,8 @@ func (f *fixture) pids() map[string]int {
 
 // dynoAddrs returns where each of f's dynos listens, by name.
 func (f *fixture) dynoAddrs() map[string]string {
-	a := f.rt.findApp(f.app.ID)
 	out := map[string]string{}
-	if a == nil {
-		return out
-	}
-	a.mu.Lock()
-	ds := append([]*dyno(nil), a.dynos...)
-	a.mu.Unlock()
-	for _, d := range ds {
+	for _, d := range f.appDynos() {
 		d.mu.Lock()
 		if addr := d.addr.Load(); addr != nil {
 			out[d.name] = *addr
