@@ -317,8 +317,8 @@ func (s *Server) getConfigVars(w http.ResponseWriter, r *http.Request) {
 var systemConfigVars = map[string]string{
 	"PORT":                    "The TCP port a web dyno must answer HTTP on.",
 	"DYNO":                    "The dyno's name, <type>.<number>, e.g. web.1.",
-	"SLIPWAY_APP":             "The app's name, without its space.",
-	"SLIPWAY_RELEASE_ID":      "The id of the release the dyno runs.",
+	"SLIPWAY_APP":             "The app's name, without its space (Kubernetes runtime).",
+	"SLIPWAY_RELEASE_ID":      "The id of the release the dyno runs (Kubernetes runtime).",
 	"SLIPWAY_RELEASE_VERSION": "The version of the release the dyno runs.",
 }
 

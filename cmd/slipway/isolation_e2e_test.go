@@ -225,7 +225,7 @@ func readDynoRecords(t *testing.T, dataDir string) []dynoRecord {
 // server's start, and the engine's redeploy of the current release keeps
 // them.
 func TestE2E_KillNine_DynosKeepTheirPids(t *testing.T) {
-	t.Parallel()
+	// Serial: it judges how soon the new server serves.
 	dataDir := absDir(t, filepath.Join(t.TempDir(), "data"))
 	t.Cleanup(func() {
 		for _, rec := range readDynoRecordsIfAny(dataDir) {

@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -681,9 +682,10 @@ func seenAll(c *nsCache, appID string, ts []*target) bool {
 }
 
 // warnCleanup logs a failed call of a clean-up after a release; a missing
-// object is no failure.
+// object is no failure, nor is a call cancelled (by Close): the next
+// release's clean-up does it.
 func (r *Runtime) warnCleanup(p *plan, err error, what string) {
-	if err != nil && !isNotFound(err) {
+	if err != nil && !isNotFound(err) && !errors.Is(err, context.Canceled) {
 		r.log.Warn("kubernetes runtime: clean-up after a release", "app", p.app.ID, "what", what, "err", err)
 	}
 }

@@ -249,8 +249,9 @@ type Runtime struct {
 // labels (see locate).
 type app struct {
 	id string
-	// lock serializes Deploy, Restart and Remove of the app (a channel so
-	// that waiting for it honours the caller's context).
+	// lock serializes Deploy (and the clean-up it leaves running after it
+	// returns), Split, Restart and Remove of the app (a channel so that
+	// waiting for it honours the caller's context).
 	lock chan struct{}
 	// ns and ref are set by a Deploy (ns also by locate); guarded by
 	// Runtime.mu.
@@ -369,7 +370,7 @@ func (r *Runtime) appFor(id string) *app {
 
 // acquire takes a's lock (a channel of one slot: whoever fills it holds
 // the app until release empties it), waiting for as long as another
-// Deploy or Restart of the app holds it, or returns ctx's cause when ctx
+// Deploy (or its clean-up), Split or Restart of the app holds it, or returns ctx's cause when ctx
 // ends first. It serializes this server's work on one app only; between
 // servers the engine's lease does.
 func (a *app) acquire(ctx context.Context) error {

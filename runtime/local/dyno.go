@@ -483,7 +483,12 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 	if d.typ != "web" && healthcheck == "" {
 		// Its uptime counts from when the init started the command, not
 		// from the init's own start.
+		giveUp := time.Now().Add(r.cfg.HealthyDeadline)
 		for poll := (backoff.Exponential{Initial: time.Millisecond, Factor: 1.5, Max: 20 * time.Millisecond}).Sequence(); dynoinit.ReadStatus(filepath.Join(r.procDir(p.id), "status")).PID == 0; {
+			if time.Now().After(giveUp) {
+				return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s: its command did not start within %s", d.name, fmtDur(r.cfg.HealthyDeadline)),
+					&slipway.Failure{Phase: slipway.FailCrash, Dyno: d.name, Output: d.tail.lines()})
+			}
 			t := time.NewTimer(poll.Next())
 			select {
 			case <-t.C:

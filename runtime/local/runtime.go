@@ -23,7 +23,8 @@
 // config vars, PORT (a free loopback port per process), DYNO (type.N), HOME
 // (the slug directory), PATH=/usr/local/bin:/usr/bin:/bin and
 // SLIPWAY_RELEASE_VERSION as its environment, nothing of the server's (see
-// dynoEnv; isolation changes PORT and HOME). Numbers are the lowest free
+// dynoEnv; isolation changes PORT and HOME; a config var PATH or HOME
+// replaces the default). Numbers are the lowest free
 // per type, so with surge 1 a rollout of web.1–3 starts web.4, then web.1
 // again, and so on. Output is appended to DataDir/logs/<app id>/<dyno>.log
 // after a header line naming the release, a stamped line at a time, and
