@@ -160,11 +160,13 @@ func (h *harness) deployWithin(d slipway.Desired, within time.Duration) error {
 	}
 }
 
-// Deploy returns once the rollout is done: deleting the Secrets and Jobs
-// of old releases happens after it, and happens even so.
-func TestDeploy_ReturnsBeforeTheCleanUp(t *testing.T) {
-	h, g := newGatedHarness(t)
-	last := RevisionHistory + 2 // v1 falls out of the window
+// cleanUpHeld deploys v1 to vlast of an app with a release phase, so that
+// v1 falls out of the window kept, and returns once Deploy of vlast has
+// returned and its clean-up is held in its List of Secrets.
+func cleanUpHeld(t *testing.T) (h *harness, g *gate, last int) {
+	t.Helper()
+	h, g = newGatedHarness(t)
+	last = RevisionHistory + 2
 	for v := 1; v < last; v++ {
 		h.mustDeploy(releasePhase(v))
 	}
@@ -174,6 +176,13 @@ func TestDeploy_ReturnsBeforeTheCleanUp(t *testing.T) {
 		t.Fatalf("Deploy v%d: %v", last, err)
 	}
 	g.waitEntered(t)
+	return h, g, last
+}
+
+// Deploy returns once the rollout is done: deleting the Secrets and Jobs
+// of old releases happens after it, and happens even so.
+func TestDeploy_ReturnsBeforeTheCleanUp(t *testing.T) {
+	h, g, last := cleanUpHeld(t)
 	if !h.exists("secrets", ns, secretName("hello", 1)) || !h.exists("jobs", ns, jobName("hello", 1)) {
 		t.Fatal("v1's Secret or Job is gone while the clean-up is held")
 	}
@@ -193,13 +202,7 @@ func TestDeploy_ReturnsBeforeTheCleanUp(t *testing.T) {
 // The next Deploy of the app waits for the clean-up after the previous
 // one: they never run at the same time.
 func TestDeploy_NextDeployWaitsForTheCleanUp(t *testing.T) {
-	h, g := newGatedHarness(t)
-	last := RevisionHistory + 2
-	for v := 1; v < last; v++ {
-		h.mustDeploy(releasePhase(v))
-	}
-	h.settle()
-	g.arm()
+	h, g, last := cleanUpHeld(t)
 	var (
 		mu      sync.Mutex
 		overlap bool // a call of the next Deploy came while the clean-up was held
@@ -212,10 +215,6 @@ func TestDeploy_NextDeployWaitsForTheCleanUp(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	if err := h.deployWithin(releasePhase(last), 10*time.Second); err != nil {
-		t.Fatalf("Deploy v%d: %v", last, err)
-	}
-	g.waitEntered(t)
 
 	next := make(chan error, 1)
 	go func() {
@@ -262,17 +261,7 @@ func TestDeploy_NextDeployWaitsForTheCleanUp(t *testing.T) {
 // stopped; a server that stopped (or crashed) before its clean-up leaves
 // nothing for good: the next release's clean-up deletes it too.
 func TestClose_StopsTheCleanUp_TheNextReleaseDoesIt(t *testing.T) {
-	h, g := newGatedHarness(t)
-	last := RevisionHistory + 2
-	for v := 1; v < last; v++ {
-		h.mustDeploy(releasePhase(v))
-	}
-	h.settle()
-	g.arm()
-	if err := h.deployWithin(releasePhase(last), 10*time.Second); err != nil {
-		t.Fatalf("Deploy v%d: %v", last, err)
-	}
-	g.waitEntered(t)
+	h, g, last := cleanUpHeld(t)
 	// The clean-up's list waits (as a slow API server's would) until its
 	// context ends: Close ends it, and returns once it has stopped.
 	closed := make(chan struct{})
