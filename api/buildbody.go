@@ -49,7 +49,9 @@ const maxFieldName = 1024
 func (s *Server) readBuildBody(w http.ResponseWriter, r *http.Request) (body buildBody, file string, err error) {
 	// base64 grows an archive by 4/3; leave room for the other fields.
 	limit := s.cfg.MaxSlug/3*4 + 64<<10
-	br := bufio.NewReaderSize(http.MaxBytesReader(w, r.Body, limit), 64<<10)
+	// JSON is UTF-8 (RFC 8259): a byte that is not, even inside the url's
+	// data: URI (ASCII when valid), makes the body a 400 like any other.
+	br := bufio.NewReaderSize(&utf8Reader{r: http.MaxBytesReader(w, r.Body, limit)}, 64<<10)
 	defer func() {
 		if err != nil {
 			if file != "" {
@@ -198,10 +200,13 @@ func (s *Server) tooLargeBuild() error {
 func (s *Server) buildBodyError(err error) error {
 	var mbe *http.MaxBytesError
 	var js *jsonSyntaxError
+	var bad *invalidUTF8Error
 	var re *datauri.ReadError
 	switch {
 	case errors.As(err, &mbe):
 		return s.tooLargeBuild()
+	case errors.As(err, &bad):
+		return notUTF8()
 	case errors.As(err, &js):
 		return slipway.Errorf(slipway.EInvalid, "The body is not valid JSON: %s.", js.msg)
 	case errors.As(err, &re):

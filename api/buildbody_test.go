@@ -144,6 +144,9 @@ func TestCreateBuild_StreamedBody(t *testing.T) {
 		{"url over MaxBody", `{"url":"https://example.com/` + strings.Repeat("a", 1<<20) + `"}`, "url is longer than", 413},
 		{"other fields over MaxBody", `{"url":"data:;base64,QUJD","message":"` + strings.Repeat("m", 1<<20) + `"}`, "other than url are larger than", 413},
 		{"invalid UTF-8 in the url", "{\"url\":\"https://example.com/\xff\"}", "not valid UTF-8", 400},
+		{"invalid UTF-8 in a data: URI's header", "{\"url\":\"dAtA:\xca\"}", "not valid UTF-8", 400},
+		{"invalid UTF-8 in a data: URI's payload", "{\"url\":\"data:;base64,QUJD\xff\"}", "not valid UTF-8", 400},
+		{"invalid UTF-8 in another field", "{\"url\":\"data:;base64,QUJD\",\"message\":\"\xfe\"}", "not valid UTF-8", 400},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
