@@ -147,4 +147,7 @@ type Outbox interface {
 	// RecordAttempt saves an attempt; done ends the delivery, else it is
 	// retried at retryAt (a zero retryAt gives it up).
 	RecordAttempt(ctx context.Context, d *Delivery, r *HookResult, done bool, retryAt time.Time) error
+	// ReleaseDelivery gives back a claimed delivery that was not attempted
+	// (its server is shutting down), due at once for any claimer.
+	ReleaseDelivery(ctx context.Context, id string) error
 }

@@ -32,6 +32,7 @@ import (
 type Outbox interface {
 	ClaimDeliveries(ctx context.Context, n int, lease time.Duration) ([]*slipway.Delivery, error)
 	RecordAttempt(ctx context.Context, d *slipway.Delivery, r *slipway.HookResult, done bool, retryAt time.Time) error
+	ReleaseDelivery(ctx context.Context, id string) error
 }
 
 // Config holds the deliverer's settings.
@@ -121,10 +122,13 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			d.cfg.Logger.Error("claim hook deliveries", "err", err)
 		}
-		for _, del := range dels {
+		for i, del := range dels {
 			select {
 			case work <- del:
 			case <-ctx.Done():
+				for _, left := range dels[i:] {
+					d.release(ctx, left)
+				}
 				return nil
 			}
 		}
@@ -136,6 +140,18 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// release gives del back to the outbox when the deliverer stops (ctx has
+// ended) before it was attempted, or during its attempt, so that the next
+// run (this server restarted, or another) sends it at once instead of
+// after its claim's lease. A failure leaves the lease to expire.
+func (d *Deliverer) release(ctx context.Context, del *slipway.Delivery) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := d.cfg.Outbox.ReleaseDelivery(rctx, del.ID); err != nil {
+		d.cfg.Logger.Warn("give back a hook delivery at shutdown", "delivery", del.ID, "err", err)
 	}
 }
 
@@ -188,7 +204,8 @@ func (d *Deliverer) deliver(ctx context.Context, del *slipway.Delivery) {
 	var refused *egress.RefusedError
 	if err != nil {
 		if ctx.Err() != nil {
-			return // shutting down: the claim expires and another run retries
+			d.release(ctx, del) // shutting down: the next run retries it at once
+			return
 		}
 		res.Error = err.Error()
 		if errors.As(err, &refused) {

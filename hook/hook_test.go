@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ type fakeOutbox struct {
 	attempts []*slipway.HookResult
 	done     map[string]bool
 	retryAt  map[string]time.Time
+	released []string
 }
 
 func (f *fakeOutbox) ClaimDeliveries(ctx context.Context, n int, lease time.Duration) ([]*slipway.Delivery, error) {
@@ -31,6 +33,13 @@ func (f *fakeOutbox) ClaimDeliveries(ctx context.Context, n int, lease time.Dura
 	out := f.pending
 	f.pending = nil
 	return out, nil
+}
+
+func (f *fakeOutbox) ReleaseDelivery(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.released = append(f.released, id)
+	return nil
 }
 
 func (f *fakeOutbox) RecordAttempt(ctx context.Context, d *slipway.Delivery, r *slipway.HookResult, done bool, retryAt time.Time) error {
@@ -78,6 +87,46 @@ func TestDeliver_SignsAndSchedulesRetries(t *testing.T) {
 	d.deliver(context.Background(), del)
 	if !ob.done["d1"] || ob.attempts[len(ob.attempts)-1].StatusCode != 204 {
 		t.Fatalf("done = %v, last = %+v", ob.done["d1"], ob.attempts[len(ob.attempts)-1])
+	}
+}
+
+// A deliverer that stops gives back what it claimed and did not send, so
+// that the next run sends it at once rather than after the claim's lease;
+// nothing is recorded as an attempt.
+func TestRun_StopGivesBackUnsentDeliveries(t *testing.T) {
+	started := make(chan struct{}, 4)
+	hold := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-hold // answers only once the deliverer has stopped
+	}))
+	defer srv.Close()
+	defer close(hold)
+	ob := &fakeOutbox{done: map[string]bool{}, retryAt: map[string]time.Time{}}
+	for i := range 3 {
+		ob.pending = append(ob.pending, &slipway.Delivery{ID: fmt.Sprint("d", i), HookID: "h", Event: "release", URL: srv.URL, Payload: []byte(`{}`), CreatedAt: time.Now()})
+	}
+	d := New(Config{Outbox: ob, Workers: 1, Poll: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	select {
+	case <-started: // d0 is in flight; d1 and d2 wait for the one worker
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first delivery was not sent")
+	}
+	cancel()
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	released := append([]string(nil), ob.released...)
+	slices.Sort(released)
+	if !slices.Equal(released, []string{"d0", "d1", "d2"}) || len(ob.attempts) != 0 {
+		t.Errorf("given back %v with %d attempts recorded, want d0 (cut off), d1 and d2 (never sent) and none", released, len(ob.attempts))
 	}
 }
 

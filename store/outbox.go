@@ -223,6 +223,13 @@ func (db *DB) ClaimDeliveries(ctx context.Context, n int, lease time.Duration) (
 	return out, err
 }
 
+// ReleaseDelivery makes a claimed, pending delivery due now. See
+// slipway.Store.
+func (db *DB) ReleaseDelivery(ctx context.Context, id string) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE hook_deliveries SET next_at = $1 WHERE id = $2 AND status = 'pending'`, micros(db.Now()), id)
+	return err
+}
+
 // RecordAttempt saves an attempt and ends or reschedules the delivery.
 func (db *DB) RecordAttempt(ctx context.Context, d *slipway.Delivery, r *slipway.HookResult, done bool, retryAt time.Time) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {

@@ -809,6 +809,34 @@ func TestStore_Hooks_ScopedFlagReachesDeliveries(t *testing.T) {
 	})
 }
 
+// A claimed delivery is hidden from other claims for its lease; given
+// back (its server stopping before it was sent), it is due at once.
+func TestStore_ReleaseDelivery_DueAtOnce(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := mustApp(t, db, "handback")
+		if err := db.CreateHook(ctx, &slipway.Hook{AppID: a.ID, URL: "https://hooks.example.com/h", Events: []string{slipway.EventRelease}, Active: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.EmitEvent(ctx, a.ID, slipway.EventRelease, nil); err != nil {
+			t.Fatal(err)
+		}
+		dels, err := db.ClaimDeliveries(ctx, 10, time.Hour)
+		if err != nil || len(dels) != 1 {
+			t.Fatalf("first claim = %d, %v", len(dels), err)
+		}
+		if again, err := db.ClaimDeliveries(ctx, 10, time.Hour); err != nil || len(again) != 0 {
+			t.Fatalf("a claim within the lease = %d, %v; want none", len(again), err)
+		}
+		if err := db.ReleaseDelivery(ctx, dels[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := db.ClaimDeliveries(ctx, 10, time.Hour); err != nil || len(again) != 1 || again[0].ID != dels[0].ID {
+			t.Fatalf("a claim after the delivery was given back = %v, %v; want it", again, err)
+		}
+	})
+}
+
 // TestStore_SlugGC keeps the slugs releases use (of any app) and those of
 // an app's newest builds; deleting one re-checks for releases; a deleted
 // slug cannot be released; the folders nothing refers to are found.

@@ -52,7 +52,8 @@ func startProcess(t *testing.T, args ...string) *crashServer {
 }
 
 func TestE2E_TwoServersOnePostgres(t *testing.T) {
-	t.Parallel()
+	// Serial: its servers' leases and sweeps are timed; under the load of
+	// the parallel tests another server took over a release at first sight.
 	dsn := pgtest.DSN(t) // several servers share only PostgreSQL
 	root := t.TempDir()
 	slugs := filepath.Join(root, "slugs") // shared, as a network volume would be
@@ -176,7 +177,8 @@ func TestE2E_KilledLeaseHolder_OtherServerFinishes(t *testing.T) {
 // lease, whose dynos (the local runtime runs them on the server that
 // released) are replaced, all on the new release.
 func TestE2E_TwoServers_RestartRunsOnTheLeaseHolderAfterTheRelease(t *testing.T) {
-	t.Parallel()
+	// Serial: its servers' leases and sweeps are timed; under the load of
+	// the parallel tests another server took over a release at first sight.
 	dsn := pgtest.DSN(t) // several servers share only PostgreSQL
 	root := t.TempDir()
 	common := []string{"--database", dsn, "--slug-dir", filepath.Join(root, "slugs"), "--lease-ttl", "3s", "--healthy-deadline", "30s"}
@@ -247,7 +249,8 @@ func TestE2E_TwoServers_RestartRunsOnTheLeaseHolderAfterTheRelease(t *testing.T)
 // rollout is carried out), keeps the stored pause deadline, and finishes
 // the rollout when promoted there.
 func TestE2E_TwoServers_CanaryGoesOnAfterTheHolderDies(t *testing.T) {
-	t.Parallel()
+	// Serial: its servers' leases and sweeps are timed; under the load of
+	// the parallel tests another server took over a release at first sight.
 	dsn := pgtest.DSN(t)
 	root := t.TempDir()
 	common := []string{"--database", dsn, "--slug-dir", filepath.Join(root, "slugs"), "--lease-ttl", "3s", "--healthy-deadline", "30s"}
