@@ -370,9 +370,9 @@ func (r *Runtime) appFor(id string) *app {
 
 // acquire takes a's lock (a channel of one slot: whoever fills it holds
 // the app until release empties it), waiting for as long as another
-// Deploy (or its clean-up), Split or Restart of the app holds it, or returns ctx's cause when ctx
-// ends first. It serializes this server's work on one app only; between
-// servers the engine's lease does.
+// Deploy (or its clean-up), Split or Restart of the app holds it, or
+// returns ctx's cause when ctx ends first. It serializes this server's
+// work on one app only; between servers the engine's lease does.
 func (a *app) acquire(ctx context.Context) error {
 	select {
 	case a.lock <- struct{}{}:

@@ -481,35 +481,33 @@ func (r *Runtime) waitHealthy(d *dyno, p *proc) error {
 	}
 	healthcheck := d.currentSpec().healthcheck
 	if d.typ != "web" && healthcheck == "" {
+		// hold waits dur; p exiting or d being stopped ends it early.
+		hold := func(dur time.Duration) error {
+			t := time.NewTimer(dur)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return nil
+			case <-p.exited:
+				return exited()
+			case <-d.stopCh:
+				return errStopRequested
+			}
+		}
 		// Its uptime counts from when the init started the command, not
 		// from the init's own start.
 		giveUp := time.Now().Add(r.cfg.HealthyDeadline)
-		for poll := (backoff.Exponential{Initial: time.Millisecond, Factor: 1.5, Max: 20 * time.Millisecond}).Sequence(); dynoinit.ReadStatus(filepath.Join(r.procDir(p.id), "status")).PID == 0; {
+		status := filepath.Join(r.procDir(p.id), "status")
+		for poll := (backoff.Exponential{Initial: time.Millisecond, Factor: 1.5, Max: 20 * time.Millisecond}).Sequence(); dynoinit.ReadStatus(status).PID == 0; {
 			if time.Now().After(giveUp) {
 				return slipway.WithFailure(slipway.Errorf(slipway.EUnprocessable, "%s: its command did not start within %s", d.name, fmtDur(r.cfg.HealthyDeadline)),
 					&slipway.Failure{Phase: slipway.FailCrash, Dyno: d.name, Output: d.tail.lines()})
 			}
-			t := time.NewTimer(poll.Next())
-			select {
-			case <-t.C:
-			case <-p.exited:
-				t.Stop()
-				return exited()
-			case <-d.stopCh:
-				t.Stop()
-				return errStopRequested
+			if err := hold(poll.Next()); err != nil {
+				return err
 			}
 		}
-		t := time.NewTimer(r.cfg.MinUptime)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return nil
-		case <-p.exited:
-			return exited()
-		case <-d.stopCh:
-			return errStopRequested
-		}
+		return hold(r.cfg.MinUptime)
 	}
 	deadline := time.NewTimer(r.cfg.HealthyDeadline)
 	defer deadline.Stop()
